@@ -1,0 +1,1 @@
+"""The local outbox destination: JSON Lines files, no account needed."""
