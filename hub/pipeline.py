@@ -1,0 +1,86 @@
+"""From configuration to projections: load, validate, enrich, project.
+
+This is the one place that strings the pure core together with its edges
+(files, databases, plugins). The CLI and, later, the sync engine call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub.conditions import compile_condition
+from hub.config import Project, load_project
+from hub.errors import ConfigError, Problem
+from hub.loading import LoadResult, load
+from hub.model import Dataset
+from hub.plugins import Plugins, load_plugins
+from hub.projections.destination import project_destination
+from hub.records import DestinationProjection
+from hub.resolver import Graph, enrich
+
+
+@dataclass(slots=True)
+class Resolution:
+    """Everything one resolution produced."""
+
+    project: Project
+    plugins: Plugins
+    loaded: LoadResult
+    dataset: Dataset
+    graph: Graph
+    as_of: datetime
+    projections: dict[str, DestinationProjection]
+
+
+def resolve_as_of(project: Project, as_of: datetime | None) -> datetime:
+    """The time event windows end at: the argument, hub.toml's ``events.as_of``, or now."""
+    chosen = as_of or project.settings.events.as_of or datetime.now(UTC)
+    return chosen if chosen.tzinfo else chosen.replace(tzinfo=UTC)
+
+
+def open_project(config_path: Path, plugins: Plugins | None = None) -> tuple[Project, Plugins]:
+    """Load and validate hub.toml and its mappings against the installed plugins."""
+    plugins = plugins or load_plugins()
+    project = load_project(config_path, destination_types=plugins.destinations.types())
+    return project, plugins
+
+
+def resolve(
+    config_path: Path,
+    *,
+    as_of: datetime | None = None,
+    destinations: list[str] | None = None,
+    plugins: Plugins | None = None,
+) -> Resolution:
+    """Load every source and compute every enabled destination's projection."""
+    project, plugins = open_project(config_path, plugins)
+    names = list(project.mappings)
+    if destinations:
+        unknown = [name for name in destinations if name not in project.mappings]
+        if unknown:
+            raise ConfigError(
+                [
+                    Problem(
+                        f"no enabled destination named {name!r}",
+                        file=str(config_path),
+                        key="destinations",
+                        expected="one of: " + ", ".join(names),
+                    )
+                    for name in unknown
+                ]
+            )
+        names = destinations
+    moment = resolve_as_of(project, as_of)
+    loaded = load(project.settings, project.base_dir)
+    dataset = enrich(loaded.dataset, project.settings.events, moment)
+    graph = Graph(dataset)
+    projections: dict[str, DestinationProjection] = {}
+    for name in names:
+        destination = project.settings.destinations[name]
+        capabilities = plugins.destinations[destination.type].capabilities
+        projections[name] = project_destination(
+            name, graph, project.mappings[name], capabilities, moment, compile_condition
+        )
+    return Resolution(project, plugins, loaded, dataset, graph, moment, projections)
