@@ -63,7 +63,7 @@ def _fail_config(error: ConfigError) -> None:
     from hub.validate import format_problems
 
     err.print(f"[bold red]{len(error.problems)} problem(s) in the configuration:[/]")
-    err.print(format_problems(error.problems), markup=False, highlight=False)
+    err.print(format_problems(error.problems), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_CONFIG)
 
 
@@ -92,7 +92,7 @@ def validate(config: ConfigOption = Path("hub.toml")) -> None:
         err.print(f"[yellow]plugin {failed.name} ({failed.value}) skipped: {failed.error}[/]")
     if problems:
         err.print(f"[bold red]{len(problems)} problem(s):[/]")
-        err.print(format_problems(problems), markup=False, highlight=False)
+        err.print(format_problems(problems), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CONFIG)
     console.print(f"[green]{config}: configuration and mappings are valid.[/]")
 
@@ -132,8 +132,14 @@ def preview(
         print_preview(console, resolution)
 
 
-def _inspect(kind: str, subject_id: str, config: Path, as_of: datetime | None,
-             destination: list[str] | None, as_json: bool) -> None:
+def _inspect(
+    kind: str,
+    subject_id: str,
+    config: Path,
+    as_of: datetime | None,
+    destination: list[str] | None,
+    as_json: bool,
+) -> None:
     from hub.pipeline import resolve
     from hub.reports import inspect_subject, print_inspection
 
@@ -144,9 +150,7 @@ def _inspect(kind: str, subject_id: str, config: Path, as_of: datetime | None,
         return
     known = resolution.dataset.users if kind == "user" else resolution.dataset.accounts
     if subject_id not in known:
-        quarantined = [
-            row for row in resolution.loaded.quarantine if row.record_id == subject_id
-        ]
+        quarantined = [row for row in resolution.loaded.quarantine if row.record_id == subject_id]
         err.print(f"[red]no {kind} with id {subject_id!r} in the sources.[/]")
         for row in quarantined:
             err.print(f"  quarantined at {row.location}: {row.reason}", markup=False)
@@ -215,7 +219,9 @@ def plugins(as_json: JsonOption = False) -> None:
         table.add_row(
             t.name,
             ", ".join(f"{k.value} ({o.name})" for k, o in t.capabilities.objects.items()),
-            "none" if links is None else ("with properties" if links.carries_properties else "plain"),
+            "none"
+            if links is None
+            else ("with properties" if links.carries_properties else "plain"),
             t.description,
         )
     console.print(table)

@@ -18,18 +18,19 @@ DEFAULT_STAGE_ORDER = ("visitor", "MAL", "MQL", "CUS", "PRO")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Attribute docstrings become the JSON schema's descriptions (``hub schema``).
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class StageSettings(_Section):
     """The lifecycle stages, lowest first, and the churn exit."""
 
-    #: Stages from lowest to highest.
     order: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGE_ORDER), min_length=1)
-    #: The churn stage: not a rank but an exit.
+    """Stages from lowest to highest."""
     churn: str = "churn"
-    #: The relationship property holding the user's own stage in an account.
+    """The churn stage: not a rank but an exit."""
     property: str = "stage"
+    """The relationship property holding the user's own stage in an account."""
 
     @model_validator(mode="after")
     def _distinct(self) -> StageSettings:
@@ -43,153 +44,184 @@ class StageSettings(_Section):
 class PrimaryAccountPolicy(StrEnum):
     """How one account is singled out as a user's primary account."""
 
-    #: Earliest joined (relationship property ``joined_property``).
     FIRST = "first"
-    #: Latest joined.
+    """Earliest joined (relationship property ``joined_property``)."""
     LAST = "last"
-    #: The membership with the highest non-churned stage.
+    """Latest joined."""
     HIGHEST_STAGE = "highest_stage"
-    #: The account where the user has the most events over the activity window.
+    """The membership with the highest non-churned stage."""
     MOST_ACTIVE = "most_active"
-    #: The membership whose ``flag_property`` is true.
+    """The account where the user has the most events over the activity window."""
     EXPLICIT = "explicit"
+    """The membership whose ``flag_property`` is true."""
 
 
 class PrimaryAccountSettings(_Section):
     """The primary-account policy; ties are always broken by account id."""
 
     policy: PrimaryAccountPolicy = PrimaryAccountPolicy.FIRST
-    #: Relationship property with the date the user joined the account.
+    """``first``, ``last``, ``highest_stage``, ``most_active`` or ``explicit``."""
     joined_property: str = "joined_at"
-    #: Relationship property flagging the primary membership (policy ``explicit``).
+    """Relationship property with the date the user joined the account."""
     flag_property: str = "is_primary"
-    #: Window for ``most_active``, in days before the as-of time.
+    """Relationship property flagging the primary membership (policy ``explicit``)."""
     activity_window_days: PositiveInt = 30
-    #: Policy used when ``explicit`` finds no (or several) flagged memberships.
+    """Window for ``most_active``, in days before the as-of time."""
     fallback: Literal["first", "last", "highest_stage", "most_active"] = "first"
+    """Policy used when ``explicit`` finds no (or several) flagged memberships."""
 
 
 class UserListField(_Section):
     """An account field listing the account's users (projection 2)."""
 
-    #: Destination field name.
     field: str
-    #: What each entry shows (namespaces ``user``, ``relationship``).
+    """Destination field name."""
     value: str = "user.email"
-    #: Only users whose membership matches (namespaces ``user``, ``account``, ``relationship``).
+    """What each entry shows (namespaces ``user``, ``relationship``)."""
     where: str | None = None
-    #: Sort key for the entries (same namespaces as ``value``); ties by user id.
+    """Only users whose membership matches (namespaces ``user``, ``account``, ``relationship``)."""
     order_by: str | None = None
-    #: Between entries; must not occur inside an entry, so "contains" matches whole entries.
+    """Sort key for the entries (same namespaces as ``value``); ties by user id."""
     separator: str = ";"
-    #: Maximum length; defaults to the destination's string field maximum.
+    """Between entries; must not occur inside an entry, so "contains" matches whole entries."""
     max_length: PositiveInt | None = None
+    """Maximum length; defaults to the destination's string field maximum."""
 
 
 class RelationshipFieldKind(StrEnum):
     """Kinds of user-level relationship summaries (projection 5)."""
 
-    #: One rendered entry per membership, joined: "SpaceX (User); Tesla (Admin)".
     SUMMARY = "summary"
-    #: The number of memberships matching ``where``.
+    """One rendered entry per membership, joined: "SpaceX (User); Tesla (Admin)"."""
     COUNT = "count"
-    #: True when any membership matches ``where`` ("is an admin anywhere").
+    """The number of memberships matching ``where``."""
     ANY = "any"
+    """True when any membership matches ``where`` ("is an admin anywhere")."""
 
 
 class RelationshipField(_Section):
     """A user field summarising all of the user's memberships (projection 5)."""
 
     field: str
+    """Destination field name."""
     kind: RelationshipFieldKind = RelationshipFieldKind.SUMMARY
-    #: Entry template for ``summary``: ``{namespace.attr}`` placeholders
-    #: (namespaces ``user``, ``account``, ``relationship``).
+    """``summary``, ``count`` or ``any``."""
     template: str = "{account.name} ({relationship.role})"
+    """Entry template for ``summary``: ``{namespace.attr}`` placeholders
+    (namespaces ``user``, ``account``, ``relationship``).
+    """
     where: str | None = None
-    #: Sort key for ``summary`` entries; default: the rendered entry, ties by account id.
+    """Condition (see hub.conditions): only memberships matching it count."""
     order_by: str | None = None
+    """Sort key for ``summary`` entries; default: the rendered entry, ties by account id."""
     separator: str = "; "
+    """Between entries of a ``summary``."""
     max_length: PositiveInt | None = None
+    """Maximum length; defaults to the destination's string field maximum."""
 
 
 class AccountRollupKind(StrEnum):
     """Kinds of account rollups (projection 7)."""
 
-    #: Users of the account (matching ``where``).
     USER_COUNT = "user_count"
-    #: Users with at least one event (``event`` if set) in the account over ``window_days``.
+    """Users of the account (matching ``where``)."""
     ACTIVE_USERS = "active_users"
-    #: Time of the latest event in the account (ISO 8601, UTC).
+    """Users with at least one event (``event`` if set) in the account over ``window_days``."""
     LAST_ACTIVE = "last_active"
-    #: Events (``event`` if set) in the account over ``window_days``.
+    """Time of the latest event in the account (ISO 8601, UTC)."""
     EVENT_COUNT = "event_count"
-    #: True when at least ``min_users`` users and ``min_events`` per event name.
+    """Events (``event`` if set) in the account over ``window_days``."""
     ACTIVATION = "activation"
+    """True when at least ``min_users`` users and ``min_events`` per event name."""
 
 
 class AccountRollup(_Section):
     """An account field computed from memberships and events (projection 7)."""
 
     field: str
+    """Destination field name."""
     kind: AccountRollupKind
+    """``user_count``, ``active_users``, ``last_active``, ``event_count`` or ``activation``."""
     where: str | None = None
+    """Condition (see hub.conditions): only memberships matching it count."""
     event: str | None = None
+    """Only this event name (default: every event)."""
     window_days: PositiveInt | None = None
+    """Only events in the last ``window_days`` before the as-of time."""
     min_users: int = Field(default=0, ge=0)
+    """``activation``: at least this many users."""
     min_events: dict[str, PositiveInt] = Field(default_factory=dict)
+    """``activation``: at least this many events of each named event."""
 
 
 class AccountsMapping(_Section):
     """Accounts as destination records."""
 
     enabled: bool = True
-    #: Destination field -> reference (namespace ``account``).
+    """Sync accounts to this destination."""
     fields: dict[str, str] = Field(default_factory=dict)
+    """Destination field -> reference (namespace ``account``)."""
     user_lists: list[UserListField] = Field(default_factory=list)
+    """Account fields listing the account's users."""
     rollups: list[AccountRollup] = Field(default_factory=list)
+    """Account fields computed from memberships and events."""
 
 
 class UsersMapping(_Section):
     """One destination contact per user."""
 
     enabled: bool = True
-    #: Destination field -> reference (namespaces ``user``, ``primary_account``,
-    #: ``primary_relationship``, ``rollup``).
+    """Sync one contact per user to this destination."""
     fields: dict[str, str] = Field(default_factory=dict)
+    """Destination field -> reference (namespaces ``user``, ``primary_account``,
+    ``primary_relationship``, ``rollup``).
+    """
     relationship_fields: list[RelationshipField] = Field(default_factory=list)
+    """User fields summarising all of the user's memberships."""
 
 
 class MembershipContactsMapping(_Section):
     """One destination contact per membership, keyed ``user{separator}account`` (projection 1)."""
 
     enabled: bool = False
+    """Sync one contact per membership (for tools with no notion of accounts)."""
     separator: str = Field(default=":", min_length=1)
-    #: Only memberships matching this condition become contacts.
+    """Between user id and account id in the contact's key."""
     where: str | None = None
-    #: Destination field -> reference (namespaces ``user``, ``account``,
-    #: ``relationship``, ``rollup``, ``primary_account``, ``primary_relationship``).
+    """Only memberships matching this condition become contacts."""
     fields: dict[str, str] = Field(default_factory=dict)
+    """Destination field -> reference (namespaces ``user``, ``account``,
+    ``relationship``, ``rollup``, ``primary_account``, ``primary_relationship``).
+    """
 
 
 class LinksMapping(_Section):
     """Contact-to-account links, one per membership (projection 6)."""
 
     enabled: bool = True
+    """Link contacts to their accounts."""
     where: str | None = None
-    #: Link property -> reference (namespaces ``user``, ``account``, ``relationship``).
+    """Condition (see hub.conditions): only memberships matching it count."""
     properties: dict[str, str] = Field(default_factory=lambda: {"role": "relationship.role"})
+    """Link property -> reference (namespaces ``user``, ``account``, ``relationship``)."""
 
 
 class Mapping(_Section):
     """A whole mapping file."""
 
-    #: The destination's name, a key of ``[destinations]`` in hub.toml.
     destination: str
+    """The destination's name, a key of ``[destinations]`` in hub.toml."""
     stages: StageSettings = Field(default_factory=StageSettings)
+    """Lifecycle stages, for the user stage rollup."""
     primary_account: PrimaryAccountSettings = Field(default_factory=PrimaryAccountSettings)
+    """How a user's primary account is chosen."""
     accounts: AccountsMapping = Field(default_factory=AccountsMapping)
+    """Accounts as destination records."""
     users: UsersMapping = Field(default_factory=UsersMapping)
+    """One destination contact per user."""
     membership_contacts: MembershipContactsMapping = Field(
         default_factory=MembershipContactsMapping
     )
+    """One destination contact per membership (``user:account`` contacts)."""
     links: LinksMapping = Field(default_factory=LinksMapping)
+    """Contact-to-account links with relationship properties."""

@@ -18,13 +18,17 @@ from typing import Any
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def _empty() -> Mapping[str, Any]:
+    return EMPTY
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     """A person with one login, who may belong to any number of accounts."""
 
     user_id: str
     email: str | None = None
-    traits: Mapping[str, Any] = field(default=EMPTY)
+    traits: Mapping[str, Any] = field(default_factory=_empty)
 
     def get(self, name: str) -> Any:
         """The value of a built-in attribute or trait, ``None`` when absent."""
@@ -43,7 +47,7 @@ class Account:
     name: str | None = None
     domain: str | None = None
     stage: str | None = None
-    traits: Mapping[str, Any] = field(default=EMPTY)
+    traits: Mapping[str, Any] = field(default_factory=_empty)
 
     def get(self, name: str) -> Any:
         """The value of a built-in attribute or trait, ``None`` when absent."""
@@ -70,7 +74,7 @@ class Membership:
     user_id: str
     account_id: str
     role: str
-    properties: Mapping[str, Any] = field(default=EMPTY)
+    properties: Mapping[str, Any] = field(default_factory=_empty)
 
     def get(self, name: str) -> Any:
         """The value of ``role``, ``user_id``, ``account_id`` or a relationship property."""
@@ -96,7 +100,7 @@ class Event:
     timestamp: datetime
     user_id: str | None = None
     account_id: str | None = None
-    properties: Mapping[str, Any] = field(default=EMPTY)
+    properties: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(slots=True)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.conditions import compile_condition
-from hub.config import Project, load_project
 from hub.errors import ConfigError, Problem
 from hub.loading import LoadResult, load
 from hub.model import Dataset
@@ -19,6 +18,7 @@ from hub.plugins import Plugins, load_plugins
 from hub.projections.destination import project_destination
 from hub.records import DestinationProjection
 from hub.resolver import Graph, enrich
+from hub.validate import Project, load_project
 
 
 @dataclass(slots=True)

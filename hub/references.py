@@ -90,8 +90,7 @@ def parse_reference(text: str, allowed: tuple[str, ...] = NAMESPACES) -> Referen
         raise ReferenceError_(f"expected namespace.attribute (e.g. user.email), got {text!r}")
     if namespace not in allowed:
         raise ReferenceError_(
-            f"namespace {namespace!r} is not available here; expected one of: "
-            + ", ".join(allowed)
+            f"namespace {namespace!r} is not available here; expected one of: " + ", ".join(allowed)
         )
     if namespace == "rollup" and attribute not in ROLLUP_ATTRIBUTES:
         raise ReferenceError_(

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Attribute docstrings become the JSON schema's descriptions (``hub schema``).
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class Table(StrEnum):
@@ -46,10 +47,16 @@ class SourceSettings(_Section):
     """
 
     kind: SourceKind
+    """``csv``, ``jsonl``, ``segment`` or ``sql``."""
     table: Table | None = None
+    """The canonical table a ``csv`` / ``jsonl`` file holds."""
     path: Path | None = None
-    url: str | None = None
+    """The file to read (``csv``, ``jsonl``, ``segment``), relative to hub.toml."""
+    # repr=False: the URL may carry a password (from the environment).
+    url: str | None = Field(default=None, repr=False)
+    """SQLAlchemy database URL (``sql``); with a password, set ``HUB_SOURCES__<NAME>__URL``."""
     queries: dict[Table, str] = Field(default_factory=dict)
+    """One SQL query per canonical table (``sql``)."""
 
 
 class EventRollupLevel(StrEnum):
@@ -61,39 +68,47 @@ class EventRollupLevel(StrEnum):
 class EventRollup(_Section):
     """A property computed from events, added to users, accounts or memberships."""
 
-    #: Name of the property it becomes (a trait, or a relationship property).
     property: str
+    """Name of the property it becomes (a trait, or a relationship property)."""
     level: EventRollupLevel
+    """Whose property it is: ``user``, ``account`` or ``relationship`` (membership)."""
     kind: Literal["count", "last_seen"] = "count"
-    #: Only this event name (default: every event).
+    """``count`` events, or the time of the latest one (``last_seen``)."""
     event: str | None = None
-    #: Only events in the last ``window_days`` before the as-of time (``count`` only).
+    """Only this event name (default: every event)."""
     window_days: PositiveInt | None = None
+    """Only events in the last ``window_days`` before the as-of time (``count`` only)."""
 
 
 class EventSettings(_Section):
     """How events roll up into properties."""
 
-    #: The time windows end at; default: the time of the run.
     as_of: datetime | None = None
+    """The time windows end at; default: the time of the run."""
     rollups: list[EventRollup] = Field(default_factory=list)
+    """Properties computed from events."""
 
 
 class DestinationSettings(_Section):
     """One configured destination."""
 
-    #: The destination plugin's type name (``outbox``, ``webhook``, ``hubspot``, ...).
     type: str
-    #: The mapping file for this destination.
+    """The destination plugin's type name (``outbox``, ``webhook``, ``hubspot``, ...)."""
     mapping: Path
+    """The mapping file for this destination."""
     enabled: bool = True
-    #: Plugin-specific settings, validated by the plugin's own settings model.
-    settings: dict[str, Any] = Field(default_factory=dict)
+    """False: keep the destination configured but do not sync it."""
+    # repr=False: secrets from the environment or secret files are merged in here.
+    settings: dict[str, Any] = Field(default_factory=dict, repr=False)
+    """Plugin-specific settings, validated by the plugin's own settings model."""
 
 
 class HubSettings(_Section):
     """The whole of ``hub.toml``."""
 
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    """Where the canonical rows come from, by source name."""
     events: EventSettings = Field(default_factory=EventSettings)
+    """How events roll up into user, account and relationship properties."""
     destinations: dict[str, DestinationSettings] = Field(default_factory=dict)
+    """Where the data goes, by destination name."""

@@ -1,0 +1,501 @@
+"""Loading: read every configured source, validate the rows, build the data set.
+
+Rows follow the conventions of :mod:`hub.sources`. Validation quarantines a
+row (with a reason and its location) and the run goes on:
+
+- users: no ``user_id`` ("missing user_id"), a malformed ``email``
+  ("malformed email 'bob@'"), an id seen before ("duplicate user_id u7, first
+  seen at users.csv:3");
+- accounts: no ``account_id``, an id seen before;
+- memberships: no ``user_id`` / ``account_id`` / ``role``, a user or account
+  no source has ("unknown user u9", "unknown account a99"), a (user, account)
+  pair seen before ("duplicate membership u1/a1, first seen at ...");
+- events: no ``event``, a missing or bad ``timestamp``, neither ``user_id``
+  nor ``account_id``, an unknown user or account.
+
+Order: users and accounts are read from all sources first (sources in the
+order of ``hub.toml``), then memberships and events, so a membership or event
+may refer to a user or account of any source. For duplicates the first
+occurrence wins (file order within a source, ``hub.toml`` order among
+sources); every later one is quarantined. Otherwise the data set does not
+depend on the order of the sources in ``hub.toml``: users, accounts and
+memberships come ordered by source name, then in their order within the source
+(file or query order; a Segment file's records in the order of their first
+call); events are ordered by (timestamp, user_id, account_id, event).
+
+A source that cannot be read at all (a missing file, a CSV header without the
+required columns, a bad database URL, a failing query) is a
+:class:`~hub.errors.ConfigError` listing every such problem of every source.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from array import array
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hub.errors import ConfigError, Problem
+from hub.model import EMPTY, Account, Dataset, Event, Membership, User
+from hub.quarantine import Quarantine
+from hub.settings import HubSettings, SourceKind, SourceSettings, Table
+from hub.sources import EMAIL_PATTERN, Origin, Source, SourceError, parse_timestamp
+from hub.sources.segment import SegmentSource
+from hub.sources.sql import SqlSource
+from hub.sources.tables import CsvSource, JsonlSource
+
+__all__ = ["DatasetBuilder", "LoadResult", "load"]
+
+_ORIGIN_SHIFT = 40
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+_is_email = EMAIL_PATTERN.match
+
+
+@dataclass(slots=True)
+class LoadResult:
+    """What :func:`load` produced."""
+
+    dataset: Dataset
+    quarantine: Quarantine
+    #: Accepted rows per table: ``{"users": 52, "accounts": 9, ...}``.
+    counts: dict[str, int]
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _id(value: object) -> str | None:
+    """An id as a string, ``None`` when absent; :class:`_Invalid` for other types."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise _Invalid
+
+
+def _text(value: object) -> str | None:
+    """A text field (name, role, ...), ``None`` when absent; numbers become text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _Invalid
+
+
+@dataclass(slots=True)
+class _FirstSeen:
+    """Where each accepted record of one table was found, in insertion order.
+
+    Kept as one 8-byte integer per record (origin index and line), so a
+    duplicate can name the first occurrence without a location string per row.
+    """
+
+    table: str
+    positions: array[int] = field(default_factory=lambda: array("Q"))
+    #: (quarantine index, key, description) of duplicates to describe at the end.
+    pending: list[tuple[int, Hashable, str]] = field(default_factory=list)
+    #: (origin index, first record index) of each run of records from one origin.
+    runs: list[tuple[int, int]] = field(default_factory=list)
+    last_origin: int = -1
+
+
+class DatasetBuilder:
+    """Validates rows from the sources (a :class:`hub.sources.RowSink`) into a data set."""
+
+    def __init__(self, quarantine: Quarantine | None = None) -> None:
+        self.quarantine = quarantine if quarantine is not None else Quarantine()
+        self.users: dict[str, User] = {}
+        self.accounts: dict[str, Account] = {}
+        self.memberships: dict[tuple[str, str], Membership] = {}
+        self.events: list[Event] = []
+        self._origins: dict[Origin, int] = {}
+        self._origin_list: list[Origin] = []
+        self._last_origin: Origin | None = None
+        self._last_index = -1
+        self._users_seen = _FirstSeen(Table.USERS.value)
+        self._accounts_seen = _FirstSeen(Table.ACCOUNTS.value)
+        self._memberships_seen = _FirstSeen(Table.MEMBERSHIPS.value)
+
+    # -- bookkeeping --------------------------------------------------------------
+
+    def _accept(self, seen: _FirstSeen, origin: Origin, n: int) -> None:
+        """Remember where the record just accepted into ``seen.table`` was found."""
+        if origin is self._last_origin:
+            index = self._last_index
+        else:
+            found = self._origins.get(origin)
+            if found is None:
+                found = self._origins[origin] = len(self._origin_list)
+                self._origin_list.append(origin)
+            index = self._last_index = found
+            self._last_origin = origin
+        if index != seen.last_origin:
+            seen.runs.append((index, len(seen.positions)))
+            seen.last_origin = index
+        seen.positions.append((index << _ORIGIN_SHIFT) | n)
+
+    def _location(self, position: int) -> str:
+        origin = self._origin_list[position >> _ORIGIN_SHIFT]
+        return origin.at(position & ((1 << _ORIGIN_SHIFT) - 1))
+
+    def reject(
+        self, origin: Origin, n: int, table: str, reason: str, record_id: str | None = None
+    ) -> None:
+        self.quarantine.add(origin.source, str(table), origin.at(n), reason, record_id)
+
+    def _duplicate(
+        self, seen: _FirstSeen, origin: Origin, n: int, key: Hashable, what: str, record_id: str
+    ) -> None:
+        seen.pending.append((len(self.quarantine.rows), key, what))
+        self.quarantine.add(origin.source, seen.table, origin.at(n), f"duplicate {what}", record_id)
+
+    # -- rows ---------------------------------------------------------------------
+
+    def user(
+        self, origin: Origin, n: int, user_id: object, email: object, traits: dict[str, Any]
+    ) -> None:
+        table = Table.USERS
+        try:
+            uid = _id(user_id)
+        except _Invalid:
+            self.reject(origin, n, table, f"invalid user_id {user_id!r}")
+            return
+        if uid is None:
+            self.reject(origin, n, table, "missing user_id")
+            return
+        if email is None or email == "":
+            email = None
+        elif not isinstance(email, str) or not _is_email(email):
+            self.reject(origin, n, table, f"malformed email {email!r}", uid)
+            return
+        if uid in self.users:
+            self._duplicate(self._users_seen, origin, n, uid, f"user_id {uid}", uid)
+            return
+        self.users[uid] = User(uid, email, traits or EMPTY)
+        self._accept(self._users_seen, origin, n)
+
+    def account(
+        self,
+        origin: Origin,
+        n: int,
+        account_id: object,
+        name: object,
+        domain: object,
+        stage: object,
+        traits: dict[str, Any],
+    ) -> None:
+        table = Table.ACCOUNTS
+        try:
+            aid = _id(account_id)
+        except _Invalid:
+            self.reject(origin, n, table, f"invalid account_id {account_id!r}")
+            return
+        if aid is None:
+            self.reject(origin, n, table, "missing account_id")
+            return
+        fields: list[str | None] = []
+        for label, value in (("name", name), ("domain", domain), ("stage", stage)):
+            try:
+                fields.append(_text(value))
+            except _Invalid:
+                self.reject(origin, n, table, f"invalid {label} {value!r}", aid)
+                return
+        if aid in self.accounts:
+            self._duplicate(self._accounts_seen, origin, n, aid, f"account_id {aid}", aid)
+            return
+        account_name, account_domain, account_stage = fields
+        if account_stage is not None:
+            account_stage = sys.intern(account_stage)
+        self.accounts[aid] = Account(
+            aid, account_name, account_domain, account_stage, traits or EMPTY
+        )
+        self._accept(self._accounts_seen, origin, n)
+
+    def membership(
+        self,
+        origin: Origin,
+        n: int,
+        user_id: object,
+        account_id: object,
+        role: object,
+        properties: dict[str, Any],
+    ) -> None:
+        table = Table.MEMBERSHIPS
+        try:
+            uid = _id(user_id)
+        except _Invalid:
+            self.reject(origin, n, table, f"invalid user_id {user_id!r}")
+            return
+        try:
+            aid = _id(account_id)
+        except _Invalid:
+            self.reject(origin, n, table, f"invalid account_id {account_id!r}")
+            return
+        if uid is None:
+            self.reject(origin, n, table, "missing user_id", None)
+            return
+        if aid is None:
+            self.reject(origin, n, table, "missing account_id", None)
+            return
+        record_id = f"{uid}:{aid}"
+        try:
+            role_text = _text(role)
+        except _Invalid:
+            self.reject(origin, n, table, f"invalid role {role!r}", record_id)
+            return
+        if role_text is None:
+            self.reject(origin, n, table, "missing role", record_id)
+            return
+        user = self.users.get(uid)
+        if user is None:
+            self.reject(origin, n, table, f"unknown user {uid}", record_id)
+            return
+        account = self.accounts.get(aid)
+        if account is None:
+            self.reject(origin, n, table, f"unknown account {aid}", record_id)
+            return
+        # The ids of the user and account objects: one string per id in memory.
+        key = (user.user_id, account.account_id)
+        if key in self.memberships:
+            what = f"membership {uid}/{aid}"
+            self._duplicate(self._memberships_seen, origin, n, key, what, record_id)
+            return
+        self.memberships[key] = Membership(
+            key[0], key[1], sys.intern(role_text), properties or EMPTY
+        )
+        self._accept(self._memberships_seen, origin, n)
+
+    def event(
+        self,
+        origin: Origin,
+        n: int,
+        event: object,
+        timestamp: object,
+        user_id: object,
+        account_id: object,
+        properties: dict[str, Any],
+    ) -> None:
+        table = Table.EVENTS
+        try:
+            name = _text(event)
+        except _Invalid:
+            self.reject(origin, n, table, f"invalid event {event!r}")
+            return
+        if name is None:
+            self.reject(origin, n, table, "missing event")
+            return
+        if timestamp is None or timestamp == "":
+            self.reject(origin, n, table, "missing timestamp", name)
+            return
+        when = parse_timestamp(timestamp)
+        if when is None:
+            self.reject(origin, n, table, f"bad timestamp {timestamp!r}", name)
+            return
+        try:
+            uid = _id(user_id)
+            aid = _id(account_id)
+        except _Invalid:
+            reason = f"invalid user_id {user_id!r} or account_id {account_id!r}"
+            self.reject(origin, n, table, reason, name)
+            return
+        if uid is None and aid is None:
+            self.reject(origin, n, table, "event has neither user_id nor account_id", name)
+            return
+        if uid is not None:
+            user = self.users.get(uid)
+            if user is None:
+                self.reject(origin, n, table, f"unknown user {uid}", name)
+                return
+            uid = user.user_id
+        if aid is not None:
+            account = self.accounts.get(aid)
+            if account is None:
+                self.reject(origin, n, table, f"unknown account {aid}", name)
+                return
+            aid = account.account_id
+        self.events.append(Event(sys.intern(name), when, uid, aid, properties or EMPTY))
+
+    # -- the end --------------------------------------------------------------------
+
+    def _describe_duplicates(self, seen: _FirstSeen, keys: list[Hashable]) -> None:
+        """Fill in "first seen at ..." now that every first occurrence is known."""
+        if not seen.pending:
+            return
+        wanted = {key for _, key, _ in seen.pending}
+        first: dict[Hashable, str] = {}
+        for index, key in enumerate(keys):
+            if key in wanted:
+                first[key] = self._location(seen.positions[index])
+        rows = self.quarantine.rows
+        for row_index, key, what in seen.pending:
+            reason = f"duplicate {what}, first seen at {first[key]}"
+            rows[row_index] = replace(rows[row_index], reason=reason)
+        seen.pending.clear()
+
+    def _canonical(self, records: dict[K, V], seen: _FirstSeen) -> dict[K, V]:
+        """``records`` ordered by source name, then in their order within the source.
+
+        Each origin's records are one contiguous run, so this moves whole runs:
+        nothing moves when one source fills the table, or the sources are
+        listed by name already.
+        """
+        runs = seen.runs
+        rank = {
+            index: position
+            for position, index in enumerate(
+                sorted(
+                    {index for index, _ in runs},
+                    key=lambda i: (self._origin_list[i].source, self._origin_list[i].label),
+                )
+            )
+        }
+        order = sorted(range(len(runs)), key=lambda r: rank[runs[r][0]])
+        if order == list(range(len(runs))):
+            return records
+        keys = list(records)
+        bounds = [start for _, start in runs] + [len(keys)]
+        ordered: dict[K, V] = {}
+        for r in order:
+            for key in keys[bounds[r] : bounds[r + 1]]:
+                ordered[key] = records[key]
+        return ordered
+
+    def finish(self) -> Dataset:
+        """The data set: duplicates described, everything in a deterministic order."""
+        self._describe_duplicates(self._users_seen, list(self.users))
+        self._describe_duplicates(self._accounts_seen, list(self.accounts))
+        self._describe_duplicates(self._memberships_seen, list(self.memberships))
+        self.events.sort(key=lambda e: (e.timestamp, e.user_id or "", e.account_id or "", e.event))
+        return Dataset(
+            users=self._canonical(self.users, self._users_seen),
+            accounts=self._canonical(self.accounts, self._accounts_seen),
+            memberships=self._canonical(self.memberships, self._memberships_seen),
+            events=self.events,
+        )
+
+
+def _source(
+    name: str, settings: SourceSettings, base_dir: Path
+) -> tuple[Source | None, list[Problem]]:
+    """The source ``settings`` describe, or what is missing from them."""
+    prefix = f"sources.{name}"
+    kind = settings.kind
+    if kind is SourceKind.SQL:
+        problems = []
+        if not settings.url:
+            problems.append(
+                Problem(
+                    "a sql source needs a database url",
+                    key=f"{prefix}.url",
+                    expected="a SQLAlchemy URL such as sqlite:///app.db",
+                )
+            )
+        if not settings.queries:
+            problems.append(
+                Problem(
+                    "a sql source needs at least one query",
+                    key=f"{prefix}.queries",
+                    expected="a table (users, accounts, memberships, events) = a SELECT",
+                )
+            )
+        if problems or settings.url is None:
+            return None, problems
+        return SqlSource(name, settings.url, dict(settings.queries), base_dir), []
+
+    problems = []
+    if settings.path is None:
+        what = "Segment calls" if kind is SourceKind.SEGMENT else "the table"
+        problems.append(
+            Problem(
+                f"a {kind} source needs the path of its file",
+                key=f"{prefix}.path",
+                expected=f"a file of {what}, relative to hub.toml",
+            )
+        )
+    if kind is not SourceKind.SEGMENT and settings.table is None:
+        problems.append(
+            Problem(
+                f"a {kind} source needs the table its file holds",
+                key=f"{prefix}.table",
+                expected="one of users, accounts, memberships, events",
+            )
+        )
+    if problems or settings.path is None:
+        return None, problems
+    label = settings.path.as_posix()
+    path = settings.path if settings.path.is_absolute() else base_dir / settings.path
+    key = f"{prefix}.path"
+    if kind is SourceKind.SEGMENT:
+        return SegmentSource(name, path, label, key), []
+    assert settings.table is not None
+    if kind is SourceKind.CSV:
+        return CsvSource(name, settings.table, path, label, key), []
+    return JsonlSource(name, settings.table, path, label, key), []
+
+
+#: The order tables are read in: every user and account before anything referring to them.
+TABLE_ORDER = (Table.USERS, Table.ACCOUNTS, Table.MEMBERSHIPS, Table.EVENTS)
+
+
+def load(settings: HubSettings, base_dir: Path) -> LoadResult:
+    """Read, validate and assemble every source of ``settings``.
+
+    ``base_dir`` is the directory of ``hub.toml``: relative paths are relative
+    to it. Raises :class:`~hub.errors.ConfigError` with every problem found when
+    a source cannot be read at all.
+    """
+    problems: list[Problem] = []
+    sources: list[Source] = []
+    for name, source_settings in settings.sources.items():
+        source, found = _source(name, source_settings, base_dir)
+        problems.extend(found)
+        if source is not None:
+            sources.append(source)
+    quarantine = Quarantine()
+    builder = DatasetBuilder(quarantine)
+    # Millions of acyclic records: the cyclic garbage collector would walk the
+    # growing heap again and again for nothing (about a quarter of the time).
+    collecting = gc.isenabled()
+    gc.disable()
+    failed: set[str] = set()
+    try:
+        for source in sources:
+            found = source.check()
+            if found:
+                problems.extend(found)
+                failed.add(source.name)
+        # Read the rest even after a problem: the error should list every problem.
+        for table in TABLE_ORDER:
+            for source in sources:
+                if source.name in failed:
+                    continue
+                try:
+                    source.feed(table, builder)
+                except SourceError as error:
+                    problems.append(error.problem)
+                    if not isinstance(source, SqlSource):  # each query fails on its own
+                        failed.add(source.name)
+    finally:
+        for source in sources:
+            source.close()
+        if collecting:
+            gc.enable()
+    if problems:
+        raise ConfigError(problems)
+    dataset = builder.finish()
+    counts = {
+        Table.USERS.value: len(dataset.users),
+        Table.ACCOUNTS.value: len(dataset.accounts),
+        Table.MEMBERSHIPS.value: len(dataset.memberships),
+        Table.EVENTS.value: len(dataset.events),
+    }
+    return LoadResult(dataset, quarantine, counts)

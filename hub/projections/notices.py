@@ -1,0 +1,66 @@
+"""Collecting notices without flooding the report.
+
+One notice per affected record would mean a million notices for a million
+users with an unknown stage; projections instead count occurrences per
+``(kind, subject)`` and keep the smallest few example keys, so the report is
+short and the same whatever the input order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.records import Notice
+
+__all__ = ["EXAMPLES", "NoticeCollector"]
+
+#: How many example keys a notice keeps.
+EXAMPLES = 10
+
+
+@dataclass(slots=True)
+class _Tally:
+    message: str
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+class NoticeCollector:
+    """Counts occurrences of a notice per ``(kind, subject)``."""
+
+    __slots__ = ("_extra", "_tallies")
+
+    def __init__(self) -> None:
+        self._tallies: dict[tuple[str, str], _Tally] = {}
+        self._extra: list[Notice] = []
+
+    def count(self, kind: str, subject: str, message: str, example: str, **totals: int) -> None:
+        """Record one occurrence; ``totals`` are summed into the notice's detail.
+
+        ``message`` may use ``{count}``; it is the same for every occurrence of
+        a ``(kind, subject)``.
+        """
+        tally = self._tallies.get((kind, subject))
+        if tally is None:
+            tally = self._tallies[(kind, subject)] = _Tally(message)
+        tally.count += 1
+        tally.examples.append(example)
+        for name, amount in totals.items():
+            tally.totals[name] = tally.totals.get(name, 0) + amount
+
+    def add(self, notice: Notice) -> None:
+        """Add a notice as is."""
+        self._extra.append(notice)
+
+    def notices(self) -> list[Notice]:
+        """Every notice, sorted by ``(kind, subject, message)``."""
+        out = list(self._extra)
+        for (kind, subject), tally in self._tallies.items():
+            examples = sorted(set(tally.examples))[:EXAMPLES]
+            detail: dict[str, Any] = {"count": tally.count, "examples": examples}
+            detail.update(tally.totals)
+            out.append(Notice(kind, subject, tally.message.format(count=tally.count), detail))
+        out.sort(key=lambda n: (n.kind, n.subject, n.message))
+        return out

@@ -1,0 +1,146 @@
+"""Projection 2: account fields listing the account's users.
+
+An entry is the ``value`` reference (``user.email`` by default) for each user
+whose membership matches ``where``. Entries are ordered by ``order_by`` (when
+set) or else by the entry itself, then by user id; a missing sort value sorts
+last. Missing or empty entries are skipped.
+
+The separator must make a destination's "contains" filter match whole
+entries, so an entry that *contains* the separator is skipped and reported
+(notice ``entry_contains_separator``): writing it would make one entry look
+like two. Choose another separator, or another value, to keep it.
+
+Truncation (shared with the user summary fields, see :func:`join_entries`):
+when the joined list is longer than ``max_length``, whole entries are dropped
+from the end and a ``"(+N more)"`` marker is appended after the separator,
+N being the number of entries dropped, keeping as many entries as fit with
+the marker. Nothing is ever cut mid-entry. If ``max_length`` is too small for
+even the marker alone, the value is the longest run of whole leading entries
+that fits with no marker (possibly ``""``); the notice says so.
+
+Example, ``separator=";"``, ``max_length=25``, entries ``a@x.io``,
+``b@x.io``, ``c@x.io``, ``d@x.io`` (27 chars joined): ``"a@x.io;b@x.io;(+2 more)"``
+(23 chars; keeping a third entry would need 30).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from hub.model import Account, Membership, User
+from hub.projections.values import render, sort_key
+from hub.references import Getter, Scope
+
+__all__ = ["Joined", "UserList", "join_entries", "marker", "user_list"]
+
+Predicate = Callable[[Scope], bool]
+
+
+def marker(dropped: int) -> str:
+    """The marker standing for ``dropped`` entries."""
+    return f"(+{dropped} more)"
+
+
+class Joined(NamedTuple):
+    """Entries joined under a length limit."""
+
+    #: The joined text; ``None`` when there were no entries at all.
+    value: str | None
+    #: Entries kept (a prefix of the input).
+    kept: int
+    #: Entries dropped from the end.
+    dropped: int
+    #: Whether the value ends with the ``"(+N more)"`` marker.
+    marked: bool
+
+
+def join_entries(entries: Sequence[str], separator: str, max_length: int | None) -> Joined:
+    """Join ``entries`` with ``separator``, within ``max_length`` characters,
+    dropping whole entries from the end behind a ``"(+N more)"`` marker."""
+    count = len(entries)
+    if count == 0:
+        return Joined(None, 0, 0, False)
+    sep = len(separator)
+    total = sum(map(len, entries)) + sep * (count - 1)
+    if max_length is None or total <= max_length:
+        return Joined(separator.join(entries), count, 0, False)
+    # prefix[k]: length of the first k entries joined (0 for k == 0).
+    prefix = [0] * (count + 1)
+    running = 0
+    for k, entry in enumerate(entries, 1):
+        running += len(entry) + (sep if k > 1 else 0)
+        prefix[k] = running
+    for kept in range(count - 1, -1, -1):
+        length = prefix[kept] + (sep if kept else 0) + len(marker(count - kept))
+        if length <= max_length:
+            head = list(entries[:kept])
+            head.append(marker(count - kept))
+            return Joined(separator.join(head), kept, count - kept, True)
+    # Not even the marker fits: the longest run of whole entries, no marker.
+    kept = 0
+    while kept < count and prefix[kept + 1] <= max_length:
+        kept += 1
+    return Joined(separator.join(entries[:kept]), kept, count - kept, False)
+
+
+class UserList(NamedTuple):
+    """One account's list field."""
+
+    value: str | None
+    #: Entries written (before the marker).
+    kept: int
+    #: Entries dropped by truncation (the N of the marker).
+    dropped: int
+    marked: bool
+    #: Users whose entry contains the separator, hence skipped.
+    rejected: tuple[str, ...]
+
+
+def user_list(
+    account: Account,
+    memberships: Sequence[Membership],
+    users: Mapping[str, User],
+    value: Getter,
+    *,
+    where: Predicate | None = None,
+    order_by: Getter | None = None,
+    separator: str = ";",
+    max_length: int | None = None,
+    scope: Scope | None = None,
+) -> UserList:
+    """The list field of ``account`` whose ``memberships`` are given (see the
+    module doc). ``value``/``order_by`` read ``user`` and ``relationship``;
+    ``where`` also ``account``. ``scope``, when given, is reused (its fields
+    are overwritten) to spare an allocation per call."""
+    if scope is None:
+        scope = Scope()
+    scope.account = account
+    plain: list[tuple[str, str]] = []  # (entry, user id) when ordered by the entry
+    keyed: list[tuple[tuple[int, Any], str, str]] = []
+    rejected: list[str] = []
+    for membership in memberships:
+        user_id = membership.user_id
+        scope.user = users.get(user_id)
+        scope.relationship = membership
+        if where is not None and not where(scope):
+            continue
+        raw = value(scope)
+        entry = raw if raw.__class__ is str else render(raw)
+        if not entry:
+            continue
+        if separator in entry:
+            rejected.append(user_id)
+            continue
+        if order_by is None:
+            plain.append((entry, user_id))
+        else:
+            keyed.append((sort_key(order_by(scope)), user_id, entry))
+    if order_by is None:
+        plain.sort()
+        entries = [item[0] for item in plain]
+    else:
+        keyed.sort(key=lambda item: (item[0], item[1]))
+        entries = [item[2] for item in keyed]
+    joined = join_entries(entries, separator, max_length)
+    return UserList(joined.value, joined.kept, joined.dropped, joined.marked, tuple(rejected))

@@ -1,0 +1,571 @@
+"""Checking a whole project at once: ``hub.toml`` and every mapping it names.
+
+:func:`validate_project` never stops at the first mistake: it returns every
+problem it finds, each with its file, line, column, the key to change, what
+was expected there and, for a misspelled name, a did-you-mean. ``hub
+validate`` prints them with :func:`format_problems`; :func:`load_project` is
+the same check for commands that go on to run.
+
+What is checked:
+
+- TOML syntax; unknown keys, wrong types and unknown enum values (pydantic's
+  errors, located in the file); secrets written in ``hub.toml``.
+- Each source has what its kind needs (a path, a table, a url, queries).
+- Each destination's type is known (when the plugin registry is given) and its
+  mapping file exists; the mapping's ``destination`` names that destination.
+- Every reference, condition and template in a mapping: syntax, namespaces
+  known and allowed at that place (:data:`hub.references.ALLOWED`).
+- The destination's capabilities (when the registry is given): object kinds,
+  e-mail uniqueness of contacts, link properties, string field lengths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from hub.capabilities import Capabilities, FieldType, ObjectKind
+from hub.conditions import ConditionSyntaxError, iter_refs, parse_condition
+from hub.config import (
+    Project,
+    TomlDocument,
+    did_you_mean,
+    env_var_name,
+    mapping_from_document,
+    read_toml,
+    settings_from_document,
+)
+from hub.errors import ConfigError, Problem
+from hub.mapping import Mapping
+from hub.references import ALLOWED, NAMESPACES, ROLLUP_ATTRIBUTES
+from hub.settings import HubSettings, SourceKind
+from hub.toml_locations import KeyPath
+
+__all__ = [
+    "CheckedProject",
+    "DestinationTypeInfo",
+    "Project",
+    "TemplateSyntaxError",
+    "check_project",
+    "format_problems",
+    "load_project",
+    "template_references",
+    "validate_project",
+]
+
+
+class DestinationTypeInfo(Protocol):
+    """What validation needs to know about a destination type (a registered plugin)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+
+# -- templates -----------------------------------------------------------------
+
+
+class TemplateSyntaxError(ConditionSyntaxError):
+    """A template with an unclosed ``{`` or an empty placeholder."""
+
+
+def template_references(template: str) -> list[tuple[int, str]]:
+    """The ``{namespace.attribute}`` placeholders of ``template``: (offset of the
+    reference text, reference text). ``{{`` and ``}}`` stand for literal braces."""
+    found: list[tuple[int, str]] = []
+    i = 0
+    n = len(template)
+    while i < n:
+        char = template[i]
+        if template.startswith("{{", i) or template.startswith("}}", i):
+            i += 2
+        elif char == "{":
+            end = template.find("}", i + 1)
+            if end < 0:
+                raise TemplateSyntaxError("unclosed '{'", i, "'}' after the reference")
+            content = template[i + 1 : end]
+            if not content.strip() or "{" in content:
+                raise TemplateSyntaxError("empty or nested placeholder", i, "{namespace.attribute}")
+            found.append((i + 1 + len(content) - len(content.lstrip()), content.strip()))
+            i = end + 1
+        elif char == "}":
+            raise TemplateSyntaxError("unmatched '}'", i, "'}}' for a literal brace")
+        else:
+            i += 1
+    return found
+
+
+# -- expressions in a mapping --------------------------------------------------
+
+#: Where a mapping holds references, conditions and templates. ``refs`` is a
+#: table whose values are references; the location is also the key of ALLOWED.
+_EXPRESSIONS: tuple[tuple[str, str], ...] = (
+    ("accounts.fields", "refs"),
+    ("accounts.user_lists.value", "ref"),
+    ("accounts.user_lists.order_by", "ref"),
+    ("accounts.user_lists.where", "condition"),
+    ("accounts.rollups.where", "condition"),
+    ("users.fields", "refs"),
+    ("users.relationship_fields.template", "template"),
+    ("users.relationship_fields.where", "condition"),
+    ("users.relationship_fields.order_by", "ref"),
+    ("membership_contacts.fields", "refs"),
+    ("membership_contacts.where", "condition"),
+    ("links.properties", "refs"),
+    ("links.where", "condition"),
+)
+
+
+def _values_at(data: Any, parts: list[str], path: KeyPath) -> Iterator[tuple[KeyPath, Any]]:
+    """Values at a dotted location, fanning out over arrays (with their indices)."""
+    if isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _values_at(item, parts, (*path, index))
+        return
+    if not parts:
+        yield path, data
+        return
+    if isinstance(data, dict) and parts[0] in data:
+        yield from _values_at(data[parts[0]], parts[1:], (*path, parts[0]))
+
+
+def _reference_problem(
+    document: TomlDocument,
+    path: KeyPath,
+    text: str,
+    location: str,
+    offset: int | None,
+    context: str = "reference",
+) -> Problem | None:
+    allowed = ALLOWED[location]
+    namespace, dot, attribute = text.strip().partition(".")
+
+    def problem(message: str, expected: str, hint: str | None = None) -> Problem:
+        # A whole-value reference points just inside its opening quote.
+        at = 0 if offset is None else offset
+        return document.problem(path, message, expected=expected, hint=hint, offset=at)
+
+    if not dot or not namespace or not attribute or not _is_reference_text(text.strip()):
+        return problem(
+            f"{text!r} is not a {context}",
+            "namespace.attribute, e.g. " + ", ".join(f"{ns}.…" for ns in allowed),
+        )
+    if namespace not in NAMESPACES:
+        suggestion = did_you_mean(namespace, list(allowed)) or did_you_mean(
+            namespace, list(NAMESPACES)
+        )
+        hint = None
+        if suggestion:
+            guess = suggestion.split("'")[1]
+            hint = f"did you mean {guess + '.' + attribute!r}?"
+        return problem(
+            f"unknown namespace {namespace!r} in {text.strip()!r}",
+            "a namespace among: " + ", ".join(allowed),
+            hint,
+        )
+    if namespace not in allowed:
+        return problem(
+            f"namespace {namespace!r} is not available at {location}",
+            "a namespace among: " + ", ".join(allowed),
+        )
+    if namespace == "rollup" and attribute not in ROLLUP_ATTRIBUTES:
+        return problem(
+            f"rollup has no attribute {attribute!r}",
+            "one of: " + ", ".join(f"rollup.{a}" for a in ROLLUP_ATTRIBUTES),
+            did_you_mean(f"rollup.{attribute}", [f"rollup.{a}" for a in ROLLUP_ATTRIBUTES]),
+        )
+    return None
+
+
+def _is_reference_text(text: str) -> bool:
+    return all(part and all(c.isalnum() or c == "_" for c in part) for part in text.split("."))
+
+
+def _expression_problems(document: TomlDocument) -> list[Problem]:
+    problems: list[Problem] = []
+    for location, kind in _EXPRESSIONS:
+        for path, value in _values_at(document.data, location.split("."), ()):
+            if kind == "refs":
+                if isinstance(value, dict):
+                    for name, item in value.items():
+                        if isinstance(item, str):
+                            found = _reference_problem(
+                                document, (*path, name), item, location, None
+                            )
+                            problems.extend([found] if found else [])
+            elif isinstance(value, str):
+                problems.extend(_string_expression_problems(document, path, value, location, kind))
+    return problems
+
+
+def _string_expression_problems(
+    document: TomlDocument, path: KeyPath, value: str, location: str, kind: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    if kind == "ref":
+        found = _reference_problem(document, path, value, location, None)
+        return [found] if found else []
+    try:
+        if kind == "condition":
+            references = [(ref.position, ref.name) for ref in iter_refs(parse_condition(value))]
+        else:
+            references = template_references(value)
+    except ConditionSyntaxError as error:
+        what = "template" if kind == "template" else "condition"
+        return [
+            document.problem(
+                path,
+                f"invalid {what}: {error.message}",
+                expected=error.expected,
+                offset=error.position,
+            )
+        ]
+    for offset, text in references:
+        found = _reference_problem(document, path, text, location, offset)
+        if found:
+            problems.append(found)
+    return problems
+
+
+# -- hub.toml ------------------------------------------------------------------
+
+_SOURCE_NEEDS: dict[SourceKind, tuple[str, ...]] = {
+    SourceKind.CSV: ("path", "table"),
+    SourceKind.JSONL: ("path", "table"),
+    SourceKind.SEGMENT: ("path",),
+    SourceKind.SQL: ("url", "queries"),
+}
+_SOURCE_DESCRIPTIONS = {
+    "path": "the file to read (path = ...)",
+    "table": "the canonical table it holds: users, accounts, memberships or events",
+    "url": "a SQLAlchemy database URL (from the environment when it has a password)",
+    "queries": "one query per table, e.g. queries.users = 'select ...'",
+}
+
+
+def _source_problems(document: TomlDocument, sources: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    if not isinstance(sources, dict):
+        return problems
+    for name, source in sources.items():
+        if not isinstance(source, dict):
+            continue
+        try:
+            kind = SourceKind(str(source.get("kind")))
+        except ValueError:
+            continue  # reported by the model
+        for needed in _SOURCE_NEEDS[kind]:
+            if source.get(needed):
+                continue
+            path: KeyPath = ("sources", name, needed)
+            problems.append(
+                document.problem(
+                    path,
+                    f"a {kind.value} source needs {needed!r}",
+                    expected=_SOURCE_DESCRIPTIONS[needed],
+                    hint=f"add {needed} = ... to [sources.{name}] or set {env_var_name(path)}",
+                )
+            )
+    return problems
+
+
+@dataclass(slots=True)
+class _Destination:
+    name: str
+    type: str | None
+    mapping: str | None
+    enabled: bool
+
+
+def _destinations(settings: HubSettings | None, data: dict[str, Any]) -> list[_Destination]:
+    if settings is not None:
+        return [
+            _Destination(name, d.type, str(d.mapping), d.enabled)
+            for name, d in settings.destinations.items()
+        ]
+    found: list[_Destination] = []
+    raw = data.get("destinations")
+    if isinstance(raw, dict):
+        for name, d in raw.items():
+            if isinstance(d, dict):
+                type_ = d.get("type")
+                mapping = d.get("mapping")
+                found.append(
+                    _Destination(
+                        name,
+                        type_ if isinstance(type_, str) else None,
+                        mapping if isinstance(mapping, str) else None,
+                        d.get("enabled", True) is not False,
+                    )
+                )
+    return found
+
+
+# -- capabilities --------------------------------------------------------------
+
+
+def _capability_problems(
+    document: TomlDocument,
+    mapping: Mapping,
+    destination: _Destination,
+    capabilities: Capabilities,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    who = f"destination {destination.name!r} (type {destination.type!r})"
+    contact = capabilities.object(ObjectKind.CONTACT)
+    account = capabilities.object(ObjectKind.ACCOUNT)
+
+    def refuse(path: KeyPath, capability: str, message: str, hint: str) -> None:
+        problems.append(document.problem(path, f"capability {capability}: {message}", hint=hint))
+
+    if mapping.users.enabled and contact is None:
+        refuse(
+            ("users", "enabled"),
+            "objects.contact",
+            f"{who} holds no contacts, so users cannot be synced to it",
+            "set users.enabled = false",
+        )
+    if mapping.membership_contacts.enabled:
+        if contact is None:
+            refuse(
+                ("membership_contacts", "enabled"),
+                "objects.contact",
+                f"{who} holds no contacts, so memberships cannot become contacts",
+                "set membership_contacts.enabled = false",
+            )
+        elif contact.unique_by_email:
+            for name, reference in mapping.membership_contacts.fields.items():
+                if reference.strip() == "user.email" or name.lower() == "email":
+                    refuse(
+                        ("membership_contacts", "fields", name),
+                        "contact.unique_by_email",
+                        f"{who} de-duplicates contacts by e-mail, so one contact per "
+                        "membership would collapse into one contact per user",
+                        "give membership contacts no e-mail (remove this field) "
+                        "or set membership_contacts.enabled = false",
+                    )
+    if mapping.accounts.enabled and account is None:
+        refuse(
+            ("accounts", "enabled"),
+            "objects.account",
+            f"{who} holds no accounts",
+            "set accounts.enabled = false",
+        )
+    if mapping.links.enabled:
+        extra = [
+            name
+            for name, reference in mapping.links.properties.items()
+            if reference.strip() != "relationship.role"
+        ]
+        if extra and capabilities.links is None:
+            for name in extra:
+                refuse(
+                    ("links", "properties", name),
+                    "links",
+                    f"{who} cannot link contacts to accounts, so links carry no properties",
+                    "remove the property or set links.enabled = false",
+                )
+        elif extra and capabilities.links is not None and not capabilities.links.carries_properties:
+            for name in extra:
+                refuse(
+                    ("links", "properties", name),
+                    "links.carries_properties",
+                    f"{who} links contacts to accounts but the links hold no properties "
+                    "(only the role is kept, in user relationship fields)",
+                    "remove the property, or summarise it in users.relationship_fields",
+                )
+    if account is not None and mapping.accounts.enabled:
+        limit = account.max_length(FieldType.STRING)
+        for index, user_list in enumerate(mapping.accounts.user_lists):
+            if (
+                limit is not None
+                and user_list.max_length is not None
+                and user_list.max_length > limit
+            ):
+                refuse(
+                    ("accounts", "user_lists", index, "max_length"),
+                    "account.field_types.string.max_length",
+                    f"{who} holds at most {limit} characters in a string field, "
+                    f"not {user_list.max_length}",
+                    f"set max_length to {limit} or less, or leave it out to use {limit}",
+                )
+    return problems
+
+
+# -- the whole project ---------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CheckedProject:
+    """What :func:`check_project` found: the settings and mappings that are valid,
+    and every problem."""
+
+    settings: HubSettings | None
+    mappings: dict[str, Mapping]
+    problems: list[Problem]
+
+
+def check_project(
+    config_path: Path,
+    destination_types: AbcMapping[str, DestinationTypeInfo] | None,
+    secrets_dir: Path | None,
+) -> CheckedProject:
+    """Check everything once; what :func:`validate_project` and :func:`load_project` share."""
+    document, problems = read_toml(config_path)
+    if document is None:
+        return CheckedProject(None, {}, problems)
+    settings, problems = settings_from_document(document, secrets_dir)
+    problems.extend(_source_problems(document, _sources_data(settings, document)))
+    base_dir = config_path.parent
+    destinations = _destinations(settings, document.data)
+    names = [d.name for d in destinations]
+    mappings: dict[str, Mapping] = {}
+    parsed: dict[Path, tuple[TomlDocument | None, Mapping | None]] = {}
+
+    for destination in destinations:
+        info = None
+        if destination_types is not None and destination.type is not None:
+            info = destination_types.get(destination.type)
+            if info is None:
+                known = sorted(destination_types)
+                problems.append(
+                    document.problem(
+                        ("destinations", destination.name, "type"),
+                        f"unknown destination type {destination.type!r}",
+                        expected="one of: " + ", ".join(known),
+                        hint=did_you_mean(destination.type, known)
+                        or "is its plugin installed? (pip install ...)",
+                        at_value=True,
+                    )
+                )
+        if destination.mapping is None:
+            continue
+        mapping_path = Path(destination.mapping)
+        if not mapping_path.is_absolute():
+            mapping_path = base_dir / mapping_path
+        if mapping_path not in parsed:
+            if not mapping_path.is_file():
+                problems.append(
+                    document.problem(
+                        ("destinations", destination.name, "mapping"),
+                        f"mapping file {destination.mapping!r} not found",
+                        expected="a mapping file, relative to the directory of hub.toml",
+                        hint=f"looked for {mapping_path}",
+                        at_value=True,
+                    )
+                )
+                parsed[mapping_path] = (None, None)
+                continue
+            mapping_document, mapping_problems = read_toml(mapping_path)
+            mapping = None
+            if mapping_document is not None:
+                mapping, model_problems = mapping_from_document(mapping_document)
+                mapping_problems += model_problems
+                mapping_problems += _expression_problems(mapping_document)
+            problems.extend(mapping_problems)
+            parsed[mapping_path] = (mapping_document, mapping)
+        mapping_document, mapping = parsed[mapping_path]
+        if mapping_document is None:
+            continue
+        problems.extend(_destination_name_problems(mapping_document, destination.name, names))
+        if mapping is None:
+            continue
+        if info is not None and destination.enabled:
+            problems.extend(
+                _capability_problems(mapping_document, mapping, destination, info.capabilities)
+            )
+        if destination.enabled:
+            mappings[destination.name] = mapping
+    return CheckedProject(settings, mappings, _in_file_order(problems))
+
+
+def _sources_data(settings: HubSettings | None, document: TomlDocument) -> Any:
+    if settings is not None:
+        return settings.model_dump(mode="json", include={"sources"}).get("sources", {})
+    sources = document.data.get("sources")
+    if not isinstance(sources, dict):
+        return {}
+    # Values the environment provides count as present (pydantic would have merged them).
+    merged: dict[str, Any] = {}
+    for name, source in sources.items():
+        if isinstance(source, dict):
+            source = dict(source)
+            for key in ("path", "table", "url", "queries"):
+                variable = env_var_name(("sources", name, key))
+                if key not in source and any(v.upper() == variable for v in os.environ):
+                    source[key] = "<environment>"
+        merged[name] = source
+    return merged
+
+
+def _destination_name_problems(
+    document: TomlDocument, destination: str, names: list[str]
+) -> list[Problem]:
+    value = document.data.get("destination")
+    if not isinstance(value, str):
+        return []  # missing or not a string: reported by the model
+    if value not in names:
+        return [
+            document.problem(
+                ("destination",),
+                f"destination {value!r} is not configured in hub.toml",
+                expected="one of: " + ", ".join(names),
+                hint=did_you_mean(value, names),
+                at_value=True,
+            )
+        ]
+    if value != destination:
+        return [
+            document.problem(
+                ("destination",),
+                f"this mapping is used by destination {destination!r} but names {value!r}",
+                expected=repr(destination),
+                at_value=True,
+            )
+        ]
+    return []
+
+
+def _in_file_order(problems: list[Problem]) -> list[Problem]:
+    files: dict[str | None, int] = {}
+    for problem in problems:
+        files.setdefault(problem.file, len(files))
+    return sorted(problems, key=lambda p: (files[p.file], p.line or 0, p.column or 0))
+
+
+def validate_project(
+    config_path: Path,
+    destination_types: AbcMapping[str, DestinationTypeInfo] | None = None,
+    *,
+    secrets_dir: Path | None = None,
+) -> list[Problem]:
+    """Every problem in ``hub.toml`` and the mapping files it names, in file order.
+
+    ``destination_types`` (type name -> plugin info) enables the destination
+    type and capability checks; without it only the files themselves are checked.
+    """
+    return check_project(config_path, destination_types, secrets_dir).problems
+
+
+def load_project(
+    config_path: Path,
+    destination_types: AbcMapping[str, DestinationTypeInfo] | None = None,
+    *,
+    secrets_dir: Path | None = None,
+) -> Project:
+    """The validated project; raise :class:`~hub.errors.ConfigError` listing every problem."""
+    checked = check_project(config_path, destination_types, secrets_dir)
+    if checked.problems or checked.settings is None:
+        raise ConfigError(checked.problems)
+    return Project(checked.settings, config_path.parent, checked.mappings)
+
+
+def format_problems(problems: list[Problem]) -> str:
+    """One line per problem: ``file:line:col: key: message (expected ...); hint``."""
+    return "\n".join(str(problem) for problem in problems)

@@ -1,0 +1,131 @@
+"""Benchmark: resolve every projection for one destination over synthetic data.
+
+    python tests/bench/resolve.py 100000 1000000 [--events-per-user 2] [--mapping mappings/crm.toml]
+
+For each N it generates N users (about N/4 accounts, 3N memberships, seeded),
+builds the graph, enriches events, and computes every projection of the
+mapping for one destination, printing wall time per phase and the process's
+peak RSS. Each N runs in a fresh subprocess, so peak RSS is that N's own.
+The target on a 2-core machine: N = 1M in at most 30 s and 3 GiB peak RSS.
+Figures are printed, never asserted: this is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _peak_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_one(
+    n_users: int, mapping_path: Path, events_per_user: float, seed: int
+) -> dict[str, float]:
+    """Time one N in this process; returns the figures."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from generate import AS_OF, generate  # type: ignore[import-not-found]
+
+    from hub.conditions import compile_condition
+    from hub.config import load_mapping
+    from hub.plugins import load_plugins
+    from hub.projections.destination import project_destination
+    from hub.resolver import Graph, enrich
+    from hub.settings import EventRollup, EventRollupLevel, EventSettings
+
+    mapping = load_mapping(mapping_path)
+    capabilities = load_plugins().destinations["outbox"].capabilities
+    figures: dict[str, float] = {}
+
+    started = time.perf_counter()
+    dataset = generate(n_users, seed=seed, events_per_user=events_per_user)
+    figures["generate_s"] = time.perf_counter() - started
+    figures["users"] = len(dataset.users)
+    figures["accounts"] = len(dataset.accounts)
+    figures["memberships"] = len(dataset.memberships)
+    figures["events"] = len(dataset.events)
+    figures["rss_after_generate_mib"] = _peak_rss_mib()
+    gc.freeze()  # the generated data set is long-lived: keep the collector off it
+
+    started = time.perf_counter()
+    events = EventSettings(
+        rollups=[
+            EventRollup(property="events_30d", level=EventRollupLevel.RELATIONSHIP, window_days=30),
+            EventRollup(property="last_seen_at", level=EventRollupLevel.USER, kind="last_seen"),
+        ]
+        if events_per_user
+        else []
+    )
+    dataset = enrich(dataset, events, AS_OF)
+    graph = Graph(dataset)
+    figures["graph_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    projection = project_destination(
+        mapping.destination, graph, mapping, capabilities, AS_OF, compile_condition
+    )
+    figures["project_s"] = time.perf_counter() - started
+    figures["resolve_total_s"] = figures["graph_s"] + figures["project_s"]
+    figures["out_accounts"] = len(projection.accounts)
+    figures["out_contacts"] = len(projection.contacts)
+    figures["out_links"] = len(projection.links)
+    figures["peak_rss_mib"] = _peak_rss_mib()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
+    parser.add_argument("--mapping", type=Path, default=ROOT / "mappings" / "crm.toml")
+    parser.add_argument("--events-per-user", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        figures = run_one(args.sizes[0], args.mapping, args.events_per_user, args.seed)
+        print(json.dumps(figures))
+        return
+    for size in args.sizes:
+        command = [
+            sys.executable,
+            __file__,
+            str(size),
+            "--child",
+            "--mapping",
+            str(args.mapping),
+            "--events-per-user",
+            str(args.events_per_user),
+            "--seed",
+            str(args.seed),
+        ]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        figures = json.loads(output.strip().splitlines()[-1])
+        print(
+            f"N={size:>9,}: {figures['memberships']:,.0f} memberships, "
+            f"{figures['events']:,.0f} events | generate {figures['generate_s']:.1f} s | "
+            f"resolve {figures['resolve_total_s']:.1f} s "
+            f"(graph+enrich {figures['graph_s']:.1f} s, "
+            f"projections {figures['project_s']:.1f} s) | "
+            f"peak RSS {figures['peak_rss_mib'] / 1024:.2f} GiB "
+            f"(data set alone {figures['rss_after_generate_mib'] / 1024:.2f} GiB) | "
+            f"out: {figures['out_accounts']:,.0f} accounts, "
+            f"{figures['out_contacts']:,.0f} contacts, "
+            f"{figures['out_links']:,.0f} links",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
