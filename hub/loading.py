@@ -13,6 +13,12 @@ row (with a reason and its location) and the run goes on:
 - events: no ``event``, a missing or bad ``timestamp``, neither ``user_id``
   nor ``account_id``, an unknown user or account.
 
+Tables are snapshots, event streams are updates: a Segment identify or group
+call for a user, account or membership that a table source holds *updates* it
+(traits and relationship properties merged, the call's non-empty values
+winning), whatever the order of the sources in ``hub.toml``; snapshot sources
+are always read first. The same id twice among snapshot rows is a duplicate.
+
 Order: users and accounts are read from all sources first (sources in the
 order of ``hub.toml``), then memberships and events, so a membership or event
 may refer to a user or account of any source. For duplicates the first
@@ -33,7 +39,7 @@ from __future__ import annotations
 import gc
 import sys
 from array import array
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,6 +59,15 @@ _ORIGIN_SHIFT = 40
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 _is_email = EMAIL_PATTERN.match
+
+
+def _merged(old: Mapping[str, Any], new: dict[str, Any]) -> Mapping[str, Any]:
+    """``old`` updated with ``new`` (an update source's values win)."""
+    if not new:
+        return old
+    if not old:
+        return new
+    return {**old, **new}
 
 
 @dataclass(slots=True)
@@ -177,7 +192,15 @@ class DatasetBuilder:
         elif not isinstance(email, str) or not _is_email(email):
             self.reject(origin, n, table, f"malformed email {email!r}", uid)
             return
-        if uid in self.users:
+        existing = self.users.get(uid)
+        if existing is not None:
+            if origin.updates:
+                self.users[uid] = User(
+                    existing.user_id,
+                    email if email is not None else existing.email,
+                    _merged(existing.traits, traits),
+                )
+                return
             self._duplicate(self._users_seen, origin, n, uid, f"user_id {uid}", uid)
             return
         self.users[uid] = User(uid, email, traits or EMPTY)
@@ -209,12 +232,22 @@ class DatasetBuilder:
             except _Invalid:
                 self.reject(origin, n, table, f"invalid {label} {value!r}", aid)
                 return
-        if aid in self.accounts:
-            self._duplicate(self._accounts_seen, origin, n, aid, f"account_id {aid}", aid)
-            return
         account_name, account_domain, account_stage = fields
         if account_stage is not None:
             account_stage = sys.intern(account_stage)
+        existing = self.accounts.get(aid)
+        if existing is not None:
+            if origin.updates:
+                self.accounts[aid] = Account(
+                    existing.account_id,
+                    account_name if account_name is not None else existing.name,
+                    account_domain if account_domain is not None else existing.domain,
+                    account_stage if account_stage is not None else existing.stage,
+                    _merged(existing.traits, traits),
+                )
+                return
+            self._duplicate(self._accounts_seen, origin, n, aid, f"account_id {aid}", aid)
+            return
         self.accounts[aid] = Account(
             aid, account_name, account_domain, account_stage, traits or EMPTY
         )
@@ -265,7 +298,13 @@ class DatasetBuilder:
             return
         # The ids of the user and account objects: one string per id in memory.
         key = (user.user_id, account.account_id)
-        if key in self.memberships:
+        existing = self.memberships.get(key)
+        if existing is not None and origin.updates:
+            self.memberships[key] = Membership(
+                key[0], key[1], sys.intern(role_text), _merged(existing.properties, properties)
+            )
+            return
+        if existing is not None:
             what = f"membership {uid}/{aid}"
             self._duplicate(self._memberships_seen, origin, n, key, what, record_id)
             return
@@ -474,8 +513,11 @@ def load(settings: HubSettings, base_dir: Path) -> LoadResult:
                 problems.extend(found)
                 failed.add(source.name)
         # Read the rest even after a problem: the error should list every problem.
+        # Snapshot tables first, then event streams, whose calls update what
+        # the tables hold whatever the order of the sources in hub.toml.
+        ordered = sorted(sources, key=lambda source: source.updates)
         for table in TABLE_ORDER:
-            for source in sources:
+            for source in ordered:
                 if source.name in failed:
                     continue
                 try:

@@ -114,6 +114,9 @@ class Origin:
     source: str
     label: str
     sql: bool = False
+    #: An event stream (Segment): its identify and group calls *update* users,
+    #: accounts and memberships that table sources hold, instead of duplicating them.
+    updates: bool = False
 
     def at(self, n: int) -> str:
         """The location of row (SQL, 1-based) or physical line (file) ``n``."""
@@ -175,6 +178,8 @@ class Source(Protocol):
     """One configured source."""
 
     name: str
+    #: True for event streams whose calls update records other sources hold.
+    updates: bool
 
     def check(self) -> list[Problem]:
         """Whatever makes the source unreadable, found without reading its rows."""

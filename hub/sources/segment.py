@@ -87,14 +87,21 @@ def _id(value: object) -> str | None:
 
 
 class SegmentSource:
-    """A file of Segment-spec calls, read once and handed out table by table."""
+    """A file of Segment-spec calls, read once and handed out table by table.
+
+    Its identify and group calls update the users, accounts and memberships
+    that table sources hold (traits and relationship properties merged, the
+    call's values winning) rather than counting as duplicates.
+    """
+
+    updates = True
 
     def __init__(self, name: str, path: Path, label: str, key: str) -> None:
         self.name = name
         self.path = path
         self.label = label
         self.key = key
-        self.origin = Origin(name, label)
+        self.origin = Origin(name, label, updates=True)
         self._parsed: _Parsed | None = None
 
     def check(self) -> list[Problem]:

@@ -41,6 +41,8 @@ def _first_line(error: Exception) -> str:
 class SqlSource:
     """A database URL and one query per table."""
 
+    updates = False
+
     def __init__(self, name: str, url: str, queries: dict[Table, str], base_dir: Path) -> None:
         self.name = name
         self.url = url
@@ -55,8 +57,9 @@ class SqlSource:
         key = self._key()
         try:
             url = make_url(self.url)
-        except (ArgumentError, ValueError) as error:
-            message = f"not a database URL: {_first_line(error)}"
+        except (ArgumentError, ValueError):
+            # Not the parser's message: it repeats the URL, which may hold a password.
+            message = "not a database URL"
             expected = "a SQLAlchemy URL such as sqlite:///app.db or postgresql://host/db"
             return [Problem(message, key=key, expected=expected)]
         if url.get_backend_name() == "sqlite":

@@ -52,6 +52,10 @@ def file_problems(path: Path, label: str, key: str) -> list[Problem]:
 
 
 class _TableFile:
+    """A file holding one table: a snapshot, so a repeated id is a duplicate."""
+
+    updates = False
+
     def __init__(self, name: str, table: Table, path: Path, label: str, key: str) -> None:
         self.name = name
         self.table = table

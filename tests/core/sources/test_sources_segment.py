@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hub.loading import LoadResult, load
 from hub.model import EMPTY
 from hub.settings import HubSettings
@@ -195,30 +197,70 @@ def test_role_may_come_from_an_earlier_group_call(tmp_path: Path) -> None:
     assert len(result.quarantine) == 0
 
 
-def test_segment_user_duplicated_by_another_source_is_quarantined(tmp_path: Path) -> None:
-    (tmp_path / "users.csv").write_text("user_id,email\nu1,csv@acme.io\n", encoding="utf-8")
-    (tmp_path / "segment.jsonl").write_text(
-        json.dumps(
-            {
-                "type": "identify",
-                "userId": "u1",
-                "timestamp": "2024-01-01",
-                "traits": {"email": "seg@acme.io"},
-            }
-        )
-        + "\n",
-        encoding="utf-8",
+@pytest.mark.parametrize("segment_first", [True, False])
+def test_segment_calls_update_what_table_sources_hold_whatever_the_source_order(
+    tmp_path: Path, segment_first: bool
+) -> None:
+    (tmp_path / "users.csv").write_text(
+        "user_id,email,plan\nu1,csv@acme.io,free\n", encoding="utf-8"
     )
+    (tmp_path / "accounts.csv").write_text(
+        "account_id,name,stage\na1,Acme,Trial\n", encoding="utf-8"
+    )
+    (tmp_path / "memberships.csv").write_text(
+        "user_id,account_id,role,joined_at\nu1,a1,User,2024-01-01\n", encoding="utf-8"
+    )
+    calls = [
+        {
+            "type": "identify",
+            "userId": "u1",
+            "timestamp": "2024-01-01",
+            "traits": {"email": "seg@acme.io", "title": "CTO"},
+        },
+        {
+            "type": "group",
+            "userId": "u1",
+            "groupId": "a1",
+            "timestamp": "2024-01-02",
+            "traits": {"stage": "Customer"},
+            "context": {"relationship": {"role": "Admin"}},
+        },
+    ]
+    (tmp_path / "segment.jsonl").write_text(
+        "".join(json.dumps(call) + "\n" for call in calls), encoding="utf-8"
+    )
+    tables = {
+        name: {"kind": "csv", "table": name, "path": f"{name}.csv"}
+        for name in ("users", "accounts", "memberships")
+    }
+    segment = {"seg": {"kind": "segment", "path": "segment.jsonl"}}
+    sources = {**segment, **tables} if segment_first else {**tables, **segment}
+    result = load(HubSettings.model_validate({"sources": sources}), tmp_path)
+
+    assert len(result.quarantine) == 0
+    user = result.dataset.users["u1"]
+    assert user.email == "seg@acme.io"  # the call's value wins
+    assert dict(user.traits) == {"plan": "free", "title": "CTO"}  # merged
+    account = result.dataset.accounts["a1"]
+    assert (account.name, account.stage) == ("Acme", "Customer")
+    membership = result.dataset.memberships[("u1", "a1")]
+    assert membership.role == "Admin"
+    assert dict(membership.properties) == {"joined_at": "2024-01-01"}
+
+
+def test_the_same_user_in_two_table_sources_is_a_duplicate(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("user_id,email\nu1,a@acme.io\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("user_id,email\nu1,b@acme.io\n", encoding="utf-8")
     settings = HubSettings.model_validate(
         {
             "sources": {
-                "seg": {"kind": "segment", "path": "segment.jsonl"},
-                "crm": {"kind": "csv", "table": "users", "path": "users.csv"},
+                "first": {"kind": "csv", "table": "users", "path": "a.csv"},
+                "second": {"kind": "csv", "table": "users", "path": "b.csv"},
             }
         }
     )
     result = load(settings, tmp_path)
-    assert result.dataset.users["u1"].email == "seg@acme.io"
+    assert result.dataset.users["u1"].email == "a@acme.io"
     assert [(row.source, row.location, row.reason) for row in result.quarantine] == [
-        ("crm", "users.csv:2", "duplicate user_id u1, first seen at segment.jsonl:1")
+        ("second", "b.csv:2", "duplicate user_id u1, first seen at a.csv:2")
     ]
