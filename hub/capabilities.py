@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 
 class ObjectKind(StrEnum):
@@ -40,6 +40,43 @@ class FieldType(StrEnum):
     NUMBER = "number"
     BOOLEAN = "boolean"
     DATETIME = "datetime"
+
+
+class Operation(StrEnum):
+    """What a batch asks the destination to do."""
+
+    #: Create or update records (each item says whether its destination id is known).
+    UPSERT = "upsert"
+    #: Delete (or archive) records the hub created (mirror mode).
+    DELETE = "delete"
+    #: Add contact-to-account links.
+    LINK = "link"
+    #: Remove links the hub created.
+    UNLINK = "unlink"
+
+
+class SyncMode(StrEnum):
+    """How the planner treats records that are new, changed or gone."""
+
+    #: Create what is new, update what changed; never delete.
+    UPSERT = "upsert"
+    #: Only update records the destination already has (by remembered id).
+    UPDATE_ONLY = "update_only"
+    #: Only create new records; never update.
+    CREATE_ONLY = "create_only"
+    #: Upsert, and delete what the hub created that left the source.
+    MIRROR = "mirror"
+
+
+class Action(StrEnum):
+    """Actions a destination offers to playbooks."""
+
+    ADD_TO_LIST = "add_to_list"
+    REMOVE_FROM_LIST = "remove_from_list"
+    CREATE_TASK = "create_task"
+    SEND_MESSAGE = "send_message"
+    TAG = "tag"
+    UNTAG = "untag"
 
 
 class _Strict(BaseModel):
@@ -89,6 +126,17 @@ class LinkCapability(_Strict):
     max_per_contact: PositiveInt | None = None
 
 
+class RateLimit(_Strict):
+    """A destination's documented request budget, per credential."""
+
+    #: Requests allowed per window.
+    requests: PositiveInt
+    #: The window, in seconds.
+    per_seconds: PositiveFloat
+    #: Requests allowed per day, ``None`` when there is no daily quota.
+    daily_quota: PositiveInt | None = None
+
+
 class Capabilities(_Strict):
     """Everything a destination declares about itself."""
 
@@ -96,6 +144,18 @@ class Capabilities(_Strict):
     objects: dict[ObjectKind, ObjectCapability]
     #: Contact-to-account links, ``None`` when the destination has none.
     links: LinkCapability | None = None
+    #: The most items one batch may hold, per operation (absent: 1).
+    batch_sizes: dict[Operation, PositiveInt] = Field(default_factory=dict)
+    #: The documented request budget, ``None`` when unlimited.
+    rate_limit: RateLimit | None = None
+    #: Sync modes the destination supports.
+    sync_modes: frozenset[SyncMode] = frozenset({SyncMode.UPSERT})
+    #: Actions offered to playbooks.
+    actions: frozenset[Action] = frozenset()
+
+    def batch_size(self, operation: Operation) -> int:
+        """The most items one batch of ``operation`` may hold."""
+        return self.batch_sizes.get(operation, 1)
 
     @model_validator(mode="after")
     def _links_need_both_objects(self) -> Capabilities:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hub import hookspecs
 from hub.capabilities import Capabilities
+from hub.destination import DestinationFactory
 
 
 class NoSettings(BaseModel):
@@ -36,6 +37,9 @@ class DestinationType:
     #: Pydantic model validating ``[destinations.NAME.settings]``.
     settings_model: type[BaseModel] = NoSettings
     description: str = ""
+    #: Builds a live :class:`~hub.destination.Destination` from validated settings;
+    #: ``None`` for a type that can be previewed but not synced.
+    factory: DestinationFactory | None = None
 
 
 class PluginError(Exception):

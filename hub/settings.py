@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from hub.capabilities import SyncMode
+
 
 class _Section(BaseModel):
     # Attribute docstrings become the JSON schema's descriptions (``hub schema``).
@@ -98,9 +100,35 @@ class DestinationSettings(_Section):
     """The mapping file for this destination."""
     enabled: bool = True
     """False: keep the destination configured but do not sync it."""
+    mode: SyncMode = SyncMode.UPSERT
+    """upsert, update_only, create_only, or mirror (also deletes what the hub created
+    and that left the source); the destination type must support it."""
+    max_delete_share: float = Field(default=0.25, ge=0.0, le=1.0)
+    """Mirror mode refuses a run deleting more than this share of what the hub
+    created there (and any run whose source came back empty) unless --force-delete."""
     # repr=False: secrets from the environment or secret files are merged in here.
     settings: dict[str, Any] = Field(default_factory=dict, repr=False)
     """Plugin-specific settings, validated by the plugin's own settings model."""
+
+
+class StateSettings(_Section):
+    """Where the hub remembers what each destination confirmed."""
+
+    url: str = "sqlite:///.hub/state.db"
+    """The state store; ``sqlite:///PATH`` (relative to hub.toml) is the embedded default."""
+
+
+class SyncSettings(_Section):
+    """How the sync engine retries and waits."""
+
+    max_attempts: PositiveInt = 5
+    """Attempts per record within one run before it is left pending for the next run."""
+    backoff_initial: float = Field(default=0.5, gt=0)
+    """First retry delay in seconds; doubles each attempt, with full jitter."""
+    backoff_max: float = Field(default=60.0, gt=0)
+    """The longest retry delay, in seconds."""
+    request_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to wait on any one request before it counts as a (retryable) timeout."""
 
 
 class HubSettings(_Section):
@@ -112,3 +140,7 @@ class HubSettings(_Section):
     """How events roll up into user, account and relationship properties."""
     destinations: dict[str, DestinationSettings] = Field(default_factory=dict)
     """Where the data goes, by destination name."""
+    state: StateSettings = Field(default_factory=StateSettings)
+    """The state store."""
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    """Retries, backoff and timeouts of the sync engine."""
