@@ -8,11 +8,13 @@ fix.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +22,9 @@ from rich.table import Table
 
 from hub import __version__
 from hub.errors import EXIT_CONFIG, ConfigError
+
+if TYPE_CHECKING:
+    from hub.state import StateStore
 
 app = typer.Typer(
     name="hub",
@@ -184,6 +189,242 @@ def inspect_account(
 ) -> None:
     """The records and links every destination would receive for one account."""
     _inspect("account", account_id, config, as_of, destination, as_json)
+
+
+ForceDeleteOption = Annotated[
+    bool,
+    typer.Option(
+        "--force-delete",
+        help="Mirror mode: delete and unlink even past the mass-delete guard.",
+    ),
+]
+
+
+def _open_store(config: Path, *, read_only: bool) -> StateStore:
+    """The state store of ``config``; ``read_only`` for commands that only read
+    it (a store that does not exist yet is not created)."""
+    from hub.config import load_settings
+    from hub.sync import open_store
+
+    try:
+        settings = load_settings(config)
+        return open_store(settings, config.parent, read_only=read_only)
+    except ConfigError as error:
+        _fail_config(error)
+        raise  # not reached: _fail_config exits
+
+
+def _run_sync(
+    config: Path,
+    destination: list[str] | None,
+    force_delete: bool,
+    as_json: bool,
+    as_of: datetime | None,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from hub.reports import print_sync_summary, sync_summary
+    from hub.sync import sync as run_sync
+
+    show_bars = not as_json and console.is_terminal
+    bars = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_bars,
+    )
+    tasks: dict[str, Any] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if name not in tasks:
+            tasks[name] = bars.add_task(name, total=total)
+        bars.update(tasks[name], completed=done, total=total)
+
+    # SIGTERM (a service manager stopping us): finish the batch in flight,
+    # record it, end the runs as failed ("stopped"), exit 1.
+    stop_requested: list[int] = []
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use): no handler
+        previous = signal.signal(
+            signal.SIGTERM, lambda signum, frame: stop_requested.append(signum)
+        )
+    try:
+        with bars:
+            runs = run_sync(
+                config,
+                destinations=destination,
+                force_delete=force_delete,
+                as_of=as_of,
+                progress=progress if show_bars else None,
+                should_stop=lambda: bool(stop_requested),
+            )
+    except ConfigError as error:
+        _fail_config(error)
+        return
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: what the destinations confirmed is kept;[/]")
+        err.print("[yellow]the next sync sends the rest.[/]")
+        raise typer.Exit(130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if as_json:
+        _emit_json(sync_summary(runs))
+    else:
+        print_sync_summary(console, runs)
+    if not all(run.ok for run in runs):
+        raise typer.Exit(1)
+
+
+@app.command("sync")
+def sync_command(
+    config: ConfigOption = Path("hub.toml"),
+    destination: DestinationOption = None,
+    force_delete: ForceDeleteOption = False,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send what changed to every destination; exit 1 if any record or run failed.
+
+    --json prints ``{"format", "ok", "runs": [...]}`` (see
+    :func:`hub.reports.sync_summary`). Exit codes: 0 everything succeeded, 1 a
+    record failed or was left pending, or a run failed (bad credentials, a
+    refused mass delete), 2 a configuration problem.
+    """
+    _run_sync(config, destination, force_delete, as_json, as_of)
+
+
+@app.command("plan")
+def plan_command(
+    config: ConfigOption = Path("hub.toml"),
+    destination: DestinationOption = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Exactly what this user's records would get.")
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", help="Exactly what this account's records would get."),
+    ] = None,
+    force_delete: ForceDeleteOption = False,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What the next sync would create, update, link, unlink and delete; writes nothing.
+
+    --json prints :func:`hub.reports.plan_summary` (counts and up to 5 samples
+    per action), or with --user / --account :func:`hub.reports.plan_subject`
+    (every planned item for that subject, with its payload).
+    """
+    from hub.reports import plan_subject, plan_summary, print_plan, print_plan_subject
+    from hub.sync import plan
+
+    if user is not None and account is not None:
+        err.print("[red]give --user or --account, not both.[/]")
+        raise typer.Exit(1)
+    try:
+        report = plan(config, destinations=destination, force_delete=force_delete, as_of=as_of)
+    except ConfigError as error:
+        _fail_config(error)
+        return
+    if user is None and account is None:
+        data = plan_summary(report)
+        if as_json:
+            _emit_json(data)
+        else:
+            print_plan(console, data)
+        return
+    kind, subject_id = ("user", user) if user is not None else ("account", account)
+    assert subject_id is not None
+    dataset = report.resolution.dataset
+    known = dataset.users if kind == "user" else dataset.accounts
+    if subject_id not in known:
+        err.print(f"[red]no {kind} with id {subject_id!r} in the sources.[/]")
+        for row in report.resolution.loaded.quarantine:
+            if row.record_id == subject_id:
+                err.print(f"  quarantined at {row.location}: {row.reason}", markup=False)
+        raise typer.Exit(1)
+    data = plan_subject(report, kind, subject_id)
+    if as_json:
+        _emit_json(data)
+    else:
+        print_plan_subject(console, data)
+
+
+@app.command("runs")
+def runs_command(
+    config: ConfigOption = Path("hub.toml"),
+    destination: Annotated[
+        str | None, typer.Option("--destination", "-d", help="Only this destination.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The latest sync runs, newest first (--json: :func:`hub.reports.runs_json`)."""
+    from hub.reports import print_runs, runs_json
+
+    store = _open_store(config, read_only=True)
+    try:
+        data = runs_json(store.runs(destination, limit=limit))
+    finally:
+        store.close()
+    if as_json:
+        _emit_json(data)
+    else:
+        print_runs(console, data)
+
+
+@app.command("errors")
+def errors_command(
+    config: ConfigOption = Path("hub.toml"),
+    run: Annotated[
+        int | None,
+        typer.Option("--run", help="This run's errors (default: each destination's latest)."),
+    ] = None,
+    destination: Annotated[
+        str | None, typer.Option("--destination", "-d", help="Only this destination.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many errors.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Why records failed: per-record errors of a run (--json: :func:`hub.reports.errors_json`)."""
+    from hub.reports import errors_json, print_errors
+
+    store = _open_store(config, read_only=True)
+    try:
+        data = errors_json(store.errors(run, destination, limit=limit))
+    finally:
+        store.close()
+    if as_json:
+        _emit_json(data)
+    else:
+        print_errors(console, data)
+
+
+@app.command("retry")
+def retry_command(
+    config: ConfigOption = Path("hub.toml"),
+    destination: DestinationOption = None,
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make permanently failed records pending again, then sync those destinations.
+
+    Output and exit codes as ``hub sync``.
+    """
+    store = _open_store(config, read_only=False)
+    try:
+        reset = (
+            sum(store.reset_failed(name) for name in destination)
+            if destination
+            else (store.reset_failed(None))
+        )
+    finally:
+        store.close()
+    if not as_json:
+        console.print(f"{reset} failed record(s) made pending again.")
+    _run_sync(config, destination, False, as_json, as_of)
 
 
 @app.command()

@@ -34,6 +34,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from hub.projections.getters import fast_getter
 from hub.references import NAMESPACES, Reference, ReferenceError_, Scope, parse_reference
 
 Predicate = Callable[[Scope], bool]
@@ -568,7 +569,7 @@ def _ordered(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
 
 def _value_getter(node: Node, allowed: tuple[str, ...]) -> ValueGetter:
     if isinstance(node, Ref):
-        return _check_ref(node, allowed).getter()
+        return fast_getter(_check_ref(node, allowed))
     if isinstance(node, Literal):
         constant = node.value
         return lambda scope: constant
@@ -666,10 +667,10 @@ def _compile(node: Node, allowed: tuple[str, ...]) -> Predicate:
     if isinstance(node, InList):
         return _compile_in(node, allowed)
     if isinstance(node, Exists):
-        get = _check_ref(node.ref, allowed).getter()
+        get = fast_getter(_check_ref(node.ref, allowed))
         return lambda scope: get(scope) is not None
     if isinstance(node, Ref):
-        get = _check_ref(node, allowed).getter()
+        get = fast_getter(_check_ref(node, allowed))
     else:
         constant = node.value
         return lambda scope: bool(constant)

@@ -18,9 +18,14 @@ from typing import Any
 from hub.capabilities import ObjectKind
 
 __all__ = [
+    "AccountsChunk",
+    "ContactsChunk",
     "DestinationProjection",
     "Link",
+    "LinksChunk",
     "Notice",
+    "ProjectionChunk",
+    "ProjectionSummary",
     "Record",
     "jsonable",
     "link_to_json",
@@ -45,6 +50,11 @@ class Record:
     key: str
     fields: dict[str, Any]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by the projection workers by the million: rebuild through the
+        # fast constructor rather than the frozen dataclass's __setstate__.
+        return (make_record, (self.object, self.key, self.fields))
+
 
 @dataclass(frozen=True, slots=True)
 class Link:
@@ -59,6 +69,9 @@ class Link:
     account_key: str
     primary: bool
     properties: dict[str, Any]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (make_link, (self.contact_key, self.account_key, self.primary, self.properties))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,43 @@ class DestinationProjection:
     links: list[Link]
     notices: list[Notice]
     stats: dict[str, int | float]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsChunk:
+    """Account records of a projection stream, in key order."""
+
+    records: list[Record]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactsChunk:
+    """Contact records (user contacts and membership contacts) of a projection
+    stream, in key order."""
+
+    records: list[Record]
+
+
+@dataclass(frozen=True, slots=True)
+class LinksChunk:
+    """Links of a projection stream, in ``(contact_key, account_key)`` order."""
+
+    links: list[Link]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionSummary:
+    """The last item of a projection stream: what the run must report, and the
+    counts (the ``notices`` and ``stats`` of :class:`DestinationProjection`)."""
+
+    destination: str
+    notices: list[Notice]
+    stats: dict[str, int | float]
+
+
+#: What :func:`hub.projections.destination.iter_destination` yields: account
+#: chunks, then contact chunks, then link chunks, then one summary.
+ProjectionChunk = AccountsChunk | ContactsChunk | LinksChunk | ProjectionSummary
 
 
 _new = object.__new__

@@ -1,5 +1,6 @@
-"""What the CLI shows: the preview of every projection and the inspection of
-one user or account, as rich tables for people and as JSON for scripts.
+"""What the CLI shows: the preview of every projection, the inspection of one
+user or account, the plan of the next sync, a sync's summary, the run history
+and per-record errors, as rich tables for people and as JSON for scripts.
 
 The JSON shapes are documented in the README and kept stable: later checks
 and scripts read them. Keys are sorted; lists are in key order.
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from hub.conditions import compile_condition
 from hub.pipeline import Resolution
+from hub.planner import PlanAction, PlannedItem, plan_for_subject
 from hub.projections.destination import project_account, project_user
 from hub.records import (
     DestinationProjection,
@@ -22,6 +25,8 @@ from hub.records import (
     notice_to_json,
     record_to_json,
 )
+from hub.state import ErrorInfo, RunInfo
+from hub.sync import DestinationRun, PlanReport, plan_totals
 
 #: Version of the JSON shapes printed by ``--json``; bumped on any breaking change.
 JSON_FORMAT = 1
@@ -95,7 +100,10 @@ def print_preview(console: Console, resolution: Resolution) -> None:
         title="What each destination would receive",
     )
     for name, item in data["destinations"].items():
-        notes = ", ".join(f"{k}={v}" for k, v in item["stats"].items())
+        stats = item["stats"]
+        notes = (
+            f"inflation {stats['inflation']} (contacts per user)" if "inflation" in stats else ""
+        )
         summary.add_row(
             name,
             item["type"],
@@ -179,3 +187,351 @@ def print_inspection(console: Console, data: dict[str, Any]) -> None:
             console.print(links)
         for notice in item["notices"]:
             console.print(f"  [yellow]{notice['message']}[/]", highlight=False)
+
+
+# -- plan, sync, runs and errors --------------------------------------------------
+
+#: Samples per action in ``hub plan``.
+PLAN_SAMPLES = 5
+
+#: The counts the sync summary shows, in order.
+SUMMARY_COUNTS = (
+    "created",
+    "updated",
+    "unchanged",
+    "deleted",
+    "linked",
+    "unlinked",
+    "failed",
+    "pending",
+)
+
+
+def planned_item_to_json(item: PlannedItem) -> dict[str, Any]:
+    """One planned item: ``{"action", "object", "key", "destination_id",
+    "fingerprint", "payload", "link"}``; ``link`` is ``null`` or
+    ``{"contact_key", "account_key", "contact_id", "account_id", "primary"}``."""
+    link = item.link
+    return {
+        "action": item.action.value,
+        "destination_id": item.destination_id,
+        "fingerprint": item.fingerprint,
+        "key": item.key,
+        "link": None
+        if link is None
+        else {
+            "account_id": link.account_id,
+            "account_key": link.account_key,
+            "contact_id": link.contact_id,
+            "contact_key": link.contact_key,
+            "primary": link.primary,
+        },
+        "object": item.object.value,
+        "payload": jsonable(item.payload),
+    }
+
+
+def plan_summary(report: PlanReport, samples: int = PLAN_SAMPLES) -> dict[str, Any]:
+    """The ``hub plan --json`` document::
+
+        {"format": 1, "as_of": "...",
+         "destinations": {NAME: {"type", "mode", "counts": {...}, "totals": {...},
+                                 "delete_guard": str | null,
+                                 "samples": {ACTION: [planned item, ...]}}}}
+
+    ``counts`` are the planner's (``"account.create"``, ``"contact.unchanged"``,
+    ``"link.unlink"``, ``"skipped.delete_guard"``, ...; see
+    :class:`~hub.planner.DestinationPlan`); ``totals`` sums them over object
+    kinds (``create``, ``update``, ``unchanged``, ``delete``, ``link``,
+    ``unlink``, ``failed``: held back after a permanent failure); ``samples``
+    holds up to ``samples`` items per action (``create``, ``update``,
+    ``delete``, ``link``, ``unlink``) in plan order, each as
+    :func:`planned_item_to_json`.
+    """
+    destinations: dict[str, Any] = {}
+    for name, planned in sorted(report.plans.items()):
+        settings = report.resolution.project.settings.destinations[name]
+        by_action: dict[str, list[dict[str, Any]]] = {action.value: [] for action in PlanAction}
+        for item in planned.items:
+            bucket = by_action[item.action.value]
+            if len(bucket) < samples:
+                bucket.append(planned_item_to_json(item))
+        destinations[name] = {
+            "counts": dict(sorted(planned.counts.items())),
+            "totals": plan_totals(planned.counts),
+            "delete_guard": planned.delete_guard,
+            "mode": planned.mode.value,
+            "samples": by_action,
+            "type": settings.type,
+        }
+    return {
+        "as_of": jsonable(report.resolution.as_of),
+        "destinations": destinations,
+        "format": JSON_FORMAT,
+    }
+
+
+def plan_subject(report: PlanReport, kind: str, subject_id: str) -> dict[str, Any]:
+    """The ``hub plan --user ID | --account ID --json`` document::
+
+        {"format": 1, "as_of": "...", "subject": {"type": "user"|"account", "id": ID},
+         "destinations": {NAME: {"type", "mode", "items": [planned item, ...]}}}
+
+    ``items`` are exactly what the next sync would send for the subject (its
+    records, its links, its deletes), in send order.
+    """
+    destinations: dict[str, Any] = {}
+    for name, planned in sorted(report.plans.items()):
+        settings = report.resolution.project.settings.destinations[name]
+        separator = report.resolution.project.mappings[name].membership_contacts.separator
+        items = (
+            plan_for_subject(planned, user_id=subject_id, separator=separator)
+            if kind == "user"
+            else plan_for_subject(planned, account_id=subject_id, separator=separator)
+        )
+        destinations[name] = {
+            "items": [planned_item_to_json(item) for item in items],
+            "mode": planned.mode.value,
+            "type": settings.type,
+        }
+    return {
+        "as_of": jsonable(report.resolution.as_of),
+        "destinations": destinations,
+        "format": JSON_FORMAT,
+        "subject": {"id": subject_id, "type": kind},
+    }
+
+
+def _item_label(item: dict[str, Any]) -> str:
+    link = item["link"]
+    if link is not None:
+        return f"{link['contact_key']} → {link['account_key']}"
+    return f"{item['object']} {item['key']}"
+
+
+def print_plan(console: Console, data: dict[str, Any]) -> None:
+    """The plan as one table of counts and a few samples per destination."""
+    counts_table = Table(
+        "destination",
+        "mode",
+        "create",
+        "update",
+        "unchanged",
+        "delete",
+        "link",
+        "unlink",
+        title="What the next sync would do",
+    )
+    for name, item in data["destinations"].items():
+        counts = item["totals"]
+        counts_table.add_row(
+            name,
+            item["mode"],
+            *(
+                str(counts.get(key, 0))
+                for key in ("create", "update", "unchanged", "delete", "link", "unlink")
+            ),
+        )
+    console.print(counts_table)
+    for name, item in data["destinations"].items():
+        if item["delete_guard"]:
+            console.print(f"  [red]{name}[/]: {item['delete_guard']}", highlight=False)
+        for action, samples in item["samples"].items():
+            if not samples:
+                continue
+            shown = ", ".join(_item_label(sample) for sample in samples)
+            more = item["totals"].get(action, len(samples)) - len(samples)
+            console.print(
+                f"  {name} {action}: {shown}" + (f" (+{more} more)" if more > 0 else ""),
+                highlight=False,
+                markup=False,
+            )
+    console.print("Run [bold]hub plan --user ID[/] or [bold]--account ID[/] for exact payloads.")
+
+
+def print_plan_subject(console: Console, data: dict[str, Any]) -> None:
+    """A subject's planned items, one table per item."""
+    subject = data["subject"]
+    console.print(f"[bold]{subject['type']} {subject['id']}[/] (as of {data['as_of']})")
+    for name, item in data["destinations"].items():
+        console.rule(f"{name} ({item['type']}, {item['mode']})")
+        if not item["items"]:
+            console.print("  nothing to send: up to date")
+        for planned in item["items"]:
+            title = f"{planned['action']} {_item_label(planned)}"
+            if planned["destination_id"]:
+                title += f" (id {planned['destination_id']})"
+            table = Table("field", "value", title=title, title_justify="left")
+            for field, value in planned["payload"].items():
+                table.add_row(field, _cell(value))
+            console.print(table)
+
+
+def sync_summary(runs: list[DestinationRun]) -> dict[str, Any]:
+    """The ``hub sync --json`` (and ``hub retry --json``) document::
+
+        {"format": 1, "ok": bool,
+         "runs": [{"destination", "type", "mode", "run_id", "status", "message",
+                   "counts": {...}, "planned": {...}, "rate_waits", "rate_wait_seconds",
+                   "plugin_errors": [...]}]}
+
+    ``counts`` are the run's (:class:`~hub.executor.ExecutionSummary` keys plus
+    ``unchanged`` and ``skipped.*``); ``planned`` the plan's; ``ok`` is true when
+    every run succeeded.
+    """
+    return {
+        "format": JSON_FORMAT,
+        "ok": all(run.ok for run in runs),
+        "runs": [
+            {
+                "counts": dict(sorted(run.counts.items())),
+                "destination": run.destination,
+                "message": run.message,
+                "mode": run.mode.value,
+                "planned": dict(sorted(run.planned.items())),
+                "plugin_errors": list(run.plugin_errors),
+                "rate_wait_seconds": round(run.rate_wait_seconds, 3),
+                "rate_waits": run.rate_waits,
+                "run_id": run.run_id,
+                "status": run.status.value,
+                "type": run.type,
+            }
+            for run in runs
+        ],
+    }
+
+
+_STATUS_STYLE = {"succeeded": "green", "partial": "yellow", "failed": "red"}
+
+
+def print_sync_summary(console: Console, runs: list[DestinationRun]) -> None:
+    """One row per destination: its status and counts (deletes, links and
+    unlinks only when some destination had any), then rate-limit waits and
+    each run's message."""
+    always = {"created", "updated", "unchanged", "failed", "pending"}
+    shown = [
+        key
+        for key in SUMMARY_COUNTS
+        if key in always or any(run.counts.get(key, 0) for run in runs)
+    ]
+    # Compact (no borders, one space between columns): ten columns fit 80.
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), title="Sync")
+    table.add_column("destination")
+    table.add_column("status")
+    for key in shown:
+        table.add_column(key, justify="right")
+    for run in runs:
+        style = _STATUS_STYLE.get(run.status.value, "")
+        table.add_row(
+            run.destination,
+            f"[{style}]{run.status.value}[/]" if style else run.status.value,
+            *(str(run.counts.get(key, 0)) for key in shown),
+        )
+    console.print(table)
+    for run in runs:
+        if run.rate_waits:
+            console.print(
+                f"  {run.destination}: waited {run.rate_waits} time(s) for the rate limit,"
+                f" {run.rate_wait_seconds:.1f}s in all",
+                highlight=False,
+                markup=False,
+            )
+    for run in runs:
+        if run.message:
+            console.print(f"  {run.destination}: {run.message}", highlight=False, markup=False)
+        for error in run.plugin_errors:
+            console.print(
+                f"  {run.destination}: plugin bug: {error}", highlight=False, markup=False
+            )
+    if any(run.counts.get("failed", 0) for run in runs):
+        console.print("Run [bold]hub errors[/] to see why records failed.")
+
+
+def runs_json(runs: list[RunInfo]) -> dict[str, Any]:
+    """The ``hub runs --json`` document::
+
+        {"format": 1, "runs": [{"run_id", "destination", "mode", "status",
+                                "started_at", "finished_at", "counts", "message"}]}
+
+    newest first; times are ISO 8601 UTC, ``finished_at`` ``null`` while running.
+    """
+    return {
+        "format": JSON_FORMAT,
+        "runs": [
+            {
+                "counts": dict(sorted(run.counts.items())),
+                "destination": run.destination,
+                "finished_at": jsonable(run.finished_at),
+                "message": run.message,
+                "mode": run.mode,
+                "run_id": run.run_id,
+                "started_at": jsonable(run.started_at),
+                "status": run.status.value,
+            }
+            for run in runs
+        ],
+    }
+
+
+def print_runs(console: Console, data: dict[str, Any]) -> None:
+    """The run history as a table."""
+    table = Table("run", "destination", "mode", "status", "started", "counts", "message")
+    for run in data["runs"]:
+        counts = run["counts"]
+        shown = ", ".join(f"{key} {counts[key]}" for key in SUMMARY_COUNTS if counts.get(key, 0))
+        style = _STATUS_STYLE.get(run["status"], "")
+        table.add_row(
+            str(run["run_id"]),
+            run["destination"],
+            run["mode"],
+            f"[{style}]{run['status']}[/]" if style else run["status"],
+            run["started_at"],
+            shown,
+            run["message"] or "",
+        )
+    console.print(table)
+
+
+def errors_json(errors: list[ErrorInfo]) -> dict[str, Any]:
+    """The ``hub errors --json`` document::
+
+        {"format": 1, "errors": [{"run_id", "destination", "object", "key",
+                                  "reason", "permanent", "at"}]}
+
+    ``permanent`` false: a retryable error, the record is retried next run.
+    """
+    return {
+        "errors": [
+            {
+                "at": jsonable(error.at),
+                "destination": error.destination,
+                "key": error.key,
+                "object": error.object.value,
+                "permanent": error.permanent,
+                "reason": error.reason,
+                "run_id": error.run_id,
+            }
+            for error in errors
+        ],
+        "format": JSON_FORMAT,
+    }
+
+
+def print_errors(console: Console, data: dict[str, Any]) -> None:
+    """Per-record errors as a table."""
+    if not data["errors"]:
+        console.print("No record errors.")
+        return
+    table = Table("run", "destination", "object", "key", "kind", "reason")
+    for error in data["errors"]:
+        table.add_row(
+            str(error["run_id"]),
+            error["destination"],
+            error["object"],
+            error["key"],
+            "permanent" if error["permanent"] else "retryable",
+            error["reason"],
+        )
+    console.print(table)
+    if any(error["permanent"] for error in data["errors"]):
+        console.print("Fix the data (or the mapping) and sync, or run [bold]hub retry[/].")

@@ -34,7 +34,7 @@ from hub.projections.values import iso_utc, utc
 from hub.references import Scope
 from hub.resolver import window_start
 
-__all__ = ["account_rollup"]
+__all__ = ["account_rollup", "rollup_value"]
 
 Predicate = Callable[[Scope], bool]
 
@@ -44,9 +44,9 @@ def _members(
     memberships: Sequence[Membership],
     users: Mapping[str, User],
     where: Predicate | None,
-) -> list[Membership]:
+) -> Sequence[Membership]:
     if where is None:
-        return list(memberships)
+        return memberships
     scope = Scope(account=account)
     out = []
     for membership in memberships:
@@ -72,12 +72,26 @@ def account_rollup(
     account, sorted by time (as :meth:`hub.resolver.Graph.events_of_account`
     gives them); ``where`` is ``rollup.where`` compiled.
     """
-    kind = rollup.kind
     members = _members(account, memberships, users, where)
+    return rollup_value(rollup, members, events, as_of, filtered=where is not None)
+
+
+def rollup_value(
+    rollup: AccountRollup,
+    members: Sequence[Membership],
+    events: Sequence[Event],
+    as_of: datetime,
+    *,
+    filtered: bool,
+) -> Any:
+    """The value of ``rollup`` for an account whose memberships matching
+    ``where`` are ``members`` (all of them when not ``filtered``);
+    :func:`account_rollup` with the filtering already done."""
+    kind = rollup.kind
     if kind == AccountRollupKind.USER_COUNT:
         return len(members)
     allowed: set[str] | None = None
-    if where is not None:
+    if filtered:
         allowed = {m.user_id for m in members}
     end = utc(as_of)
     start = window_start(end, rollup.window_days)

@@ -21,6 +21,14 @@ When two mapping entries write the same field name, the later kind wins:
 ``fields``, then ``user_lists``/``relationship_fields``, then ``rollups``
 (validation should refuse that mapping first).
 
+:func:`iter_destination` gives the same thing as a stream of chunks, so that
+a consumer (the sync engine) never holds every record at once: account
+chunks, then contact chunks, then link chunks, each in the deterministic order
+of :class:`~hub.records.DestinationProjection`, then one
+:class:`~hub.records.ProjectionSummary` with the notices and stats.
+:func:`project_destination` is that stream, collected. Both can spread the
+work over ``workers`` forked processes, for the same output.
+
 :func:`project_user` and :func:`project_account` compute only what touches
 one user or one account (for ``hub inspect``), without projecting the rest.
 Everything is deterministic: same input, byte-identical JSON, whatever the
@@ -29,14 +37,22 @@ order of the input rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import gc
+import multiprocessing
+import pickle
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
+from itertools import compress, pairwise
+from multiprocessing.connection import Connection
+from operator import attrgetter, itemgetter
 from typing import Any, overload
 
 from hub.capabilities import Capabilities, FieldType, ObjectKind
 from hub.mapping import (
+    AccountRollup,
     AccountRollupKind,
     PrimaryAccountPolicy,
     RelationshipFieldKind,
@@ -44,30 +60,43 @@ from hub.mapping import (
 from hub.mapping import (
     Mapping as DestinationMapping,
 )
-from hub.model import Dataset, Membership
-from hub.projections.account_rollups import account_rollup
+from hub.model import Account, Dataset, Membership, User
+from hub.projections.account_rollups import rollup_value
 from hub.projections.associations import membership_links
 from hub.projections.getters import fast_getter
 from hub.projections.membership_contacts import inflation, membership_contact_records
 from hub.projections.notices import NoticeCollector
 from hub.projections.primary_account import primary_membership
 from hub.projections.relationship_fields import (
-    relationship_any,
-    relationship_count,
+    RelationshipValue,
     relationship_summary,
 )
-from hub.projections.stages import StageRanking, user_stage
+from hub.projections.stages import CHURNED, UNSTAGED, StageRanking
 from hub.projections.templates import compile_template
-from hub.projections.user_lists import user_list
-from hub.projections.values import utc
-from hub.records import DestinationProjection, Link, Notice, Record, make_record
+from hub.projections.user_lists import UserList, join_entries, user_list
+from hub.projections.values import render, utc
+from hub.records import (
+    AccountsChunk,
+    ContactsChunk,
+    DestinationProjection,
+    Link,
+    LinksChunk,
+    Notice,
+    ProjectionChunk,
+    ProjectionSummary,
+    Record,
+    make_link,
+    make_record,
+)
 from hub.references import ALLOWED, Getter, Reference, Scope, parse_reference
 from hub.resolver import Graph, collection_paused, count_events, window_start
 
 __all__ = [
+    "DEFAULT_CHUNK_SIZE",
     "ConditionCompiler",
     "DestinationProjector",
     "ProjectionError",
+    "iter_destination",
     "project_account",
     "project_destination",
     "project_user",
@@ -77,7 +106,19 @@ Predicate = Callable[[Scope], bool]
 #: ``compile_condition(text, allowed_namespaces) -> predicate`` (see hub.conditions).
 ConditionCompiler = Callable[[str, tuple[str, ...]], Predicate]
 
+#: Work per chunk of :func:`iter_destination`: a chunk of accounts (of users)
+#: closes once its accounts (users) plus their memberships reach this.
+DEFAULT_CHUNK_SIZE = 20_000
+
 _PRIMARY_NAMESPACES = ("primary_account", "primary_relationship")
+_BUILTINS = {
+    "user": ("user_id", "email"),
+    "relationship": ("role", "user_id", "account_id"),
+}
+_user_id_of = attrgetter("user_id")
+_account_id_of = attrgetter("account_id")
+_first = itemgetter(0)
+_NO_LINKS: list[Link] = []
 
 
 class ProjectionError(ValueError):
@@ -92,6 +133,11 @@ class _UserList:
     order_by: Getter | None
     separator: str
     max_length: int | None
+    #: The value reference, as written: lists reading the same one share entries.
+    value_text: str
+    #: For a built-in ``user.*`` / ``relationship.*`` value: its namespace and
+    #: a reader of that object (no scope in between).
+    direct: tuple[str, Callable[[Any], Any]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +157,15 @@ class _UserContext:
     rollup: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """One chunk of work: a section, its index in the section, and the ids."""
+
+    section: str  # "accounts", "contacts" or "links"
+    index: int
+    ids: list[str]
+
+
 def _references(mapping: Mapping[str, str], location: str) -> dict[str, Reference]:
     return {name: parse_reference(text, ALLOWED[location]) for name, text in mapping.items()}
 
@@ -127,12 +182,56 @@ def _getter(text: str | None, location: str) -> Getter | None:
     return None if text is None else fast_getter(parse_reference(text, ALLOWED[location]))
 
 
+def _direct(text: str, location: str) -> tuple[str, Callable[[Any], Any]] | None:
+    reference = parse_reference(text, ALLOWED[location])
+    if reference.attribute in _BUILTINS.get(reference.namespace, ()):
+        return reference.namespace, attrgetter(reference.attribute)
+    return None
+
+
+def _chunks(ids: list[str], weight: Callable[[str], int], chunk_size: int) -> list[list[str]]:
+    """``ids`` cut into consecutive runs whose weights add up to ``chunk_size``."""
+    chunks: list[list[str]] = []
+    start = 0
+    total = 0
+    for i, key in enumerate(ids):
+        total += weight(key)
+        if total >= chunk_size:
+            chunks.append(ids[start : i + 1])
+            start = i + 1
+            total = 0
+    if start < len(ids):
+        chunks.append(ids[start:])
+    return chunks
+
+
+def _stage_of(ranking: StageRanking, ranks: list[int]) -> str | None:
+    # hub.projections.stages.user_stage, from ranks computed once.
+    best = max(ranks) if ranks else UNSTAGED
+    if best >= 0:
+        return ranking.order[best]
+    if best == CHURNED:
+        return ranking.churn
+    return None
+
+
+def _highest_stage(memberships: Sequence[Membership], ranks: list[int]) -> Membership:
+    # hub.projections.primary_account's ``highest_stage``: non-churned staged
+    # (highest first) > unstaged > churned, ties to the first (lowest account id).
+    best = max(ranks)
+    if best < 0 and UNSTAGED in ranks:
+        best = UNSTAGED
+    return memberships[ranks.index(best)]
+
+
 class DestinationProjector:
     """A mapping compiled against one destination's capabilities and a graph.
 
-    Compiles every reference, condition and template once; then
-    :meth:`project` computes everything, :meth:`project_user` and
-    :meth:`project_account` only what touches one user or account.
+    Compiles every reference, condition and template once (a condition written
+    several times is compiled once, and evaluated once per membership and
+    pass); then :meth:`stream` / :meth:`project` compute everything,
+    :meth:`project_user` and :meth:`project_account` only what touches one
+    user or account.
     """
 
     def __init__(
@@ -149,9 +248,16 @@ class DestinationProjector:
         self.mapping = mapping
         self.as_of = utc(as_of)
         self.ranking = StageRanking(mapping.stages)
+        compiled: dict[tuple[str, tuple[str, ...]], Predicate] = {}
 
         def condition(text: str | None, location: str) -> Predicate | None:
-            return None if text is None else compile_condition(text, ALLOWED[location])
+            if text is None:
+                return None
+            key = (text, ALLOWED[location])
+            predicate = compiled.get(key)
+            if predicate is None:
+                predicate = compiled[key] = compile_condition(text, ALLOWED[location])
+            return predicate
 
         account_object = capabilities.object(ObjectKind.ACCOUNT)
         contact_object = capabilities.object(ObjectKind.CONTACT)
@@ -177,10 +283,12 @@ class DestinationProjector:
                 _getter(item.order_by, "accounts.user_lists.order_by"),
                 item.separator,
                 item.max_length if item.max_length is not None else account_max,
+                item.value.strip(),
+                _direct(item.value, "accounts.user_lists.value"),
             )
             for item in mapping.accounts.user_lists
         ]
-        self.rollups = [
+        self.rollups: list[tuple[AccountRollup, Predicate | None]] = [
             (rollup, condition(rollup.where, "accounts.rollups.where"))
             for rollup in mapping.accounts.rollups
         ]
@@ -221,12 +329,32 @@ class DestinationProjector:
             )
 
         # links
-        self.link_properties = (
-            _getters(mapping.links.properties, "links.properties")
+        link_refs = (
+            _references(mapping.links.properties, "links.properties")
             if capabilities.links is not None and capabilities.links.carries_properties
             else {}
         )
+        self.link_properties = {k: fast_getter(r) for k, r in link_refs.items()}
         self.link_where = condition(mapping.links.where, "links.where")
+        # Link properties that only read the membership are read straight off it:
+        # built-ins with one attrgetter, properties from its mapping.
+        self.link_direct = all(r.namespace == "relationship" for r in link_refs.values())
+        builtins = sorted(
+            (name, r.attribute)
+            for name, r in link_refs.items()
+            if r.attribute in _BUILTINS["relationship"]
+        )
+        self.link_builtin_names = tuple(name for name, _ in builtins)
+        self.link_builtins: Callable[[Membership], Any] | None = (
+            attrgetter(*(attribute for _, attribute in builtins)) if builtins else None
+        )
+        props = sorted(
+            (name, r.attribute)
+            for name, r in link_refs.items()
+            if r.attribute not in _BUILTINS["relationship"]
+        )
+        self.link_property_names = tuple(name for name, _ in props)
+        self.link_property_attributes = tuple(attribute for _, attribute in props)
 
         # what the user context needs
         refs = list(member_refs.values()) if self.members_on else []
@@ -243,12 +371,27 @@ class DestinationProjector:
         self.activity_start = (
             window_start(self.as_of, settings.activity_window_days) if uses_activity else None
         )
+        self.primary_by_rank = (
+            self.need_primary and settings.policy == PrimaryAccountPolicy.HIGHEST_STAGE
+        )
+        self.need_ranks = self.need_stage or self.primary_by_rank
+        # value -> rank for the values seen most; anything else takes StageRanking.rank.
+        self._rank_table: dict[Any, int] = dict(self.ranking.ranks)
+        self._rank_table[None] = UNSTAGED
+        self._rank_table[""] = UNSTAGED
+        self.need_accounts_per_user = any(
+            item.kind == RelationshipFieldKind.SUMMARY or item.where is not None
+            for item in self.relationship_fields
+        )
         # Reused across users and accounts: the loops are sequential, and a
         # Scope per membership would be millions of allocations.
         self._scope = Scope()
         self._user_scope = Scope()
+        self._account_scope = Scope()
         self._shared_link_properties: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._notices = NoticeCollector()
+        #: contacts chunk index -> each user's primary membership, for its links chunk.
+        self._primaries: dict[int, list[Membership | None]] = {}
 
     # -- per user --------------------------------------------------------------------
 
@@ -274,33 +417,153 @@ class DestinationProjector:
             flagged[0].user_id,
         )
 
+    def _ranks(self, memberships: Sequence[Membership]) -> list[int]:
+        """Each membership's stage rank (:meth:`StageRanking.rank`), reporting
+        unknown stages when the rolled-up stage is projected."""
+        table = self._rank_table
+        prop = self.ranking.property
+        ranks: list[int] = []
+        append = ranks.append
+        for membership in memberships:
+            try:
+                append(table[membership.properties.get(prop)])
+            except (KeyError, TypeError):
+                append(
+                    self.ranking.rank(membership, self._unknown_stage if self.need_stage else None)
+                )
+        return ranks
+
     def _context(self, memberships: Sequence[Membership]) -> _UserContext:
-        primary = (
-            primary_membership(
+        ranks = self._ranks(memberships) if self.need_ranks else None
+        primary: Membership | None = None
+        if not self.need_primary or not memberships:
+            pass
+        elif self.primary_by_rank:
+            assert ranks is not None
+            primary = _highest_stage(memberships, ranks)
+        else:
+            primary = primary_membership(
                 memberships,
                 self.primary_settings,
                 self.ranking,
                 self._activity if self.activity_start is not None else None,
                 self._several_flags,
             )
-            if self.need_primary
-            else None
-        )
         rollup: dict[str, Any] | None = None
         if self.need_rollup:
             rollup = {
                 "account_count": len(memberships),
-                "stage": user_stage(memberships, self.ranking, self._unknown_stage)
-                if self.need_stage
+                "stage": _stage_of(self.ranking, ranks)
+                if self.need_stage and ranks is not None
                 else None,
             }
         return _UserContext(primary, rollup)
 
+    def _mask(
+        self,
+        where: Predicate,
+        user: User | None,
+        memberships: Sequence[Membership],
+        accounts: list[Account | None],
+    ) -> list[bool]:
+        scope = self._scope
+        scope.user = user
+        mask: list[bool] = []
+        append = mask.append
+        for membership, account in zip(memberships, accounts, strict=True):
+            scope.account = account
+            scope.relationship = membership
+            append(where(scope))
+        return mask
+
+    def _any(
+        self,
+        where: Predicate,
+        user: User | None,
+        memberships: Sequence[Membership],
+        accounts: list[Account | None],
+    ) -> bool:
+        scope = self._scope
+        scope.user = user
+        for membership, account in zip(memberships, accounts, strict=True):
+            scope.account = account
+            scope.relationship = membership
+            if where(scope):
+                return True
+        return False
+
+    def _summary(
+        self,
+        item: _RelationshipField,
+        user: User | None,
+        memberships: Sequence[Membership],
+        accounts: list[Account | None],
+        mask: list[bool] | None,
+    ) -> RelationshipValue:
+        separator = item.separator
+        if item.order_by is not None or not separator:
+            return relationship_summary(
+                user,
+                memberships,
+                self.graph.accounts,
+                item.template,
+                where=item.where,
+                order_by=item.order_by,
+                separator=separator,
+                max_length=item.max_length,
+                scope=self._scope,
+            )
+        scope = self._scope
+        scope.user = user
+        template = item.template
+        entries: list[str] = []
+        append = entries.append
+        pairs = zip(memberships, accounts, strict=True)
+        for membership, account in pairs if mask is None else compress(pairs, mask):
+            scope.account = account
+            scope.relationship = membership
+            entry = template(scope)
+            if entry:
+                append(entry)
+        return self._joined_summary(item, user, memberships, entries)
+
+    def _joined_summary(
+        self,
+        item: _RelationshipField,
+        user: User | None,
+        memberships: Sequence[Membership],
+        entries: list[str],
+    ) -> RelationshipValue:
+        if not entries:
+            return RelationshipValue(None, 0, 0, False, ())
+        entries.sort()
+        separator = item.separator
+        text = separator.join(entries)
+        if text.count(separator) != len(entries) - 1:
+            # Some entry contains the separator: the careful path reports it.
+            return relationship_summary(
+                user,
+                memberships,
+                self.graph.accounts,
+                item.template,
+                where=item.where,
+                separator=separator,
+                max_length=item.max_length,
+                scope=self._scope,
+            )
+        if item.max_length is None or len(text) <= item.max_length:
+            return RelationshipValue(text, len(entries), 0, False, ())
+        joined = join_entries(entries, separator, item.max_length)
+        return RelationshipValue(joined.value, joined.kept, joined.dropped, joined.marked, ())
+
     def _user_contact(
-        self, user_id: str, memberships: Sequence[Membership], context: _UserContext
+        self,
+        user_id: str,
+        user: User | None,
+        memberships: Sequence[Membership],
+        context: _UserContext,
     ) -> Record:
         graph = self.graph
-        user = graph.users.get(user_id)
         primary = context.primary
         scope = self._user_scope
         scope.user = user
@@ -308,28 +571,40 @@ class DestinationProjector:
         scope.primary_account = None if primary is None else graph.accounts.get(primary.account_id)
         scope.rollup = context.rollup
         fields: dict[str, Any] = {name: get(scope) for name, get in self.user_fields.items()}
-        shared = self._scope
+        if not self.relationship_fields:
+            return make_record(ObjectKind.CONTACT, user_id, fields)
+        accounts: list[Account | None] = (
+            list(map(graph.accounts.get, map(_account_id_of, memberships)))
+            if self.need_accounts_per_user and memberships
+            else []
+        )
+        masks: dict[Predicate, list[bool]] = {}
         for item in self.relationship_fields:
-            if item.kind == RelationshipFieldKind.COUNT:
-                fields[item.field] = relationship_count(
-                    user, memberships, graph.accounts, item.where, shared
-                )
-            elif item.kind == RelationshipFieldKind.ANY:
-                fields[item.field] = relationship_any(
-                    user, memberships, graph.accounts, item.where, shared
+            where = item.where
+            kind = item.kind
+            if kind == RelationshipFieldKind.COUNT:
+                if where is None:
+                    fields[item.field] = len(memberships)
+                    continue
+                mask = masks.get(where)
+                if mask is None:
+                    mask = masks[where] = self._mask(where, user, memberships, accounts)
+                fields[item.field] = sum(map(bool, mask))
+            elif kind == RelationshipFieldKind.ANY:
+                if where is None:
+                    fields[item.field] = bool(memberships)
+                    continue
+                mask = masks.get(where)
+                fields[item.field] = (
+                    any(mask) if mask is not None else self._any(where, user, memberships, accounts)
                 )
             else:
-                summary = relationship_summary(
-                    user,
-                    memberships,
-                    graph.accounts,
-                    item.template,
-                    where=item.where,
-                    order_by=item.order_by,
-                    separator=item.separator,
-                    max_length=item.max_length,
-                    scope=shared,
-                )
+                mask = None
+                if where is not None:
+                    mask = masks.get(where)
+                    if mask is None:
+                        mask = masks[where] = self._mask(where, user, memberships, accounts)
+                summary = self._summary(item, user, memberships, accounts, mask)
                 fields[item.field] = summary.value
                 if summary.dropped or summary.rejected:
                     subject = f"users.relationship_fields.{item.field}"
@@ -348,83 +623,228 @@ class DestinationProjector:
                         )
         return make_record(ObjectKind.CONTACT, user_id, fields)
 
+    def _user_members(
+        self, user: User | None, memberships: Sequence[Membership], context: _UserContext
+    ) -> list[Record]:
+        if not (self.members_on and memberships):
+            return []
+        return membership_contact_records(
+            user,
+            memberships,
+            self.graph.accounts,
+            self.member_fields,
+            separator=self.member_separator,
+            where=self.member_where,
+            rollup=context.rollup,
+            primary=context.primary,
+        )
+
+    def _user_links(
+        self, user: User | None, memberships: Sequence[Membership], primary: Membership | None
+    ) -> list[Link]:
+        if not (self.links_on and memberships):
+            return _NO_LINKS
+        graph = self.graph
+        where = self.link_where
+        if not self.link_direct:
+            return membership_links(
+                user,
+                memberships,
+                graph.accounts,
+                self.link_properties,
+                primary=primary,
+                where=where,
+                scope=self._scope,
+                shared=self._shared_link_properties,
+            )
+        if where is not None:
+            accounts = list(map(graph.accounts.get, map(_account_id_of, memberships)))
+            memberships = list(
+                compress(memberships, self._mask(where, user, memberships, accounts))
+            )
+        shared = self._shared_link_properties
+        builtins = self.link_builtins
+        attributes = self.link_property_attributes
+        links: list[Link] = []
+        append = links.append
+        for membership in memberships:
+            key: tuple[Any, ...] = (
+                None if builtins is None else builtins(membership),
+                tuple(map(membership.properties.get, attributes)) if attributes else (),
+            )
+            try:
+                values = shared.get(key)
+                if values is None:
+                    values = shared[key] = self._link_values(key)
+            except TypeError:  # an unhashable value: not shared
+                values = self._link_values(key)
+            append(
+                make_link(membership.user_id, membership.account_id, membership is primary, values)
+            )
+        return links
+
+    def _link_values(self, key: tuple[Any, ...]) -> dict[str, Any]:
+        """The properties of a link from its key: built-ins, then properties."""
+        pairs: list[tuple[str, Any]] = []
+        names = self.link_builtin_names
+        if len(names) == 1:
+            pairs.append((names[0], key[0]))
+        elif names:
+            pairs.extend(zip(names, key[0], strict=True))
+        pairs.extend(zip(self.link_property_names, key[1], strict=True))
+        pairs.sort(key=_first)
+        return dict(pairs)
+
     def _user_outputs(self, user_id: str) -> tuple[Record | None, list[Record], list[Link]]:
         graph = self.graph
         memberships = graph.memberships_of_user(user_id)
         context = self._context(memberships)
         user = graph.users.get(user_id)
-        contact = self._user_contact(user_id, memberships, context) if self.users_on else None
-        members = (
-            membership_contact_records(
-                user,
-                memberships,
-                graph.accounts,
-                self.member_fields,
-                separator=self.member_separator,
-                where=self.member_where,
-                rollup=context.rollup,
-                primary=context.primary,
-            )
-            if self.members_on and memberships
-            else []
-        )
-        links = (
-            membership_links(
-                user,
-                memberships,
-                graph.accounts,
-                self.link_properties,
-                primary=context.primary,
-                where=self.link_where,
-                scope=self._scope,
-                shared=self._shared_link_properties,
-            )
-            if self.links_on and memberships
-            else []
-        )
-        return contact, members, links
+        contact = self._user_contact(user_id, user, memberships, context) if self.users_on else None
+        members = self._user_members(user, memberships, context)
+        links = self._user_links(user, memberships, context.primary)
+        return contact, members, list(links)
 
     # -- per account -----------------------------------------------------------------
 
     def _account_record(self, account_id: str) -> Record:
-        notices = self._notices
         graph = self.graph
         account = graph.accounts[account_id]
-        scope = Scope(account=account)
+        scope = self._account_scope
+        scope.account = account
         fields: dict[str, Any] = {name: get(scope) for name, get in self.account_fields.items()}
+        if not (self.user_lists or self.rollups):
+            return make_record(ObjectKind.ACCOUNT, account_id, fields)
         memberships = graph.memberships_of_account(account_id)
+        users: list[User | None] = (
+            list(map(graph.users.get, map(_user_id_of, memberships))) if memberships else []
+        )
+        masks: dict[Predicate, list[bool]] = {}
+        entries: dict[str, list[str]] = {}
         for item in self.user_lists:
-            listed = user_list(
-                account,
-                memberships,
-                graph.users,
-                item.value,
-                where=item.where,
-                order_by=item.order_by,
-                separator=item.separator,
-                max_length=item.max_length,
-                scope=self._scope,
-            )
+            where = item.where
+            mask = None
+            if where is not None:
+                mask = masks.get(where)
+                if mask is None:
+                    mask = masks[where] = self._account_mask(where, account, memberships, users)
+            listed = self._user_list(item, account, memberships, users, entries, mask)
             fields[item.field] = listed.value
-            if not (listed.dropped or listed.rejected):
-                continue
-            subject = f"accounts.user_lists.{item.field}"
-            if listed.dropped:
-                self._truncated(
-                    notices, subject, account_id, listed.dropped, listed.marked, item.max_length
-                )
-            for user_id in listed.rejected:
-                self._rejected(notices, subject, f"{account_id}/{user_id}", item.separator)
+            if listed.dropped or listed.rejected:
+                self._list_notices(item, account_id, listed)
         for rollup, where in self.rollups:
+            members: Sequence[Membership] = memberships
+            if where is not None:
+                mask = masks.get(where)
+                if mask is None:
+                    mask = masks[where] = self._account_mask(where, account, memberships, users)
+                members = list(compress(memberships, mask))
             events = (
                 ()
                 if rollup.kind == AccountRollupKind.USER_COUNT
                 else graph.events_of_account(account_id)
             )
-            fields[rollup.field] = account_rollup(
-                rollup, account, memberships, graph.users, events, self.as_of, where
+            fields[rollup.field] = rollup_value(
+                rollup, members, events, self.as_of, filtered=where is not None
             )
         return make_record(ObjectKind.ACCOUNT, account_id, fields)
+
+    def _account_mask(
+        self,
+        where: Predicate,
+        account: Account,
+        memberships: Sequence[Membership],
+        users: list[User | None],
+    ) -> list[bool]:
+        scope = self._scope
+        scope.account = account
+        mask: list[bool] = []
+        append = mask.append
+        for membership, user in zip(memberships, users, strict=True):
+            scope.user = user
+            scope.relationship = membership
+            append(where(scope))
+        return mask
+
+    def _entries(
+        self,
+        item: _UserList,
+        account: Account,
+        memberships: Sequence[Membership],
+        users: list[User | None],
+    ) -> list[str]:
+        """Each membership's rendered list entry (``""`` for none)."""
+        raws: list[Any] | None = None
+        if item.direct is not None:
+            namespace, read = item.direct
+            try:
+                raws = list(map(read, users if namespace == "user" else memberships))
+            except AttributeError:  # a membership whose user is missing
+                raws = None
+        if raws is None:
+            scope = self._scope
+            scope.account = account
+            value = item.value
+            raws = []
+            append = raws.append
+            for membership, user in zip(memberships, users, strict=True):
+                scope.user = user
+                scope.relationship = membership
+                append(value(scope))
+        return [raw if raw.__class__ is str else render(raw) for raw in raws]
+
+    def _user_list(
+        self,
+        item: _UserList,
+        account: Account,
+        memberships: Sequence[Membership],
+        users: list[User | None],
+        cache: dict[str, list[str]],
+        mask: list[bool] | None,
+    ) -> UserList:
+        separator = item.separator
+        if item.order_by is not None or not separator:
+            return self._careful_list(item, account, memberships)
+        entries = cache.get(item.value_text)
+        if entries is None:
+            entries = cache[item.value_text] = self._entries(item, account, memberships, users)
+        selected = list(filter(None, entries if mask is None else compress(entries, mask)))
+        if not selected:
+            return UserList(None, 0, 0, False, ())
+        selected.sort()
+        text = separator.join(selected)
+        if text.count(separator) != len(selected) - 1:
+            # Some entry contains the separator: the careful path reports it.
+            return self._careful_list(item, account, memberships)
+        if item.max_length is None or len(text) <= item.max_length:
+            return UserList(text, len(selected), 0, False, ())
+        joined = join_entries(selected, separator, item.max_length)
+        return UserList(joined.value, joined.kept, joined.dropped, joined.marked, ())
+
+    def _careful_list(
+        self, item: _UserList, account: Account, memberships: Sequence[Membership]
+    ) -> UserList:
+        return user_list(
+            account,
+            memberships,
+            self.graph.users,
+            item.value,
+            where=item.where,
+            order_by=item.order_by,
+            separator=item.separator,
+            max_length=item.max_length,
+            scope=self._scope,
+        )
+
+    def _list_notices(self, item: _UserList, account_id: str, listed: UserList) -> None:
+        notices = self._notices
+        subject = f"accounts.user_lists.{item.field}"
+        if listed.dropped:
+            self._truncated(
+                notices, subject, account_id, listed.dropped, listed.marked, item.max_length
+            )
+        for user_id in listed.rejected:
+            self._rejected(notices, subject, f"{account_id}/{user_id}", item.separator)
 
     # -- notices ---------------------------------------------------------------------
 
@@ -457,6 +877,152 @@ class DestinationProjector:
             key,
         )
 
+    # -- chunks ----------------------------------------------------------------------
+
+    def _tasks(self, chunk_size: int) -> list[_Task]:
+        """Every chunk of work, in output order."""
+        graph = self.graph
+        tasks: list[_Task] = []
+        if self.accounts_on:
+            by_account = graph.memberships_by_account
+
+            def account_weight(account_id: str) -> int:
+                return 1 + len(by_account.get(account_id, ()))
+
+            for i, ids in enumerate(_chunks(sorted(graph.accounts), account_weight, chunk_size)):
+                tasks.append(_Task("accounts", i, ids))
+        if self.users_on or self.members_on:
+            by_user = graph.memberships_by_user
+
+            def user_weight(user_id: str) -> int:
+                return 1 + len(by_user.get(user_id, ()))
+
+            user_chunks = _chunks(sorted(graph.users), user_weight, chunk_size)
+            tasks.extend(_Task("contacts", i, ids) for i, ids in enumerate(user_chunks))
+            if self.links_on:
+                tasks.extend(_Task("links", i, ids) for i, ids in enumerate(user_chunks))
+        return tasks
+
+    def _run(self, task: _Task) -> tuple[Any, ...]:
+        """One chunk's output, and the notices it raised."""
+        notices = self._notices = NoticeCollector()
+        graph = self.graph
+        if task.section == "accounts":
+            return [self._account_record(a) for a in task.ids], notices
+        if task.section == "links":
+            primaries = self._primaries.pop(task.index)
+            links: list[Link] = []
+            for user_id, primary in zip(task.ids, primaries, strict=True):
+                links.extend(
+                    self._user_links(
+                        graph.users.get(user_id), graph.memberships_of_user(user_id), primary
+                    )
+                )
+            return links, notices
+        contacts: list[Record] = []
+        members: list[Record] = []
+        primaries = []
+        for user_id in task.ids:
+            memberships = graph.memberships_of_user(user_id)
+            context = self._context(memberships)
+            user = graph.users.get(user_id)
+            if self.users_on:
+                contacts.append(self._user_contact(user_id, user, memberships, context))
+            if self.members_on and memberships:
+                members.extend(self._user_members(user, memberships, context))
+            primaries.append(context.primary)
+        if self.links_on:
+            self._primaries[task.index] = primaries
+        return contacts, members, notices
+
+    def _results(self, tasks: list[_Task], workers: int) -> Iterator[tuple[Any, ...]]:
+        if workers <= 1 or len(tasks) < 2:
+            for task in tasks:
+                with collection_paused():
+                    result = self._run(task)
+                yield result
+            return
+        yield from _parallel(self, tasks, workers)
+
+    def stream(
+        self, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int = 1
+    ) -> Iterator[ProjectionChunk]:
+        """Everything the destination receives, as chunks (see :func:`iter_destination`)."""
+        notices = NoticeCollector()
+        counts = {"accounts": 0, "user_contacts": 0, "links": 0}
+        # Membership contacts sort among user contacts by key: collected, then merged.
+        held_contacts: list[Record] = []
+        held_members: list[Record] = []
+        stats: dict[str, int | float] = {}
+        flushed = not self.members_on
+        tasks = self._tasks(chunk_size)
+        for task, result in zip(tasks, self._results(tasks, workers), strict=True):
+            notices.merge(result[-1])
+            if task.section == "accounts":
+                counts["accounts"] += len(result[0])
+                yield AccountsChunk(result[0])
+            elif task.section == "contacts":
+                counts["user_contacts"] += len(result[0])
+                if flushed:
+                    yield ContactsChunk(result[0])
+                else:
+                    held_contacts.extend(result[0])
+                    held_members.extend(result[1])
+            else:
+                if not flushed:
+                    flushed = True
+                    yield from self._merged_contacts(
+                        held_contacts, held_members, notices, stats, chunk_size
+                    )
+                    held_contacts = held_members = []
+                counts["links"] += len(result[0])
+                yield LinksChunk(result[0])
+        if not flushed:
+            yield from self._merged_contacts(
+                held_contacts, held_members, notices, stats, chunk_size
+            )
+        summary: dict[str, int | float] = dict(counts)
+        summary.update(stats)
+        summary["contacts"] = counts["user_contacts"] + int(stats.get("membership_contacts", 0))
+        yield ProjectionSummary(self.name, notices.notices(), summary)
+
+    def _merged_contacts(
+        self,
+        contacts: list[Record],
+        members: list[Record],
+        notices: NoticeCollector,
+        stats: dict[str, int | float],
+        chunk_size: int,
+    ) -> Iterator[ContactsChunk]:
+        members.sort(key=_record_key)
+        distinct = _distinct_users(self.graph, members, self.member_separator)
+        ratio = inflation(len(members), distinct)
+        stats["membership_contacts"] = len(members)
+        stats["membership_contact_users"] = distinct
+        stats["inflation"] = ratio
+        notices.add(
+            Notice(
+                "inflation",
+                "membership_contacts",
+                f"{len(members)} membership contacts for {distinct} users "
+                f"(inflation {ratio}): tools billing per contact bill each",
+                {"contacts": len(members), "users": distinct, "inflation": ratio},
+            )
+        )
+        if contacts:
+            contacts.extend(members)
+            contacts.sort(key=_record_key)
+            for before, after in pairwise(contacts):
+                if before.key == after.key:
+                    raise ProjectionError(
+                        f"contact key {before.key!r} is both a user id and a membership "
+                        f"contact key; change membership_contacts.separator"
+                    )
+        else:
+            contacts = members
+        for start in range(0, len(contacts), chunk_size):
+            yield ContactsChunk(contacts[start : start + chunk_size])
+
     # -- results ---------------------------------------------------------------------
 
     def _finish(
@@ -473,55 +1039,14 @@ class DestinationProjector:
             "links": len(links),
         }
         if self.members_on:
-            members.sort(key=_record_key)
-            distinct = _distinct_users(self.graph, members, self.member_separator)
-            ratio = inflation(len(members), distinct)
-            stats["membership_contacts"] = len(members)
-            stats["membership_contact_users"] = distinct
-            stats["inflation"] = ratio
-            notices.add(
-                Notice(
-                    "inflation",
-                    "membership_contacts",
-                    f"{len(members)} membership contacts for {distinct} users "
-                    f"(inflation {ratio}): tools billing per contact bill each",
-                    {"contacts": len(members), "users": distinct, "inflation": ratio},
-                )
-            )
-            if contacts:
-                contacts = contacts + members
-                contacts.sort(key=_record_key)
-                for before, after in pairwise(contacts):
-                    if before.key == after.key:
-                        raise ProjectionError(
-                            f"contact key {before.key!r} is both a user id and a membership "
-                            f"contact key; change membership_contacts.separator"
-                        )
-            else:
-                contacts = members
+            chunks = list(self._merged_contacts(contacts, members, notices, stats, 1 << 62))
+            contacts = chunks[0].records if chunks else []
         stats["contacts"] = len(contacts)
         return DestinationProjection(self.name, accounts, contacts, links, notices.notices(), stats)
 
-    def project(self) -> DestinationProjection:
+    def project(self, workers: int = 1) -> DestinationProjection:
         """Everything the destination receives."""
-        notices = self._notices = NoticeCollector()
-        graph = self.graph
-        accounts = (
-            [self._account_record(a) for a in sorted(graph.accounts)] if self.accounts_on else []
-        )
-        contacts: list[Record] = []
-        members: list[Record] = []
-        links: list[Link] = []
-        if self.users_on or self.members_on:
-            for user_id in sorted(graph.users):
-                contact, user_members, user_links = self._user_outputs(user_id)
-                if contact is not None:
-                    contacts.append(contact)
-                if user_members:
-                    members.extend(user_members)
-                if user_links:
-                    links.extend(user_links)
-        return self._finish(accounts, contacts, members, links, notices)
+        return _collect(self.stream(workers=workers))
 
     def project_user(self, user_id: str) -> DestinationProjection:
         """Only the user's contact, membership contacts and links."""
@@ -554,35 +1079,101 @@ class DestinationProjector:
         user_id = membership.user_id
         context = self._context(graph.memberships_of_user(user_id))
         user = graph.users.get(user_id)
-        members = (
-            membership_contact_records(
-                user,
-                (membership,),
-                graph.accounts,
-                self.member_fields,
-                separator=self.member_separator,
-                where=self.member_where,
-                rollup=context.rollup,
-                primary=context.primary,
-            )
-            if self.members_on
-            else []
+        members = self._user_members(user, (membership,), context)
+        links = self._user_links(user, (membership,), context.primary)
+        return None, members, list(links)
+
+
+def _collect(stream: Iterator[ProjectionChunk]) -> DestinationProjection:
+    accounts: list[Record] = []
+    contacts: list[Record] = []
+    links: list[Link] = []
+    with collection_paused():
+        for chunk in stream:
+            if isinstance(chunk, AccountsChunk):
+                accounts.extend(chunk.records)
+            elif isinstance(chunk, ContactsChunk):
+                contacts.extend(chunk.records)
+            elif isinstance(chunk, LinksChunk):
+                links.extend(chunk.links)
+            else:
+                return DestinationProjection(
+                    chunk.destination, accounts, contacts, links, chunk.notices, chunk.stats
+                )
+    raise AssertionError("a projection stream ends with its summary")
+
+
+# -- workers ---------------------------------------------------------------------------
+
+
+def _work(
+    projector: DestinationProjector, tasks: list[_Task], worker: int, workers: int, out: Connection
+) -> None:
+    """A forked worker: the tasks whose index in their section is ``worker``
+    modulo ``workers``, each result pickled down ``out`` in order."""
+    gc.disable()  # everything here is acyclic; and the collector would touch every page
+    try:
+        for task in tasks:
+            if task.index % workers == worker:
+                result = projector._run(task)
+                out.send_bytes(pickle.dumps((result, None), pickle.HIGHEST_PROTOCOL))
+    except Exception as error:  # handed to the parent, which raises it
+        out.send_bytes(pickle.dumps((None, error), pickle.HIGHEST_PROTOCOL))
+    finally:
+        out.close()
+
+
+def _drain(connection: Connection, into: queue.SimpleQueue[bytes | None]) -> None:
+    try:
+        while True:
+            into.put(connection.recv_bytes())
+    except (EOFError, OSError):
+        into.put(None)
+    finally:
+        connection.close()
+
+
+def _parallel(
+    projector: DestinationProjector, tasks: list[_Task], workers: int
+) -> Iterator[tuple[Any, ...]]:
+    """The tasks' results, in order, computed by ``workers`` forked processes
+    (each reads the parent's graph as it was at the fork)."""
+    context = multiprocessing.get_context("fork")
+    processes = []
+    queues: list[queue.SimpleQueue[bytes | None]] = []
+    threads = []
+    for worker in range(workers):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_work, args=(projector, tasks, worker, workers, sender), daemon=True
         )
-        links = (
-            membership_links(
-                user,
-                (membership,),
-                graph.accounts,
-                self.link_properties,
-                primary=context.primary,
-                where=self.link_where,
-                scope=self._scope,
-                shared=self._shared_link_properties,
-            )
-            if self.links_on
-            else []
-        )
-        return None, members, links
+        process.start()
+        sender.close()
+        processes.append(process)
+        results: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        queues.append(results)
+        # Reader threads keep the pipes drained, so no worker waits for the consumer.
+        thread = threading.Thread(target=_drain, args=(receiver, results), daemon=True)
+        thread.start()
+        threads.append(thread)
+    try:
+        for task in tasks:
+            data = queues[task.index % workers].get()
+            if data is None:
+                raise RuntimeError("a projection worker died")
+            with collection_paused():
+                result, error = pickle.loads(data)
+            del data
+            if error is not None:
+                raise error
+            yield result
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        for thread in threads:
+            thread.join(timeout=1)
 
 
 def _record_key(record: Record) -> str:
@@ -612,6 +1203,46 @@ def _graph(dataset_or_graph: Dataset | Graph) -> Graph:
     return dataset_or_graph if isinstance(dataset_or_graph, Graph) else Graph(dataset_or_graph)
 
 
+def iter_destination(
+    name: str,
+    dataset_or_graph: Dataset | Graph,
+    mapping: DestinationMapping,
+    capabilities: Capabilities,
+    as_of: datetime,
+    compile_condition: ConditionCompiler,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    workers: int = 1,
+) -> Iterator[ProjectionChunk]:
+    """Everything destination ``name`` receives, as a stream of chunks.
+
+    Yields :class:`~hub.records.AccountsChunk` items (every account record,
+    sorted by key), then :class:`~hub.records.ContactsChunk` items (every
+    contact, sorted by key), then :class:`~hub.records.LinksChunk` items (every
+    link, sorted by ``(contact_key, account_key)``), then exactly one
+    :class:`~hub.records.ProjectionSummary` (notices and stats, known only at
+    the end). Concatenated, the chunks are exactly the lists of
+    :func:`project_destination`; a section with nothing to send yields no
+    chunk. Chunks are consumed one by one: only the current ones are held
+    (membership contacts are the exception: they sort among the user contacts,
+    so that section is collected before its first chunk). A chunk of accounts
+    (users) holds accounts (users) and their memberships adding up to about
+    ``chunk_size``; it is the unit of work, not a destination's batch size.
+
+    ``workers > 1`` forks that many processes (the ``fork`` start method, so
+    POSIX only) which compute every ``workers``-th chunk of each section from
+    the graph as it is now; chunks come back pickled and are yielded in the
+    same order, so the output is identical. Worth it for large graphs (the
+    workers share the parent's memory copy-on-write; each still touches, hence
+    copies, much of it). Closing the stream early stops the workers.
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    graph = _graph(dataset_or_graph)
+    projector = DestinationProjector(name, graph, mapping, capabilities, as_of, compile_condition)
+    return projector.stream(chunk_size, workers)
+
+
 def project_destination(
     name: str,
     dataset_or_graph: Dataset | Graph,
@@ -619,13 +1250,16 @@ def project_destination(
     capabilities: Capabilities,
     as_of: datetime,
     compile_condition: ConditionCompiler,
+    *,
+    workers: int = 1,
 ) -> DestinationProjection:
-    """Everything destination ``name`` receives (see the module doc)."""
-    graph = _graph(dataset_or_graph)
-    with collection_paused():
-        return DestinationProjector(
-            name, graph, mapping, capabilities, as_of, compile_condition
-        ).project()
+    """Everything destination ``name`` receives (see the module doc): the
+    stream of :func:`iter_destination`, collected."""
+    return _collect(
+        iter_destination(
+            name, dataset_or_graph, mapping, capabilities, as_of, compile_condition, workers=workers
+        )
+    )
 
 
 def project_user(

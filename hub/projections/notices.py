@@ -50,6 +50,18 @@ class NoticeCollector:
         for name, amount in totals.items():
             tally.totals[name] = tally.totals.get(name, 0) + amount
 
+    def merge(self, other: NoticeCollector) -> None:
+        """Add ``other``'s occurrences after this one's (as if counted here)."""
+        for key, theirs in other._tallies.items():
+            tally = self._tallies.get(key)
+            if tally is None:
+                tally = self._tallies[key] = _Tally(theirs.message)
+            tally.count += theirs.count
+            tally.examples.extend(theirs.examples)
+            for name, amount in theirs.totals.items():
+                tally.totals[name] = tally.totals.get(name, 0) + amount
+        self._extra.extend(other._extra)
+
     def add(self, notice: Notice) -> None:
         """Add a notice as is."""
         self._extra.append(notice)

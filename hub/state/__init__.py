@@ -13,13 +13,16 @@ implement the same interface.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from hub.destination import BatchObject
+from hub.errors import ConfigError, Problem
 
 
 class RecordStatus(StrEnum):
@@ -61,6 +64,10 @@ class RecordState:
     last_error: str | None
     #: True when the hub created the record (only those may be deleted or unlinked).
     created_by_hub: bool
+    #: Fingerprint of the payload the destination refused for good (status
+    #: ``failed``), ``None`` when unknown or not failed. The planner does not
+    #: send that same payload again until its data changes or ``hub retry``.
+    failed_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +86,14 @@ class Failure:
     """A record the destination refused (permanent) or that is to be retried."""
 
     key: str
+    #: Stored and shown as given: plugins must never put secrets (tokens,
+    #: passwords, authorization headers) in a reason.
     reason: str
     permanent: bool
+    #: Fingerprint of the payload that was refused (``PlannedItem.fingerprint``).
+    #: Give it for permanent failures: the planner then holds the record back
+    #: until its data changes (without it, the record is re-sent every run).
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +186,59 @@ def describe(value: Any) -> str:
     """A short, secret-free description of an error value for the store."""
     text = str(value)
     return text if len(text) <= 500 else text[:497] + "..."
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")
+
+#: The URL scheme of the embedded SQLite store.
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(url: str, base_dir: Path) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL (relative paths relative to
+    ``base_dir``), ``None`` for ``sqlite:///:memory:``.
+
+    Raises :class:`~hub.errors.ConfigError` (key ``state.url``) for any other
+    URL; the URL itself is not repeated in the message (it may hold a password).
+    """
+    if not url.startswith(SQLITE_PREFIX) or url == SQLITE_PREFIX:
+        scheme, sep, _ = url.partition("://")
+        if not (sep and _SCHEME.fullmatch(scheme)):
+            scheme = ""  # show nothing of what may be a password
+        if scheme.lower() == "sqlite":
+            what = "a SQLite URL is sqlite:/// followed by the path"
+        elif scheme:
+            what = f"the {scheme!r} scheme is not supported"
+        else:
+            what = "not a state store URL"
+        raise ConfigError(
+            [
+                Problem(
+                    f"{what}: only SQLite state stores are built in",
+                    key="state.url",
+                    expected="sqlite:///PATH",
+                    hint="a path relative to hub.toml, e.g. sqlite:///.hub/state.db",
+                )
+            ]
+        )
+    rest = url[len(SQLITE_PREFIX) :]
+    if rest == ":memory:":
+        return None
+    path = Path(rest)
+    return path if path.is_absolute() else base_dir / path
+
+
+def open_state_store(url: str, base_dir: Path) -> StateStore:
+    """Open the state store at ``url`` (``[state] url`` of hub.toml).
+
+    ``sqlite:///.hub/state.db`` is relative to ``base_dir`` (the directory of
+    hub.toml), ``sqlite:////var/lib/hub/state.db`` absolute, and
+    ``sqlite:///:memory:`` a private in-memory store (tests). The parent
+    directory is created. Any other scheme is a :class:`~hub.errors.ConfigError`.
+    """
+    from hub.state.sqlite import SqliteStateStore
+
+    path = sqlite_path(url, base_dir)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteStateStore(path)

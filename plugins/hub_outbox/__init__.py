@@ -1,20 +1,51 @@
 """The local outbox destination: JSON Lines files on disk, no account anywhere.
 
 It is the embedded default the README's main job uses: everything the hub
-would send to a CRM lands in readable files instead.
+would send to a CRM lands in readable files instead, one file per object kind
+and run::
+
+    {directory}/{object}/run-{run_id:06d}.jsonl
+
+each line one item of a batch::
+
+    {"operation": "upsert", "key": "u1", "destination_id": "outbox-3a7bd3e2360a3d29",
+     "payload": {...}, "link": null}
+
+(``link`` holds the two ends for links). Every batch is flushed and fsynced
+before :meth:`OutboxDestination.send` returns, so a record the hub confirms is
+on disk. Destination ids are deterministic (``"outbox-"`` and a short hash of
+the key), so sending an item again gives it the same id.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from hub.capabilities import Capabilities, LinkCapability, ObjectCapability, ObjectKind
+from hub.capabilities import (
+    Capabilities,
+    LinkCapability,
+    ObjectCapability,
+    ObjectKind,
+    Operation,
+    SyncMode,
+)
+from hub.destination import Batch, BatchItem, DestinationContext, LinkEnds, RecordResult
 from hub.hookspecs import hookimpl
 from hub.plugins import DestinationRegistry, DestinationType
 
 __version__ = "0.1.0"
+
+#: Prefix of the destination ids the outbox makes up.
+ID_PREFIX = "outbox-"
 
 
 class OutboxSettings(BaseModel):
@@ -32,7 +63,131 @@ CAPABILITIES = Capabilities(
         ObjectKind.CONTACT: ObjectCapability(name="contacts"),
     },
     links=LinkCapability(many_to_many=True, carries_properties=True, primary=True),
+    batch_sizes={
+        Operation.UPSERT: 500,
+        Operation.DELETE: 500,
+        Operation.LINK: 1000,
+        Operation.UNLINK: 1000,
+    },
+    rate_limit=None,
+    sync_modes=frozenset(SyncMode),
 )
+
+
+def outbox_id(key: str) -> str:
+    """The deterministic destination id the outbox gives the record ``key``."""
+    return ID_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _json_default(value: Any) -> Any:
+    # Payloads hold mapped values: dates and decimals are common, anything
+    # else unknown is a mapping problem reported for that one record.
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _link_dict(link: LinkEnds) -> dict[str, Any]:
+    return {
+        "contact_key": link.contact_key,
+        "account_key": link.account_key,
+        "contact_id": link.contact_id,
+        "account_id": link.account_id,
+        "primary": link.primary,
+    }
+
+
+class OutboxDestination:
+    """A live outbox: appends each batch to its run's JSON Lines file."""
+
+    capabilities: Capabilities = CAPABILITIES
+
+    def __init__(self, settings: OutboxSettings, context: DestinationContext) -> None:
+        directory = settings.directory
+        if not directory.is_absolute():
+            directory = context.base_dir / directory
+        #: The resolved directory the files are written to.
+        self.directory = directory.resolve()
+        self.credential_id = f"outbox:{self.directory}"
+        self.name = context.name
+
+    def __repr__(self) -> str:
+        return f"OutboxDestination({self.name!r}, directory={str(self.directory)!r})"
+
+    def path(self, batch: Batch) -> Path:
+        """The file a batch is appended to."""
+        return self.directory / batch.object.value / f"run-{batch.run_id:06d}.jsonl"
+
+    def send(self, batch: Batch) -> Sequence[RecordResult]:
+        """Append one line per item, flush and fsync; every item is ``ok``
+        unless its payload cannot be written as JSON (``permanent``)."""
+        lines: list[str] = []
+        results: list[RecordResult] = []
+        for item in batch.items:
+            destination_id = item.destination_id or outbox_id(item.key)
+            try:
+                lines.append(self._line(batch, item, destination_id))
+            except (TypeError, ValueError) as exc:
+                results.append(RecordResult.permanent(item.key, f"payload is not JSON: {exc}"))
+                continue
+            results.append(RecordResult.ok(item.key, destination_id))
+        if lines:
+            self._append(self.path(batch), "".join(lines))
+        return results
+
+    def _line(self, batch: Batch, item: BatchItem, destination_id: str) -> str:
+        record = {
+            "operation": batch.operation.value,
+            "key": item.key,
+            "destination_id": destination_id,
+            "payload": dict(item.payload),
+            "link": _link_dict(item.link) if item.link is not None else None,
+        }
+        return json.dumps(record, ensure_ascii=False, sort_keys=True, default=_json_default) + "\n"
+
+    def _append(self, path: Path, text: str) -> None:
+        created = not path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if created:
+            # A new file's directory entry must be durable too.
+            _fsync_directory(path.parent)
+
+    def close(self) -> None:
+        """Nothing to release: every batch is written and synced by :meth:`send`."""
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The lines of one outbox file, parsed (for tests and tools)."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def make_outbox(settings: OutboxSettings, context: DestinationContext) -> OutboxDestination:
+    """The outbox's :data:`~hub.destination.DestinationFactory`."""
+    return OutboxDestination(settings, context)
 
 
 @hookimpl
@@ -43,5 +198,6 @@ def hub_register_destinations(registry: DestinationRegistry) -> None:
             capabilities=CAPABILITIES,
             settings_model=OutboxSettings,
             description="JSON Lines files per destination and object, on local disk.",
+            factory=make_outbox,
         )
     )

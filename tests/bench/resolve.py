@@ -5,7 +5,17 @@
 For each N it generates N users (about N/4 accounts, 3N memberships, seeded),
 builds the graph, enriches events, and computes every projection of the
 mapping for one destination, printing wall time per phase and the process's
-peak RSS. Each N runs in a fresh subprocess, so peak RSS is that N's own.
+peak RSS. Each N and mode runs in a fresh subprocess, so peak RSS is its own.
+
+Modes (``--modes``, default all three):
+
+- ``stream``: ``iter_destination``, each chunk counted then dropped (what the
+  sync engine does);
+- ``workers``: the same with ``--workers`` forked processes (default 2); the
+  workers' own peak RSS is printed too (it counts pages shared with the
+  parent copy-on-write, so parent + workers overstates the memory used);
+- ``project``: ``project_destination``, every record held at once.
+
 The target on a 2-core machine: N = 1M in at most 30 s and 3 GiB peak RSS.
 Figures are printed, never asserted: this is not a test.
 """
@@ -29,8 +39,12 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _children_peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def run_one(
-    n_users: int, mapping_path: Path, events_per_user: float, seed: int
+    n_users: int, mapping_path: Path, events_per_user: float, seed: int, mode: str, workers: int
 ) -> dict[str, float]:
     """Time one N in this process; returns the figures."""
     sys.path.insert(0, str(Path(__file__).parent))
@@ -39,7 +53,8 @@ def run_one(
     from hub.conditions import compile_condition
     from hub.config import load_mapping
     from hub.plugins import load_plugins
-    from hub.projections.destination import project_destination
+    from hub.projections.destination import iter_destination, project_destination
+    from hub.records import AccountsChunk, ContactsChunk, LinksChunk
     from hub.resolver import Graph, enrich
     from hub.settings import EventRollup, EventRollupLevel, EventSettings
 
@@ -69,16 +84,40 @@ def run_one(
     dataset = enrich(dataset, events, AS_OF)
     graph = Graph(dataset)
     figures["graph_s"] = time.perf_counter() - started
+    gc.freeze()  # so is the graph: collections during the stream would rescan it
 
     started = time.perf_counter()
-    projection = project_destination(
-        mapping.destination, graph, mapping, capabilities, AS_OF, compile_condition
-    )
+    if mode == "project":
+        projection = project_destination(
+            mapping.destination, graph, mapping, capabilities, AS_OF, compile_condition
+        )
+        out_accounts, out_contacts = len(projection.accounts), len(projection.contacts)
+        out_links = len(projection.links)
+    else:
+        out_accounts = out_contacts = out_links = 0
+        stream = iter_destination(
+            mapping.destination,
+            graph,
+            mapping,
+            capabilities,
+            AS_OF,
+            compile_condition,
+            workers=workers if mode == "workers" else 1,
+        )
+        for chunk in stream:
+            if isinstance(chunk, AccountsChunk):
+                out_accounts += len(chunk.records)
+            elif isinstance(chunk, ContactsChunk):
+                out_contacts += len(chunk.records)
+            elif isinstance(chunk, LinksChunk):
+                out_links += len(chunk.links)
+            del chunk
     figures["project_s"] = time.perf_counter() - started
     figures["resolve_total_s"] = figures["graph_s"] + figures["project_s"]
-    figures["out_accounts"] = len(projection.accounts)
-    figures["out_contacts"] = len(projection.contacts)
-    figures["out_links"] = len(projection.links)
+    figures["out_accounts"] = out_accounts
+    figures["out_contacts"] = out_contacts
+    figures["out_links"] = out_links
+    figures["workers_peak_rss_mib"] = _children_peak_rss_mib()
     figures["peak_rss_mib"] = _peak_rss_mib()
     return figures
 
@@ -91,40 +130,55 @@ def main() -> None:
     parser.add_argument("--mapping", type=Path, default=ROOT / "mappings" / "crm.toml")
     parser.add_argument("--events-per-user", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--modes", default="stream,workers,project")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        figures = run_one(args.sizes[0], args.mapping, args.events_per_user, args.seed)
+        figures = run_one(
+            args.sizes[0], args.mapping, args.events_per_user, args.seed, args.modes, args.workers
+        )
         print(json.dumps(figures))
         return
     for size in args.sizes:
-        command = [
-            sys.executable,
-            __file__,
-            str(size),
-            "--child",
-            "--mapping",
-            str(args.mapping),
-            "--events-per-user",
-            str(args.events_per_user),
-            "--seed",
-            str(args.seed),
-        ]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        figures = json.loads(output.strip().splitlines()[-1])
-        print(
-            f"N={size:>9,}: {figures['memberships']:,.0f} memberships, "
-            f"{figures['events']:,.0f} events | generate {figures['generate_s']:.1f} s | "
-            f"resolve {figures['resolve_total_s']:.1f} s "
-            f"(graph+enrich {figures['graph_s']:.1f} s, "
-            f"projections {figures['project_s']:.1f} s) | "
-            f"peak RSS {figures['peak_rss_mib'] / 1024:.2f} GiB "
-            f"(data set alone {figures['rss_after_generate_mib'] / 1024:.2f} GiB) | "
-            f"out: {figures['out_accounts']:,.0f} accounts, "
-            f"{figures['out_contacts']:,.0f} contacts, "
-            f"{figures['out_links']:,.0f} links",
-            flush=True,
-        )
+        for mode in args.modes.split(","):
+            command = [
+                sys.executable,
+                __file__,
+                str(size),
+                "--child",
+                "--mapping",
+                str(args.mapping),
+                "--events-per-user",
+                str(args.events_per_user),
+                "--seed",
+                str(args.seed),
+                "--modes",
+                mode,
+                "--workers",
+                str(args.workers),
+            ]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            figures = json.loads(output.strip().splitlines()[-1])
+            label = f"workers={args.workers}" if mode == "workers" else mode
+            workers_rss = (
+                f", each worker <= {figures['workers_peak_rss_mib'] / 1024:.2f} GiB"
+                if mode == "workers"
+                else ""
+            )
+            print(
+                f"N={size:>9,} [{label}]: {figures['memberships']:,.0f} memberships, "
+                f"{figures['events']:,.0f} events | generate {figures['generate_s']:.1f} s | "
+                f"resolve {figures['resolve_total_s']:.1f} s "
+                f"(graph+enrich {figures['graph_s']:.1f} s, "
+                f"projections {figures['project_s']:.1f} s) | "
+                f"peak RSS {figures['peak_rss_mib'] / 1024:.2f} GiB{workers_rss} "
+                f"(data set alone {figures['rss_after_generate_mib'] / 1024:.2f} GiB) | "
+                f"out: {figures['out_accounts']:,.0f} accounts, "
+                f"{figures['out_contacts']:,.0f} contacts, "
+                f"{figures['out_links']:,.0f} links",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,479 @@
+"""Carrying out a plan: batches to the destination, results into the state store.
+
+:func:`execute` walks a :class:`~hub.planner.DestinationPlan` in its order
+(accounts, contacts, links, unlinks, contact deletes, account deletes) and
+sends it in :class:`~hub.destination.Batch` es of one object kind and one
+operation, at most the destination's declared batch size, never holding the
+same key twice. Right after each batch the destination's per-record results
+go into the state store, in one transaction per outcome kind:
+
+- ``ok``: the fingerprint and destination id are confirmed (a delete or unlink
+  is marked deleted). Only now is the record "done": a run killed before this
+  point re-sends the batch next time, one killed after it never does.
+- ``permanent``: the record is failed with its reason (``hub errors``) until
+  its data changes or ``hub retry``.
+- ``retryable``: the records are sent again in a new batch after an
+  exponential backoff with full jitter (at least the ``Retry-After`` the
+  destination gave, which also pauses the credential's budget), up to
+  ``sync.max_attempts`` sends; then they are left pending, with the reason, for
+  the next run. A timeout or connection error raised by ``send`` makes the
+  whole batch retryable.
+
+A :class:`~hub.destination.FatalDestinationError` (bad credentials, a spent
+daily quota) stops this destination at once; its message, naming the setting
+to fix, becomes the run's message. Links are sent with the destination ids of
+their ends from the state store; a link whose contact or account was never
+confirmed (it failed) is skipped and stays pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import requests
+
+from hub.capabilities import ObjectKind, Operation
+from hub.destination import (
+    Batch,
+    BatchItem,
+    BatchObject,
+    Destination,
+    FatalDestinationError,
+    LinkEnds,
+    Outcome,
+    RateBudget,
+    RecordResult,
+)
+from hub.planner import DestinationPlan, PlanAction, PlannedItem
+from hub.ratelimit import MeteredBudget
+from hub.settings import SyncSettings
+from hub.state import Confirmation, Failure, RecordState, RecordStatus, StateStore, describe
+
+__all__ = [
+    "COUNT_KEYS",
+    "OPERATIONS",
+    "ExecutionSummary",
+    "ProgressCallback",
+    "execute",
+    "iter_batches",
+]
+
+log = logging.getLogger(__name__)
+
+#: The operation each planned action is sent as.
+OPERATIONS: Mapping[PlanAction, Operation] = {
+    PlanAction.CREATE: Operation.UPSERT,
+    PlanAction.UPDATE: Operation.UPSERT,
+    PlanAction.DELETE: Operation.DELETE,
+    PlanAction.LINK: Operation.LINK,
+    PlanAction.UNLINK: Operation.UNLINK,
+}
+
+#: The count each confirmed action adds to.
+_DONE_COUNT: Mapping[PlanAction, str] = {
+    PlanAction.CREATE: "created",
+    PlanAction.UPDATE: "updated",
+    PlanAction.DELETE: "deleted",
+    PlanAction.LINK: "linked",
+    PlanAction.UNLINK: "unlinked",
+}
+
+#: Every count an :class:`ExecutionSummary` has (all present, zero or not).
+COUNT_KEYS: tuple[str, ...] = (
+    "sent",
+    "created",
+    "updated",
+    "deleted",
+    "linked",
+    "unlinked",
+    "failed",
+    "retried",
+    "pending",
+    "skipped",
+    "batches",
+    "requests",
+)
+
+#: Why a link was not sent: one of its ends was never confirmed.
+LINK_END_MISSING = "skipped.link_end_missing"
+
+#: Reason given to items a destination returned no result for (a plugin bug).
+NO_RESULT = "no result from destination"
+
+#: ``progress(done, total)``: items finished (confirmed, failed, left pending or
+#: skipped) out of the plan's items, after each batch.
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class ExecutionSummary:
+    """What one execution of a plan did.
+
+    ``counts`` holds every key of :data:`COUNT_KEYS`:
+
+    - ``sent``: distinct items handed to the destination at least once;
+    - ``created`` / ``updated`` / ``deleted`` / ``linked`` / ``unlinked``: confirmed;
+    - ``failed``: refused for good (permanent), kept with their reason;
+    - ``retried``: item re-sends after a retryable outcome;
+    - ``pending``: items not confirmed nor failed for good (out of retries,
+      skipped, or not reached after a fatal error or a stop): the next run
+      sends them again;
+    - ``skipped``: items not sent at all, with ``skipped.<why>`` beside it
+      (``skipped.link_end_missing``);
+    - ``batches``: calls to ``send``; ``requests``: requests acquired from the budget.
+    """
+
+    destination: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
+    #: Seconds spent waiting for the rate budget, and how many waits.
+    rate_wait_seconds: float = 0.0
+    rate_waits: int = 0
+    #: Seconds slept between retries.
+    backoff_seconds: float = 0.0
+    #: The fatal error that stopped the destination (names the setting to fix).
+    fatal: str | None = None
+    #: True when ``should_stop`` ended the execution before the plan was done.
+    stopped: bool = False
+    #: Contract violations noticed in the plugin's results (missing, extra keys).
+    plugin_errors: list[str] = field(default_factory=list)
+
+    def add(self, key: str, amount: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + amount
+
+
+def iter_batches(
+    items: Sequence[PlannedItem], sizes: Callable[[Operation], int]
+) -> Iterator[tuple[BatchObject, Operation, list[PlannedItem]]]:
+    """Cut ``items`` into batches, in order: consecutive items of one object
+    kind and one operation, at most ``sizes(operation)`` of them, no key twice
+    (a second write of the same key starts a new batch, after the first)."""
+    current: list[PlannedItem] = []
+    keys: set[str] = set()
+    shape: tuple[BatchObject, Operation] | None = None
+    for item in items:
+        item_shape = (item.object, OPERATIONS[item.action])
+        if current and (
+            item_shape != shape or len(current) >= max(1, sizes(item_shape[1])) or item.key in keys
+        ):
+            assert shape is not None
+            yield shape[0], shape[1], current
+            current, keys = [], set()
+        shape = item_shape
+        current.append(item)
+        keys.add(item.key)
+    if current and shape is not None:
+        yield shape[0], shape[1], current
+
+
+def _exists(state: RecordState | None) -> bool:
+    """True when the destination has the record: confirmed once, not deleted since."""
+    return (
+        state is not None
+        and state.status is not RecordStatus.DELETED
+        and (state.status is RecordStatus.OK or state.fingerprint is not None)
+    )
+
+
+class _Execution:
+    def __init__(
+        self,
+        plan: DestinationPlan,
+        destination: Destination,
+        state: StateStore,
+        budget: RateBudget,
+        run_id: int,
+        settings: SyncSettings,
+        progress: ProgressCallback | None,
+        should_stop: Callable[[], bool] | None,
+        sleep: Callable[[float], None],
+        jitter: Callable[[float, float], float],
+    ) -> None:
+        self.plan = plan
+        self.destination = destination
+        self.state = state
+        self.budget = budget
+        self.run_id = run_id
+        self.settings = settings
+        self.progress = progress
+        self.should_stop = should_stop or (lambda: False)
+        self.sleep = sleep
+        self.jitter = jitter
+        self.summary = ExecutionSummary(plan.destination)
+        self.total = len(plan.items)
+        self.done = 0
+        self.confirmed = 0
+        self.failed = 0
+        self.sent_keys: set[tuple[BatchObject, str]] = set()
+        capabilities = destination.capabilities
+        self.object_names: dict[BatchObject, str] = {BatchObject.LINK: "links"}
+        for kind, batch_object in (
+            (ObjectKind.ACCOUNT, BatchObject.ACCOUNT),
+            (ObjectKind.CONTACT, BatchObject.CONTACT),
+        ):
+            declared = capabilities.object(kind)
+            if declared is not None:
+                self.object_names[batch_object] = declared.name
+
+    # -- the walk ---------------------------------------------------------------
+
+    def run(self) -> ExecutionSummary:
+        before = self.budget.stats() if isinstance(self.budget, MeteredBudget) else None
+        try:
+            for batch_object, operation, items in iter_batches(
+                self.plan.items, self.destination.capabilities.batch_size
+            ):
+                if self.should_stop():
+                    self.summary.stopped = True
+                    break
+                if operation in (Operation.LINK, Operation.UNLINK):
+                    items = self._with_link_ends(items, skip_missing=operation is Operation.LINK)
+                    if not items:
+                        continue
+                if not self._send_with_retries(batch_object, operation, items):
+                    break
+        finally:
+            if before is not None and isinstance(self.budget, MeteredBudget):
+                after = self.budget.stats()
+                self.summary.counts["requests"] = after.requests - before.requests
+                self.summary.rate_waits = after.waits - before.waits
+                self.summary.rate_wait_seconds = after.waited_seconds - before.waited_seconds
+            else:
+                self.summary.counts["requests"] = self.summary.counts["batches"]
+            self.summary.counts["sent"] = len(self.sent_keys)
+            self.summary.counts["pending"] = self.total - self.confirmed - self.failed
+        return self.summary
+
+    def _advance(self, finished: int) -> None:
+        self.done += finished
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def _with_link_ends(self, items: list[PlannedItem], *, skip_missing: bool) -> list[PlannedItem]:
+        """``items`` with their ends' destination ids from the state store;
+        links to an end never confirmed are dropped (when ``skip_missing``)."""
+        destination = self.plan.destination
+        contacts = self.state.get_many(
+            destination, BatchObject.CONTACT, {i.link.contact_key for i in items if i.link}
+        )
+        accounts = self.state.get_many(
+            destination, BatchObject.ACCOUNT, {i.link.account_key for i in items if i.link}
+        )
+        ready: list[PlannedItem] = []
+        skipped = 0
+        for item in items:
+            ends = item.link
+            if ends is None:
+                ready.append(item)
+                continue
+            contact = contacts.get(ends.contact_key)
+            account = accounts.get(ends.account_key)
+            if skip_missing and not (_exists(contact) and _exists(account)):
+                skipped += 1
+                continue
+            filled: LinkEnds = replace(
+                ends,
+                contact_id=(contact.destination_id if contact else None) or ends.contact_id,
+                account_id=(account.destination_id if account else None) or ends.account_id,
+            )
+            ready.append(replace(item, link=filled))
+        if skipped:
+            log.info(
+                "%s: %d link(s) skipped: their contact or account is not confirmed",
+                destination,
+                skipped,
+            )
+            self.summary.add("skipped", skipped)
+            self.summary.add(LINK_END_MISSING, skipped)
+            self._advance(skipped)
+        return ready
+
+    # -- one batch and its retries ------------------------------------------------
+
+    def _send_with_retries(
+        self, batch_object: BatchObject, operation: Operation, items: list[PlannedItem]
+    ) -> bool:
+        """Send ``items`` until each is confirmed, failed for good or out of
+        attempts; False when the destination must stop (fatal error or stop)."""
+        attempt = 1
+        while True:
+            retry = self._send_once(batch_object, operation, items)
+            if retry is None:
+                return False
+            if not retry:
+                return True
+            reasons = {item.key: result for item, result in retry}
+            if attempt >= self.settings.max_attempts or self.should_stop():
+                if attempt < self.settings.max_attempts:
+                    self.summary.stopped = True
+                self._leave_pending(batch_object, reasons)
+                self._advance(len(retry))
+                return attempt >= self.settings.max_attempts
+            self._back_off(attempt, [result for _, result in retry])
+            attempt += 1
+            items = [item for item, _ in retry]
+            self.summary.add("retried", len(items))
+
+    def _back_off(self, attempt: int, results: list[RecordResult]) -> None:
+        """Wait before the next attempt: full jitter over an exponential ceiling,
+        at least the longest ``Retry-After`` (which also pauses the credential)."""
+        ceiling = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempt - 1))
+        delay = self.jitter(0.0, ceiling)
+        retry_after = max((r.retry_after or 0.0 for r in results), default=0.0)
+        if retry_after > 0:
+            self.budget.pause(retry_after)
+            delay = max(delay, retry_after)
+        if delay > 0:
+            self.summary.backoff_seconds += delay
+            self.sleep(delay)
+
+    def _send_once(
+        self, batch_object: BatchObject, operation: Operation, items: list[PlannedItem]
+    ) -> list[tuple[PlannedItem, RecordResult]] | None:
+        """One send; record what was settled; return what to retry, ``None`` on a fatal error."""
+        batch = Batch(
+            destination=self.plan.destination,
+            object=batch_object,
+            operation=operation,
+            items=tuple(
+                BatchItem(item.key, item.payload, item.destination_id, item.link) for item in items
+            ),
+            run_id=self.run_id,
+            object_name=self.object_names.get(batch_object, ""),
+        )
+        try:
+            self.budget.acquire()
+            self.summary.add("batches")
+            self.sent_keys.update((batch_object, item.key) for item in items)
+            results: Sequence[RecordResult] = self.destination.send(batch)
+        except FatalDestinationError as error:
+            self.summary.fatal = str(error)
+            log.error("%s: stopped: %s", self.plan.destination, error)
+            return None
+        except (requests.Timeout, requests.ConnectionError, TimeoutError, ConnectionError) as error:
+            reason = f"{type(error).__name__}: {describe(error)}"
+            log.warning("%s: batch of %d failed: %s", self.plan.destination, len(items), reason)
+            results = [RecordResult.retryable(item.key, reason) for item in items]
+        return self._settle(batch_object, items, self._check(items, results))
+
+    def _check(
+        self, items: list[PlannedItem], results: Sequence[RecordResult]
+    ) -> dict[str, RecordResult]:
+        """One result per item: extra and duplicate results are ignored, a missing
+        one counts as retryable (each a plugin bug, logged and reported)."""
+        keys = {item.key for item in items}
+        by_key: dict[str, RecordResult] = {}
+        for result in results:
+            if result.key not in keys:
+                self._plugin_error(f"result for a key not in the batch: {result.key!r}")
+            elif result.key in by_key:
+                self._plugin_error(f"two results for key {result.key!r}")
+            else:
+                by_key[result.key] = result
+        for key in keys - by_key.keys():
+            self._plugin_error(f"no result for key {key!r}")
+            by_key[key] = RecordResult.retryable(key, NO_RESULT)
+        return by_key
+
+    def _plugin_error(self, message: str) -> None:
+        log.error("%s: destination plugin bug: %s", self.plan.destination, message)
+        if len(self.summary.plugin_errors) < 20:
+            self.summary.plugin_errors.append(message)
+
+    def _settle(
+        self, batch_object: BatchObject, items: list[PlannedItem], results: dict[str, RecordResult]
+    ) -> list[tuple[PlannedItem, RecordResult]]:
+        confirmations: list[Confirmation] = []
+        deleted: list[str] = []
+        failures: list[Failure] = []
+        retry: list[tuple[PlannedItem, RecordResult]] = []
+        for item in items:
+            result = results[item.key]
+            if result.outcome is Outcome.OK:
+                self.summary.add(_DONE_COUNT[item.action])
+                if item.action in (PlanAction.DELETE, PlanAction.UNLINK):
+                    deleted.append(item.key)
+                else:
+                    confirmations.append(
+                        Confirmation(
+                            key=item.key,
+                            fingerprint=item.fingerprint,
+                            destination_id=result.destination_id or item.destination_id,
+                            created=item.action is PlanAction.CREATE
+                            or (item.action is PlanAction.LINK and item.destination_id is None),
+                        )
+                    )
+            elif result.outcome is Outcome.PERMANENT:
+                failures.append(
+                    Failure(
+                        item.key,
+                        result.reason or "refused by the destination",
+                        permanent=True,
+                        fingerprint=item.fingerprint,
+                    )
+                )
+            else:
+                retry.append((item, result))
+        destination = self.plan.destination
+        # One transaction per kind, right after the batch: what the destination
+        # confirmed is never sent again, even if the process dies next.
+        if confirmations:
+            self.state.confirm(self.run_id, destination, batch_object, confirmations)
+        if deleted:
+            self.state.mark_deleted(self.run_id, destination, batch_object, deleted)
+        if failures:
+            self.state.fail(self.run_id, destination, batch_object, failures)
+            self.summary.add("failed", len(failures))
+        self.confirmed += len(confirmations) + len(deleted)
+        self.failed += len(failures)
+        self._advance(len(confirmations) + len(deleted) + len(failures))
+        return retry
+
+    def _leave_pending(self, batch_object: BatchObject, results: dict[str, RecordResult]) -> None:
+        failures = [
+            Failure(key, result.reason or "retryable error", permanent=False)
+            for key, result in results.items()
+        ]
+        self.state.fail(self.run_id, self.plan.destination, batch_object, failures)
+
+
+def execute(
+    plan: DestinationPlan,
+    destination: Destination,
+    state: StateStore,
+    budget: RateBudget,
+    run_id: int,
+    sync_settings: SyncSettings,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[float, float], float] = random.uniform,
+) -> ExecutionSummary:
+    """Send ``plan`` to ``destination`` and record every result in ``state``.
+
+    :param budget: the credential's budget; one request is acquired per batch.
+        When it is a :class:`~hub.ratelimit.MeteredBudget` the summary reports
+        the requests and waits it saw during this execution.
+    :param run_id: the run opened with :meth:`~hub.state.StateStore.start_run`.
+    :param sync_settings: ``max_attempts`` and the backoff.
+    :param progress: called as ``progress(done, total)`` after each batch.
+    :param should_stop: checked before each batch (and each retry); when true,
+        the execution ends after the batch in flight (``summary.stopped``).
+    :param sleep: and ``jitter`` (``random.uniform``), injectable for tests.
+    """
+    return _Execution(
+        plan,
+        destination,
+        state,
+        budget,
+        run_id,
+        sync_settings,
+        progress,
+        should_stop,
+        sleep,
+        jitter,
+    ).run()

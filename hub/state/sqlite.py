@@ -1,0 +1,573 @@
+"""The embedded state store: one SQLite file (``sqlite:///.hub/state.db``).
+
+- **Durability**: WAL journal, ``synchronous=NORMAL`` (a committed
+  transaction survives a killed process; an OS crash may lose the last
+  transactions, never corrupt the file), foreign keys on.
+- **Atomicity**: every write method is one ``BEGIN IMMEDIATE`` transaction:
+  a whole batch's confirmations, failures or deletions land together or not
+  at all. A process killed mid-batch leaves the previous batches confirmed and
+  none of the interrupted one, so the next run re-sends exactly that.
+- **Concurrency**: several processes may open the same file (WAL readers
+  never block; writers wait up to 30 s for the lock). Within a process, one
+  store may be shared by threads (calls are serialised).
+- **Schema**: versioned with ``PRAGMA user_version`` and applied by
+  :func:`migrate`, one step per version, each in its own transaction; a
+  PostgreSQL backend can follow the same table layout (:data:`MIGRATIONS`,
+  minus ``WITHOUT ROWID``).
+- **Secrets**: the store only ever receives keys, fingerprints, destination
+  ids, counts and error text. Failure reasons are stored as given: plugins
+  must not put secrets (tokens, authorization headers) in them.
+
+Tables::
+
+    records(destination, object, key, fingerprint, failed_fingerprint,
+            destination_id, status, attempts, last_error, created_by_hub,
+            updated_run)                      -- one row per record and destination
+    runs(run_id, destination, mode, status, started_at, finished_at,
+         counts, message)                     -- run history; counts is JSON
+    run_errors(run_id -> runs, destination, object, key, reason,
+               permanent, at)                 -- per-record errors of each run
+
+``fingerprint`` is the last payload the destination *accepted*;
+``failed_fingerprint`` the payload it refused for good (status ``failed``):
+the planner holds such a record back until its data changes or ``hub retry``
+(:meth:`SqliteStateStore.reset_failed`). Timestamps are UTC ISO 8601.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from hub.destination import BatchObject
+from hub.state import (
+    Confirmation,
+    ErrorInfo,
+    Failure,
+    RecordState,
+    RecordStatus,
+    RunInfo,
+    RunStatus,
+)
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStateStore", "StateVersionError", "migrate"]
+
+#: One entry per schema version: the statements taking version ``i`` to ``i + 1``.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE records (
+            destination TEXT NOT NULL,
+            object TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint TEXT,
+            failed_fingerprint TEXT,
+            destination_id TEXT,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_by_hub INTEGER NOT NULL DEFAULT 0,
+            updated_run INTEGER,
+            PRIMARY KEY (destination, object, key)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX records_status ON records (status, destination)",
+        """
+        CREATE TABLE runs (
+            run_id INTEGER PRIMARY KEY,
+            destination TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            counts TEXT NOT NULL DEFAULT '{}',
+            message TEXT
+        )
+        """,
+        "CREATE INDEX runs_destination ON runs (destination, run_id)",
+        "CREATE INDEX runs_status ON runs (status, destination)",
+        """
+        CREATE TABLE run_errors (
+            run_id INTEGER NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+            destination TEXT NOT NULL,
+            object TEXT NOT NULL,
+            key TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            permanent INTEGER NOT NULL,
+            at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX run_errors_run ON run_errors (run_id, destination)",
+        "CREATE INDEX run_errors_destination ON run_errors (destination, run_id)",
+    ),
+)
+
+#: The schema version this code reads and writes.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+#: Keys per ``IN (...)`` query of :meth:`SqliteStateStore.get_many`.
+_IN_CHUNK: Final = 500
+#: Rows per page of :meth:`SqliteStateStore.iter_records`.
+_PAGE: Final = 5000
+
+_COLUMNS: Final = (
+    "destination, object, key, fingerprint, destination_id, status, attempts,"
+    " last_error, created_by_hub, failed_fingerprint"
+)
+
+_CONFIRM: Final = """
+INSERT INTO records (destination, object, key, fingerprint, failed_fingerprint,
+                     destination_id, status, attempts, last_error, created_by_hub, updated_run)
+VALUES (?, ?, ?, ?, NULL, ?, 'ok', 0, NULL, ?, ?)
+ON CONFLICT (destination, object, key) DO UPDATE SET
+    fingerprint = excluded.fingerprint,
+    failed_fingerprint = NULL,
+    destination_id = coalesce(excluded.destination_id, records.destination_id),
+    status = 'ok',
+    attempts = 0,
+    last_error = NULL,
+    created_by_hub = CASE WHEN records.status = 'deleted' THEN excluded.created_by_hub
+                          ELSE max(records.created_by_hub, excluded.created_by_hub) END,
+    updated_run = excluded.updated_run
+"""
+
+_FAIL: Final = """
+INSERT INTO records (destination, object, key, fingerprint, failed_fingerprint,
+                     destination_id, status, attempts, last_error, created_by_hub, updated_run)
+VALUES (?, ?, ?, NULL, ?, NULL, ?, 1, ?, 0, ?)
+ON CONFLICT (destination, object, key) DO UPDATE SET
+    failed_fingerprint = excluded.failed_fingerprint,
+    status = excluded.status,
+    attempts = records.attempts + 1,
+    last_error = excluded.last_error,
+    updated_run = excluded.updated_run
+"""
+
+_RUN_ERROR: Final = """
+INSERT INTO run_errors (run_id, destination, object, key, reason, permanent, at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+
+_DELETE: Final = """
+UPDATE records SET status = 'deleted', fingerprint = NULL, failed_fingerprint = NULL,
+    destination_id = NULL, attempts = 0, last_error = NULL, updated_run = ?
+WHERE destination = ? AND object = ? AND key = ?
+"""
+
+
+class StateVersionError(RuntimeError):
+    """The state file was written by a newer hub (a schema this code does not know)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Bring the schema of ``connection`` to :data:`SCHEMA_VERSION`; returns the
+    version found. Each step runs in its own transaction, so a failed upgrade
+    leaves the previous version intact. Safe to run from several processes."""
+    found: int = connection.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise StateVersionError(
+            f"the state store has schema version {found}, this hub knows up to"
+            f" {SCHEMA_VERSION}: upgrade the hub or point [state] url elsewhere"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            current: int = connection.execute("PRAGMA user_version").fetchone()[0]
+            if current == version:
+                for statement in MIGRATIONS[version]:
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {version + 1}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    return found
+
+
+_OBJECTS: Final = {kind.value: kind for kind in BatchObject}
+_STATUSES: Final = {status.value: status for status in RecordStatus}
+_new = object.__new__
+# RecordState's slots, set directly: a frozen dataclass's __init__ goes through
+# object.__setattr__ per field, and states are read by the million.
+_set_destination = RecordState.__dict__["destination"].__set__
+_set_object = RecordState.__dict__["object"].__set__
+_set_key = RecordState.__dict__["key"].__set__
+_set_fingerprint = RecordState.__dict__["fingerprint"].__set__
+_set_destination_id = RecordState.__dict__["destination_id"].__set__
+_set_status = RecordState.__dict__["status"].__set__
+_set_attempts = RecordState.__dict__["attempts"].__set__
+_set_last_error = RecordState.__dict__["last_error"].__set__
+_set_created = RecordState.__dict__["created_by_hub"].__set__
+_set_failed = RecordState.__dict__["failed_fingerprint"].__set__
+
+
+def _state(row: tuple[Any, ...]) -> RecordState:
+    """``RecordState(*row)`` with the enums and booleans restored, fast."""
+    state: RecordState = _new(RecordState)
+    _set_destination(state, row[0])
+    _set_object(state, _OBJECTS[row[1]])
+    _set_key(state, row[2])
+    _set_fingerprint(state, row[3])
+    _set_destination_id(state, row[4])
+    _set_status(state, _STATUSES[row[5]])
+    _set_attempts(state, row[6])
+    _set_last_error(state, row[7])
+    _set_created(state, row[8] == 1)
+    _set_failed(state, row[9])
+    return state
+
+
+class SqliteStateStore:
+    """The :class:`~hub.state.StateStore` on one SQLite file.
+
+    ``path`` ``None`` (or ``":memory:"``) gives a private in-memory store.
+    ``clock`` returns the current time (tests inject one).
+    """
+
+    def __init__(
+        self,
+        path: Path | str | None,
+        *,
+        clock: Callable[[], datetime] = _now,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        target = ":memory:" if path is None else str(path)
+        self.path = None if target == ":memory:" else Path(target)
+        self._clock = clock
+        self._lock = threading.RLock()
+        # isolation_level=None: no implicit transactions; every write method
+        # opens its own BEGIN IMMEDIATE.
+        self._db = sqlite3.connect(
+            target, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self.journal_mode: str = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+        placeholders = ", ".join("?" * _IN_CHUNK)
+        self._get_full = (
+            f"SELECT {_COLUMNS} FROM records WHERE destination = ? AND object = ?"
+            f" AND key IN ({placeholders})"
+        )
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _write(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                work(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- records --------------------------------------------------------------
+
+    def get_many(
+        self, destination: str, object: BatchObject, keys: Iterable[str]
+    ) -> dict[str, RecordState]:
+        """The state of each of ``keys`` that has one (``IN`` queries of 500 keys)."""
+        found: dict[str, RecordState] = {}
+        prefix = (destination, object.value)
+        iterator = iter(keys)
+        with self._lock:
+            while chunk := list(islice(iterator, _IN_CHUNK)):
+                if len(chunk) == _IN_CHUNK:
+                    sql = self._get_full
+                else:
+                    sql = (
+                        f"SELECT {_COLUMNS} FROM records WHERE destination = ? AND object = ?"
+                        f" AND key IN ({', '.join('?' * len(chunk))})"
+                    )
+                for row in self._db.execute(sql, (*prefix, *chunk)):
+                    found[row[2]] = _state(row)
+        return found
+
+    def iter_records(self, destination: str, object: BatchObject) -> Iterator[RecordState]:
+        """Every record of ``object`` for ``destination``, by key, a page at a
+        time (no read transaction is held between pages)."""
+        after: str | None = None
+        sql_first = (
+            f"SELECT {_COLUMNS} FROM records WHERE destination = ? AND object = ?"
+            " ORDER BY key LIMIT ?"
+        )
+        sql_next = (
+            f"SELECT {_COLUMNS} FROM records WHERE destination = ? AND object = ? AND key > ?"
+            " ORDER BY key LIMIT ?"
+        )
+        while True:
+            with self._lock:
+                if after is None:
+                    rows = self._db.execute(
+                        sql_first, (destination, object.value, _PAGE)
+                    ).fetchall()
+                else:
+                    rows = self._db.execute(
+                        sql_next, (destination, object.value, after, _PAGE)
+                    ).fetchall()
+            for row in rows:
+                yield _state(row)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][2]
+
+    def confirm(
+        self,
+        run_id: int,
+        destination: str,
+        object: BatchObject,
+        confirmations: Sequence[Confirmation],
+    ) -> None:
+        """Record accepted payloads (status ``ok``, attempts and errors cleared),
+        in one transaction. A known destination id is kept when the destination
+        returned none; ``created`` marks the record as the hub's own."""
+        kind = object.value
+        rows = (
+            (destination, kind, c.key, c.fingerprint, c.destination_id, int(c.created), run_id)
+            for c in confirmations
+        )
+
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(_CONFIRM, rows)
+
+        self._write(work)
+
+    def fail(
+        self, run_id: int, destination: str, object: BatchObject, failures: Sequence[Failure]
+    ) -> None:
+        """Record refusals, in one transaction: status ``failed`` (with the
+        refused payload's fingerprint) when permanent, else ``pending``; attempts
+        counted; the reason kept as the record's last error and in the run's
+        error history. The accepted fingerprint and destination id stay.
+
+        ``run_id`` must come from :meth:`start_run` (the error history refers
+        to it). Reasons are stored as given: never put secrets in them."""
+        kind = object.value
+        at = _iso(self._clock())
+
+        failed, pending = RecordStatus.FAILED.value, RecordStatus.PENDING.value
+
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(
+                _FAIL,
+                (
+                    (
+                        destination,
+                        kind,
+                        f.key,
+                        f.fingerprint if f.permanent else None,
+                        failed if f.permanent else pending,
+                        f.reason,
+                        run_id,
+                    )
+                    for f in failures
+                ),
+            )
+            db.executemany(
+                _RUN_ERROR,
+                (
+                    (run_id, destination, kind, f.key, f.reason, int(f.permanent), at)
+                    for f in failures
+                ),
+            )
+
+        self._write(work)
+
+    def mark_deleted(
+        self, run_id: int, destination: str, object: BatchObject, keys: Sequence[str]
+    ) -> None:
+        """Record deletions (or unlinks) the destination confirmed, in one
+        transaction: status ``deleted``, fingerprint and destination id cleared
+        (a record coming back is created afresh). Unknown keys are ignored."""
+        kind = object.value
+        rows = ((run_id, destination, kind, key) for key in keys)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(_DELETE, rows)
+
+        self._write(work)
+
+    def reset_failed(self, destination: str | None = None) -> int:
+        """Make permanently failed records pending again (``hub retry``):
+        the planner sends them on the next run. Returns how many."""
+        sql = (
+            "UPDATE records SET status = 'pending', failed_fingerprint = NULL, attempts = 0"
+            " WHERE status = 'failed'"
+        )
+        params: tuple[str, ...] = ()
+        if destination is not None:
+            sql += " AND destination = ?"
+            params = (destination,)
+        changed = 0
+
+        def work(db: sqlite3.Connection) -> None:
+            nonlocal changed
+            changed = db.execute(sql, params).rowcount
+
+        self._write(work)
+        return changed
+
+    def status_counts(self, destination: str) -> dict[str, dict[str, int]]:
+        """``{object: {status: count}}`` of ``destination``'s records (for reports)."""
+        counts: dict[str, dict[str, int]] = {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT object, status, count(*) FROM records WHERE destination = ?"
+                " GROUP BY object, status ORDER BY object, status",
+                (destination,),
+            ).fetchall()
+        for kind, status, count in rows:
+            counts.setdefault(kind, {})[status] = count
+        return counts
+
+    # -- runs -----------------------------------------------------------------
+
+    def start_run(self, destination: str, mode: str) -> int:
+        """Open a run (status ``running``). Runs of ``destination`` still
+        ``running`` belong to a process that died: they become ``interrupted``.
+        (So only one sync per destination may run at a time.)"""
+        now = _iso(self._clock())
+        run_id = 0
+
+        def work(db: sqlite3.Connection) -> None:
+            nonlocal run_id
+            cursor = db.execute(
+                "INSERT INTO runs (destination, mode, status, started_at, counts)"
+                " VALUES (?, ?, 'running', ?, '{}')",
+                (destination, mode, now),
+            )
+            assert cursor.lastrowid is not None
+            run_id = cursor.lastrowid
+            db.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?,"
+                " message = coalesce(message, ?)"
+                " WHERE destination = ? AND status = 'running' AND run_id <> ?",
+                (now, f"still running when run {run_id} started", destination, run_id),
+            )
+
+        self._write(work)
+        return run_id
+
+    def finish_run(
+        self, run_id: int, status: RunStatus, counts: Mapping[str, int], message: str | None = None
+    ) -> None:
+        now = _iso(self._clock())
+        text = json.dumps(dict(counts), sort_keys=True, separators=(",", ":"))
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, counts = ?, message = ?"
+                " WHERE run_id = ?",
+                (RunStatus(status).value, now, text, message, run_id),
+            )
+
+        self._write(work)
+
+    def runs(self, destination: str | None = None, limit: int = 20) -> list[RunInfo]:
+        """The latest runs, newest first."""
+        sql = (
+            "SELECT run_id, destination, mode, status, started_at, finished_at, counts, message"
+            " FROM runs"
+        )
+        params: tuple[Any, ...] = ()
+        if destination is not None:
+            sql += " WHERE destination = ?"
+            params = (destination,)
+        sql += " ORDER BY run_id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, (*params, limit)).fetchall()
+        return [
+            RunInfo(
+                run_id=row[0],
+                destination=row[1],
+                mode=row[2],
+                status=RunStatus(row[3]),
+                started_at=datetime.fromisoformat(row[4]),
+                finished_at=_parse(row[5]),
+                counts=json.loads(row[6]),
+                message=row[7],
+            )
+            for row in rows
+        ]
+
+    def errors(
+        self, run_id: int | None = None, destination: str | None = None, limit: int = 100
+    ) -> list[ErrorInfo]:
+        """Per-record errors of run ``run_id`` (optionally of one destination),
+        or by default of each destination's latest run that had errors; in
+        run, destination, object, key order."""
+        where: list[str] = []
+        params: list[Any] = []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        else:
+            inner = "SELECT max(run_id) FROM run_errors"
+            if destination is not None:
+                inner += " WHERE destination = ?"
+                params.append(destination)
+            where.append(f"run_id IN ({inner} GROUP BY destination)")
+        if destination is not None:
+            where.append("destination = ?")
+            params.append(destination)
+        sql = (
+            "SELECT run_id, destination, object, key, reason, permanent, at FROM run_errors"
+            f" WHERE {' AND '.join(where)}"
+            " ORDER BY run_id, destination, object, key, at, rowid LIMIT ?"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, (*params, limit)).fetchall()
+        return [
+            ErrorInfo(
+                run_id=row[0],
+                destination=row[1],
+                object=BatchObject(row[2]),
+                key=row[3],
+                reason=row[4],
+                permanent=bool(row[5]),
+                at=datetime.fromisoformat(row[6]),
+            )
+            for row in rows
+        ]

@@ -1,0 +1,503 @@
+"""A sync: resolve the projections, plan each destination against the state
+store, and carry the plan out.
+
+:func:`sync` is what ``hub sync`` (and later the daemon) runs; :func:`plan`
+is its dry run for ``hub plan``, writing nothing at all. For each destination,
+in name order:
+
+1. its settings are validated by its plugin's settings model and its mode
+   checked against the ``sync_modes`` capability, for every destination before
+   anything runs (a :class:`~hub.errors.ConfigError` listing every problem,
+   keyed ``destinations.NAME.settings.X`` / ``destinations.NAME.mode``);
+2. a run is opened in the state store (a run still ``running`` from a killed
+   process becomes ``interrupted``);
+3. the plan is made from the projection and the store (only what changed);
+4. the destination is built by its type's factory, with the credential's
+   shared rate budget;
+5. the plan is executed (:func:`hub.executor.execute`), the state written
+   after every batch;
+6. the run is finished with its counts and status.
+
+**Statuses.** ``succeeded``: everything planned was confirmed (links skipped
+because an end failed for good in an earlier run are counted in
+``skipped.link_end_missing``, not failed again). ``partial``: some records
+failed for good in this run or ran out of retries (those stay pending and are
+retried next run). ``failed``: a fatal error (bad credentials: the message
+names the setting), a stop request, an unexpected plugin error, or a refused
+mass delete. Other destinations go on after a failed one.
+
+**Refused mass deletes.** When the planner's delete guard trips (mirror mode,
+the source came back empty or the delete share is over ``max_delete_share``),
+the creates, updates and links still go out, every delete and unlink is held
+back (``skipped.delete_guard`` in the counts), and the run is ``failed`` with
+the guard's message, so ``hub sync`` exits non-zero until someone looks, and
+re-runs with ``--force-delete`` if the deletes are meant.
+
+**Interrupt safety.** The state is written per batch, only after the
+destination confirmed it; a run killed at any point (SIGKILL included) loses
+nothing, and the next run re-plans from the state and sends exactly what was
+not confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hub.capabilities import SyncMode
+from hub.config import TomlDocument, read_toml
+from hub.destination import Destination, DestinationContext, FatalDestinationError
+from hub.errors import ConfigError, Problem
+from hub.executor import ExecutionSummary, execute
+from hub.pipeline import Resolution, resolve
+from hub.planner import DestinationPlan, PlanAction, plan_destination
+from hub.plugins import DestinationType, Plugins
+from hub.ratelimit import BudgetRegistry
+from hub.settings import DestinationSettings, HubSettings
+from hub.state import RunStatus, StateStore, open_state_store, sqlite_path
+
+__all__ = [
+    "DestinationRun",
+    "PlanReport",
+    "SyncProgress",
+    "check_destinations",
+    "open_store",
+    "plan",
+    "plan_totals",
+    "sync",
+    "unchanged",
+]
+
+log = logging.getLogger(__name__)
+
+#: The actions a tripped delete guard holds back.
+_GUARDED = frozenset({PlanAction.DELETE, PlanAction.UNLINK})
+
+#: Count of the deletes and unlinks a tripped delete guard held back.
+DELETE_GUARD_SKIPPED = "skipped.delete_guard"
+
+
+def unchanged(plan_counts: Mapping[str, int]) -> int:
+    """Records and links a plan left alone because the destination has them as they are."""
+    return sum(count for key, count in plan_counts.items() if key.endswith(".unchanged"))
+
+
+def plan_totals(plan_counts: Mapping[str, int]) -> dict[str, int]:
+    """A plan's counts summed over object kinds: ``create``, ``update``,
+    ``unchanged``, ``delete``, ``link``, ``unlink``, ``failed`` (held back)."""
+    totals = dict.fromkeys(
+        ("create", "update", "unchanged", "delete", "link", "unlink", "failed"), 0
+    )
+    for key, count in plan_counts.items():
+        kind, _, what = key.partition(".")
+        if kind in ("account", "contact", "link") and what in totals:
+            totals[what] += count
+    return totals
+
+
+#: ``progress(destination, done, total)``: how each destination's execution
+#: advances, after each batch (the CLI draws bars).
+SyncProgress = Callable[[str, int, int], None]
+
+
+@dataclass(slots=True)
+class DestinationRun:
+    """What a sync did for one destination.
+
+    ``counts`` are the run's counts as stored in the state store: the
+    executor's (see :class:`~hub.executor.ExecutionSummary`) plus ``unchanged``
+    from the plan, and ``skipped.delete_guard`` when deletes were held back.
+    """
+
+    destination: str
+    type: str
+    mode: SyncMode
+    #: The state store's run id; ``None`` for a dry run.
+    run_id: int | None
+    status: RunStatus
+    #: Why the run failed or is partial (a fatal error names the setting to fix).
+    message: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    #: What the plan counted (see :class:`~hub.planner.DestinationPlan`).
+    planned: dict[str, int] = field(default_factory=dict)
+    rate_wait_seconds: float = 0.0
+    rate_waits: int = 0
+    #: Contract violations noticed in the plugin's results.
+    plugin_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the run succeeded."""
+        return self.status is RunStatus.SUCCEEDED
+
+
+@dataclass(slots=True)
+class PlanReport:
+    """What :func:`plan` found: the resolution and each destination's plan."""
+
+    resolution: Resolution
+    plans: dict[str, DestinationPlan]
+
+
+# -- checking destinations -------------------------------------------------------
+
+
+def _problem(
+    document: TomlDocument | None,
+    path: tuple[str | int, ...],
+    message: str,
+    *,
+    expected: str | None = None,
+    hint: str | None = None,
+    file: str,
+) -> Problem:
+    if document is not None:
+        return document.problem(path, message, expected=expected, hint=hint, at_value=True)
+    return Problem(
+        message,
+        file=file,
+        key=".".join(str(p) for p in path),
+        expected=expected,
+        hint=hint,
+    )
+
+
+def check_destinations(
+    resolution: Resolution, config_path: Path, names: list[str], *, need_factory: bool
+) -> dict[str, BaseModel]:
+    """Validate each destination's plugin settings and mode; the validated
+    settings by destination name, or a :class:`ConfigError` listing every problem."""
+    document, _ = read_toml(config_path)
+    problems: list[Problem] = []
+    validated: dict[str, BaseModel] = {}
+    for name in names:
+        settings = resolution.project.settings.destinations[name]
+        destination_type = resolution.plugins.destinations[settings.type]
+        capabilities = destination_type.capabilities
+        if need_factory and destination_type.factory is None:
+            problems.append(
+                _problem(
+                    document,
+                    ("destinations", name, "type"),
+                    f"destination type {settings.type!r} can be previewed but not synced"
+                    " (its plugin registers no factory)",
+                    hint="upgrade the plugin, or set enabled = false",
+                    file=str(config_path),
+                )
+            )
+        if settings.mode not in capabilities.sync_modes:
+            supported = sorted(mode.value for mode in capabilities.sync_modes)
+            problems.append(
+                _problem(
+                    document,
+                    ("destinations", name, "mode"),
+                    f"capability sync_modes: destination type {settings.type!r}"
+                    f" does not support mode {settings.mode.value!r}",
+                    expected="one of: " + ", ".join(supported),
+                    file=str(config_path),
+                )
+            )
+        try:
+            validated[name] = destination_type.settings_model.model_validate(settings.settings)
+        except ValidationError as error:
+            for item in error.errors(include_url=False):
+                path = ("destinations", name, "settings", *item["loc"])
+                # The value is not repeated: plugin settings hold secrets.
+                problems.append(_problem(document, path, item["msg"], file=str(config_path)))
+    if problems:
+        raise ConfigError(problems)
+    return validated
+
+
+# -- the state store ----------------------------------------------------------------
+
+
+def open_store(settings: HubSettings, base_dir: Path, *, read_only: bool = False) -> StateStore:
+    """The project's state store (``[state] url``, relative to ``base_dir``, the
+    directory of hub.toml).
+
+    ``read_only``: for dry runs and reports, which call no writer; a store file
+    that does not exist yet is not created (an empty in-memory store stands in).
+    """
+    url = settings.state.url
+    if read_only:
+        path = sqlite_path(url, base_dir)
+        if path is None or not path.exists():
+            from hub.state.sqlite import SqliteStateStore
+
+            return SqliteStateStore(None)
+    return open_state_store(url, base_dir)
+
+
+# -- plan (dry run) ------------------------------------------------------------------
+
+
+def _plan_one(
+    resolution: Resolution, store: StateStore, name: str, *, force_delete: bool
+) -> DestinationPlan:
+    settings = resolution.project.settings.destinations[name]
+    return plan_destination(
+        resolution.projections[name],
+        store,
+        mode=settings.mode,
+        max_delete_share=settings.max_delete_share,
+        force_delete=force_delete,
+    )
+
+
+def plan(
+    config_path: Path,
+    *,
+    destinations: list[str] | None = None,
+    force_delete: bool = False,
+    as_of: datetime | None = None,
+    plugins: Plugins | None = None,
+) -> PlanReport:
+    """Each destination's plan against the state store, writing nothing (no run,
+    no state file: a missing store is planned against as empty)."""
+    resolution = resolve(config_path, as_of=as_of, destinations=destinations, plugins=plugins)
+    names = sorted(resolution.projections)
+    check_destinations(resolution, config_path, names, need_factory=False)
+    project = resolution.project
+    store = open_store(project.settings, project.base_dir, read_only=True)
+    try:
+        plans = {
+            name: _plan_one(resolution, store, name, force_delete=force_delete) for name in names
+        }
+    finally:
+        store.close()
+    return PlanReport(resolution, plans)
+
+
+# -- sync -----------------------------------------------------------------------------
+
+
+def sync(
+    config_path: Path,
+    *,
+    destinations: list[str] | None = None,
+    force_delete: bool = False,
+    dry_run: bool = False,
+    progress: SyncProgress | None = None,
+    extras: Mapping[str, Any] | None = None,
+    as_of: datetime | None = None,
+    plugins: Plugins | None = None,
+    budgets: BudgetRegistry | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[DestinationRun]:
+    """Sync every enabled destination (or ``destinations``), in name order.
+
+    :param force_delete: let mirror mode delete past the delete guard.
+    :param dry_run: plan only (like :func:`plan`): no run, no state, nothing sent;
+        each run's ``counts`` are the plan's.
+    :param progress: told ``(destination, done, total)`` after each batch.
+    :param extras: handed to each destination in its context (tests).
+    :param budgets: the rate budgets (default: a fresh registry).
+    :param should_stop: checked between batches; true ends each remaining
+        destination's run as ``failed`` ("stopped") after the batch in flight.
+    :param sleep: the executor's backoff sleep (tests).
+    :raises ConfigError: for configuration mistakes, before anything is sent.
+    """
+    if dry_run:
+        report = plan(
+            config_path,
+            destinations=destinations,
+            force_delete=force_delete,
+            as_of=as_of,
+            plugins=plugins,
+        )
+        return [
+            _dry_run(report.resolution, name, planned) for name, planned in report.plans.items()
+        ]
+    resolution = resolve(config_path, as_of=as_of, destinations=destinations, plugins=plugins)
+    names = sorted(resolution.projections)
+    validated = check_destinations(resolution, config_path, names, need_factory=True)
+    budgets = budgets or BudgetRegistry()
+    store = open_store(resolution.project.settings, resolution.project.base_dir)
+    runs: list[DestinationRun] = []
+    try:
+        for name in names:
+            runs.append(
+                _SyncOne(
+                    resolution,
+                    store,
+                    name,
+                    validated[name],
+                    budgets,
+                    force_delete=force_delete,
+                    progress=progress,
+                    extras=extras or {},
+                    should_stop=should_stop,
+                    sleep=sleep,
+                ).run()
+            )
+    finally:
+        store.close()
+    return runs
+
+
+def _dry_run(resolution: Resolution, name: str, planned: DestinationPlan) -> DestinationRun:
+    settings = resolution.project.settings.destinations[name]
+    return DestinationRun(
+        destination=name,
+        type=settings.type,
+        mode=planned.mode,
+        run_id=None,
+        status=RunStatus.FAILED if planned.delete_guard else RunStatus.SUCCEEDED,
+        message=planned.delete_guard,
+        counts={**plan_totals(planned.counts), "unchanged": unchanged(planned.counts)},
+        planned=dict(planned.counts),
+    )
+
+
+class _SyncOne:
+    """One destination's run."""
+
+    def __init__(
+        self,
+        resolution: Resolution,
+        store: StateStore,
+        name: str,
+        validated: BaseModel,
+        budgets: BudgetRegistry,
+        *,
+        force_delete: bool,
+        progress: SyncProgress | None,
+        extras: Mapping[str, Any],
+        should_stop: Callable[[], bool] | None,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.resolution = resolution
+        self.store = store
+        self.name = name
+        self.validated = validated
+        self.budgets = budgets
+        self.force_delete = force_delete
+        self.progress = progress
+        self.extras = extras
+        self.should_stop = should_stop
+        self.sleep = sleep
+        self.settings: DestinationSettings = resolution.project.settings.destinations[name]
+        self.type: DestinationType = resolution.plugins.destinations[self.settings.type]
+        self.result = DestinationRun(
+            destination=name,
+            type=self.settings.type,
+            mode=self.settings.mode,
+            run_id=None,
+            status=RunStatus.RUNNING,
+        )
+
+    def run(self) -> DestinationRun:
+        result = self.result
+        run_id = self.store.start_run(self.name, self.settings.mode.value)
+        result.run_id = run_id
+        destination: Destination | None = None
+        summary: ExecutionSummary | None = None
+        try:
+            planned = _plan_one(
+                self.resolution, self.store, self.name, force_delete=self.force_delete
+            )
+            result.planned = dict(planned.counts)
+            if planned.delete_guard:
+                # The planner already left every delete and unlink out; this
+                # keeps it so whatever a planner does.
+                planned.items = [item for item in planned.items if item.action not in _GUARDED]
+                result.counts[DELETE_GUARD_SKIPPED] = planned.counts.get(DELETE_GUARD_SKIPPED, 0)
+                log.warning("%s: %s", self.name, planned.delete_guard)
+            if not planned.items:
+                # Nothing to send: no connection, no credential check, no request.
+                summary = ExecutionSummary(self.name)
+                self._conclude(summary, planned)
+                return result
+            destination, budget = self._build()
+            summary = execute(
+                planned,
+                destination,
+                self.store,
+                budget,
+                run_id,
+                self.resolution.project.settings.sync,
+                progress=self._progress,
+                should_stop=self.should_stop,
+                sleep=self.sleep,
+            )
+            self._conclude(summary, planned)
+        except FatalDestinationError as error:
+            # Raised by the factory (a credential checked up front).
+            result.status, result.message = RunStatus.FAILED, str(error)
+        except Exception as error:
+            log.exception("%s: unexpected error", self.name)
+            result.status = RunStatus.FAILED
+            result.message = f"unexpected error: {type(error).__name__}: {error}"
+        except BaseException:
+            # Ctrl-C and friends: the run is over, whatever confirmed is kept.
+            result.status, result.message = RunStatus.FAILED, "interrupted"
+            raise
+        finally:
+            if summary is not None:
+                held = result.counts.get(DELETE_GUARD_SKIPPED, 0)
+                result.counts = {**summary.counts, **result.counts}
+                result.counts["skipped"] += held
+            result.counts["unchanged"] = unchanged(result.planned)
+            try:
+                if destination is not None:
+                    destination.close()
+            finally:
+                self.store.finish_run(run_id, result.status, result.counts, result.message)
+        return result
+
+    def _build(self) -> tuple[Destination, Any]:
+        factory = self.type.factory
+        assert factory is not None  # checked by check_destinations
+        handle = self.budgets.handle(self.type.name, self.type.capabilities.rate_limit)
+        context = DestinationContext(
+            name=self.name,
+            base_dir=self.resolution.project.base_dir,
+            budget=handle,
+            timeout=self.resolution.project.settings.sync.request_timeout,
+            extras=self.extras,
+        )
+        destination = factory(self.validated, context)
+        handle.bind(destination.credential_id, destination.capabilities.rate_limit)
+        return destination, handle
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(self.name, done, total)
+
+    def _conclude(self, summary: ExecutionSummary, planned: DestinationPlan) -> None:
+        result = self.result
+        result.rate_wait_seconds = summary.rate_wait_seconds
+        result.rate_waits = summary.rate_waits
+        result.plugin_errors = list(summary.plugin_errors)
+        counts = summary.counts
+        if summary.fatal is not None:
+            result.status, result.message = RunStatus.FAILED, summary.fatal
+        elif summary.stopped:
+            result.status = RunStatus.FAILED
+            result.message = "stopped before the end of the plan; the rest is sent next run"
+        elif planned.delete_guard:
+            result.status = RunStatus.FAILED
+            result.message = (
+                f"{planned.delete_guard}; creates, updates and links were sent,"
+                " deletes and unlinks held back (hub sync --force-delete to apply them)"
+            )
+        elif counts.get("failed", 0) or counts.get("pending", 0) > counts.get("skipped", 0):
+            # Skipped links alone (an end failed for good in an earlier run,
+            # reported then) do not make a run partial again.
+            result.status = RunStatus.PARTIAL
+            result.message = (
+                f"{counts.get('failed', 0)} record(s) failed,"
+                f" {counts.get('pending', 0) - counts.get('skipped', 0)} left pending"
+                " after retries (hub errors shows why)"
+            )
+        else:
+            result.status = RunStatus.SUCCEEDED

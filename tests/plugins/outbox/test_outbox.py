@@ -1,0 +1,159 @@
+"""The outbox destination: files, lines, ids and durability."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from hub_outbox import OutboxDestination, OutboxSettings, outbox_id, read_records
+
+from hub.capabilities import Operation, SyncMode
+from hub.destination import BatchItem, BatchObject, LinkEnds, Outcome, link_key
+from hub.plugins import load_plugins
+from hub.testing import make_batch, make_context
+
+
+def _outbox(tmp_path: Path, directory: str = "outbox/crm") -> OutboxDestination:
+    return OutboxDestination(OutboxSettings(directory=Path(directory)), make_context(tmp_path))
+
+
+def test_each_run_and_object_gets_its_own_file_relative_to_hub_toml(tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    outbox.send(
+        make_batch(
+            BatchObject.ACCOUNT, Operation.UPSERT, [BatchItem("a1", {"name": "Acme"})], run_id=7
+        )
+    )
+    outbox.send(
+        make_batch(
+            BatchObject.CONTACT, Operation.UPSERT, [BatchItem("u1", {"email": "e@x"})], run_id=7
+        )
+    )
+    outbox.send(make_batch(BatchObject.CONTACT, Operation.DELETE, [BatchItem("u2", {})], run_id=8))
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.jsonl"))
+    assert files == [
+        "outbox/crm/account/run-000007.jsonl",
+        "outbox/crm/contact/run-000007.jsonl",
+        "outbox/crm/contact/run-000008.jsonl",
+    ]
+    assert outbox.credential_id == f"outbox:{(tmp_path / 'outbox/crm').resolve()}"
+
+
+def test_an_absolute_directory_is_used_as_it_is(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    outbox = OutboxDestination(
+        OutboxSettings(directory=elsewhere), make_context(tmp_path / "config")
+    )
+    assert outbox.directory == elsewhere.resolve()
+
+
+def test_lines_carry_operation_key_id_payload_and_link(tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    ends = LinkEnds("u1", "a1", "outbox-c", "outbox-a", primary=True)
+    results = outbox.send(
+        make_batch(
+            BatchObject.LINK,
+            Operation.LINK,
+            [BatchItem(link_key("u1", "a1"), {"role": "Owner"}, None, ends)],
+        )
+    )
+    [line] = read_records(tmp_path / "outbox/crm/link/run-000001.jsonl")
+    assert line == {
+        "operation": "link",
+        "key": "u1\ta1",
+        "destination_id": results[0].destination_id,
+        "payload": {"role": "Owner"},
+        "link": {
+            "contact_key": "u1",
+            "account_key": "a1",
+            "contact_id": "outbox-c",
+            "account_id": "outbox-a",
+            "primary": True,
+        },
+    }
+
+
+def test_ids_are_the_known_one_or_a_short_hash_of_the_key(tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    results = outbox.send(
+        make_batch(
+            BatchObject.CONTACT,
+            Operation.UPSERT,
+            [BatchItem("u1", {}), BatchItem("u2", {}, destination_id="crm-42")],
+        )
+    )
+    by_key = {r.key: r for r in results}
+    expected = "outbox-" + hashlib.sha256(b"u1").hexdigest()[:16]
+    assert by_key["u1"].destination_id == expected == outbox_id("u1")
+    assert by_key["u2"].destination_id == "crm-42"
+    assert {r.outcome for r in results} == {Outcome.OK}
+    # Another instance (another run) gives the same id.
+    again = _outbox(tmp_path).send(
+        make_batch(BatchObject.CONTACT, Operation.UPSERT, [BatchItem("u1", {})], run_id=2)
+    )
+    assert again[0].destination_id == expected
+
+
+def test_a_batch_is_fsynced_before_send_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if Path("/proc/self/fd").exists() else "")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    outbox = _outbox(tmp_path)
+    outbox.send(make_batch(BatchObject.ACCOUNT, Operation.UPSERT, [BatchItem("a1", {})]))
+    path = tmp_path / "outbox/crm/account/run-000001.jsonl"
+    assert len(read_records(path)) == 1  # on disk when send returns
+    assert synced, "send did not fsync"
+    if synced[0]:
+        assert synced[0] == str(path.resolve())
+        assert str(path.parent.resolve()) in synced  # the new file's directory entry too
+    synced.clear()
+    outbox.send(make_batch(BatchObject.ACCOUNT, Operation.UPSERT, [BatchItem("a2", {})]))
+    assert len(synced) == 1  # the file exists now: only the file itself
+
+
+def test_a_payload_that_is_not_json_fails_alone(tmp_path: Path) -> None:
+    outbox = _outbox(tmp_path)
+    when = dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC)
+    results = outbox.send(
+        make_batch(
+            BatchObject.CONTACT,
+            Operation.UPSERT,
+            [BatchItem("good", {"seen": when}), BatchItem("bad", {"blob": object()})],
+        )
+    )
+    by_key = {r.key: r for r in results}
+    assert by_key["good"].outcome is Outcome.OK
+    assert by_key["bad"].outcome is Outcome.PERMANENT
+    assert "not JSON" in (by_key["bad"].reason or "")
+    lines = read_records(tmp_path / "outbox/crm/contact/run-000001.jsonl")
+    assert [(line["key"], line["payload"]) for line in lines] == [
+        ("good", {"seen": "2024-05-01T12:30:00+00:00"})
+    ]
+
+
+def test_the_registered_type_builds_an_outbox_from_its_settings(tmp_path: Path) -> None:
+    outbox_type = load_plugins().destinations["outbox"]
+    assert outbox_type.factory is not None
+    settings = outbox_type.settings_model.model_validate({"directory": "files"})
+    destination = outbox_type.factory(settings, make_context(tmp_path))
+    assert isinstance(destination, OutboxDestination)
+    assert destination.directory == (tmp_path / "files").resolve()
+    capabilities = outbox_type.capabilities
+    assert capabilities.batch_sizes == {
+        Operation.UPSERT: 500,
+        Operation.DELETE: 500,
+        Operation.LINK: 1000,
+        Operation.UNLINK: 1000,
+    }
+    assert capabilities.sync_modes == frozenset(SyncMode)
+    assert capabilities.rate_limit is None and not capabilities.actions
