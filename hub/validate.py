@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from hub.capabilities import Capabilities, FieldType, ObjectKind
 from hub.conditions import ConditionSyntaxError, iter_refs, parse_condition
 from hub.config import (
@@ -310,6 +312,40 @@ def _destinations(settings: HubSettings | None, data: dict[str, Any]) -> list[_D
 # -- capabilities --------------------------------------------------------------
 
 
+def _plugin_settings_problems(
+    document: TomlDocument, name: str, settings: HubSettings, info: DestinationTypeInfo
+) -> list[Problem]:
+    """The destination's mode against its capabilities, and its plugin settings
+    against the plugin's model. Values are never echoed: they may be secrets."""
+    problems: list[Problem] = []
+    configured = settings.destinations[name]
+    if configured.mode not in info.capabilities.sync_modes:
+        supported = sorted(mode.value for mode in info.capabilities.sync_modes)
+        problems.append(
+            document.problem(
+                ("destinations", name, "mode"),
+                f"capability sync_modes: destination type {configured.type!r} does not"
+                f" support mode {configured.mode.value!r}",
+                expected="one of: " + ", ".join(supported),
+                at_value=True,
+            )
+        )
+    model = getattr(info, "settings_model", None)
+    if model is None:
+        return problems
+    try:
+        model.model_validate(configured.settings)
+    except ValidationError as error:
+        for detail in error.errors(include_input=False, include_url=False):
+            path: KeyPath = ("destinations", name, "settings", *map(str, detail["loc"]))
+            hint = None
+            if detail["type"] == "missing":
+                variable = env_var_name(path)
+                hint = f"set {variable} in the environment (or a secret file of that name)"
+            problems.append(document.problem(path, detail["msg"], hint=hint))
+    return problems
+
+
 def _capability_problems(
     document: TomlDocument,
     mapping: Mapping,
@@ -444,6 +480,8 @@ def check_project(
                         at_value=True,
                     )
                 )
+        if info is not None and settings is not None and destination.enabled:
+            problems.extend(_plugin_settings_problems(document, destination.name, settings, info))
         if destination.mapping is None:
             continue
         mapping_path = Path(destination.mapping)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -195,3 +196,46 @@ def test_python_dash_m_hub_runs_the_cli() -> None:
         [sys.executable, "-m", "hub", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.startswith("connector-hub ")
+
+
+def test_validate_refuses_a_missing_plugin_secret_and_never_echoes_one(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = project / "hub.toml"
+    text = config.read_text()
+    text = text.replace(
+        'type = "outbox"\nmapping = "mappings/crm.toml"',
+        'type = "webhook"\nmapping = "mappings/crm.toml"',
+    )
+    text = text.replace('directory = "outbox/crm"', 'url = "http://127.0.0.1:9/hook"')
+    config.write_text(text)
+    monkeypatch.delenv("HUB_DESTINATIONS__CRM__SETTINGS__SECRET", raising=False)
+    result = runner.invoke(app, ["validate", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "destinations.crm.settings.secret" in result.stderr
+    assert "HUB_DESTINATIONS__CRM__SETTINGS__SECRET" in result.stderr
+
+    monkeypatch.setenv("HUB_DESTINATIONS__CRM__SETTINGS__SECRET", "a-long-enough-test-secret")
+    result = runner.invoke(app, ["validate", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "a-long-enough-test-secret" not in result.output
+
+
+def test_validate_refuses_a_mode_the_destination_type_lacks(project: Path) -> None:
+    from hub.capabilities import SyncMode
+    from hub.plugins import load_plugins
+    from hub.validate import validate_project
+
+    config = project / "hub.toml"
+    config.write_text(
+        config.read_text().replace(
+            'mapping = "mappings/crm.toml"', 'mapping = "mappings/crm.toml"\nmode = "mirror"'
+        )
+    )
+    outbox = load_plugins().destinations["outbox"]
+    narrow = outbox.capabilities.model_copy(update={"sync_modes": frozenset({SyncMode.UPSERT})})
+    types = {"outbox": dataclasses.replace(outbox, capabilities=narrow)}
+    problems = validate_project(config, destination_types=types)
+    assert [p.key for p in problems] == ["destinations.crm.mode"]
+    assert "capability sync_modes" in problems[0].message
+    assert problems[0].line is not None
