@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -224,6 +226,8 @@ def _run_sync(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from hub.reports import print_sync_summary, sync_summary
+    from hub.state.locks import lock_owner
+    from hub.sync import SyncBusy
     from hub.sync import sync as run_sync
 
     show_bars = not as_json and console.is_terminal
@@ -259,10 +263,14 @@ def _run_sync(
                 as_of=as_of,
                 progress=progress if show_bars else None,
                 should_stop=lambda: bool(stop_requested),
+                lock_owner=lock_owner("hub-sync"),
             )
     except ConfigError as error:
         _fail_config(error)
         return
+    except SyncBusy as busy:
+        err.print(f"[red]{busy}[/]", highlight=False)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted: what the destinations confirmed is kept;[/]")
         err.print("[yellow]the next sync sends the rest.[/]")
@@ -468,6 +476,58 @@ def plugins(as_json: JsonOption = False) -> None:
     console.print(table)
     for f in loaded.failed:
         err.print(f"[yellow]plugin {f.name} ({f.value}) failed to load: {f.error}[/]")
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+@app.command("daemon")
+def daemon_command(
+    config: ConfigOption = Path("hub.toml"),
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+    log_format: Annotated[
+        LogFormat,
+        typer.Option("--log-format", help="auto: JSON unless stderr is a terminal."),
+    ] = LogFormat.AUTO,
+) -> None:
+    """Run the syncs of [schedules] on their schedules until SIGTERM/SIGINT.
+
+    SIGHUP, or a change to hub.toml or a mapping file, reloads the
+    configuration (a broken one is reported and the running one kept).
+    /healthz and /metrics are served on [daemon] listen (127.0.0.1:9464).
+    Exit codes: 0 stopped cleanly, 1 syncs still running after
+    daemon.stop_timeout, 2 a configuration problem at start.
+    """
+    import logging
+
+    import structlog
+
+    from hub.daemon import Daemon
+    from hub.observability import configure_logging
+
+    configure_logging(log_level, log_format.value)
+    log = structlog.get_logger("hub.daemon")
+    try:
+        daemon = Daemon(config)
+    except ConfigError as error:
+        log.error(
+            "config.invalid",
+            problem_count=len(error.problems),
+            problems=[str(problem) for problem in error.problems],
+        )
+        raise typer.Exit(EXIT_CONFIG) from None
+    code = daemon.run()
+    if daemon.abandoned:
+        # Syncs still running past the stop timeout: leave without waiting for them.
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(code)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -31,8 +31,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
@@ -48,7 +49,7 @@ from hub.destination import (
     RateBudget,
     RecordResult,
 )
-from hub.planner import DestinationPlan, PlanAction, PlannedItem
+from hub.planner import DestinationPlan, PlanAction, PlannedItem, make_ends, make_item
 from hub.ratelimit import MeteredBudget
 from hub.settings import SyncSettings
 from hub.state import Confirmation, Failure, RecordState, RecordStatus, StateStore, describe
@@ -59,6 +60,7 @@ __all__ = [
     "ExecutionSummary",
     "ProgressCallback",
     "execute",
+    "execute_stream",
     "iter_batches",
 ]
 
@@ -100,6 +102,11 @@ COUNT_KEYS: tuple[str, ...] = (
 
 #: Why a link was not sent: one of its ends was never confirmed.
 LINK_END_MISSING = "skipped.link_end_missing"
+
+#: A link end the store has no state for.
+_MISSING_END: tuple[bool, str | None] = (False, None)
+#: Account ends remembered between link batches, at most.
+_MAX_CACHED_ENDS = 1_000_000
 
 #: Reason given to items a destination returned no result for (a plugin bug).
 NO_RESULT = "no result from destination"
@@ -154,19 +161,70 @@ def iter_batches(
     current: list[PlannedItem] = []
     keys: set[str] = set()
     shape: tuple[BatchObject, Operation] | None = None
+    last: tuple[BatchObject, PlanAction] | None = None
+    limit = 1
+    limits: dict[Operation, int] = {}
     for item in items:
-        item_shape = (item.object, OPERATIONS[item.action])
-        if current and (
-            item_shape != shape or len(current) >= max(1, sizes(item_shape[1])) or item.key in keys
-        ):
+        kind, action = item.object, item.action
+        if last is None or kind is not last[0] or action is not last[1]:
+            # A new action: maybe a new shape (create and update are both upserts).
+            last = (kind, action)
+            item_shape = (kind, OPERATIONS[action])
+            if item_shape != shape:
+                if current:
+                    assert shape is not None
+                    yield shape[0], shape[1], current
+                    current, keys = [], set()
+                shape = item_shape
+                if item_shape[1] not in limits:
+                    limits[item_shape[1]] = max(1, sizes(item_shape[1]))
+                limit = limits[item_shape[1]]
+        key = item.key
+        if current and (len(current) >= limit or key in keys):
             assert shape is not None
             yield shape[0], shape[1], current
             current, keys = [], set()
-        shape = item_shape
         current.append(item)
-        keys.add(item.key)
+        keys.add(key)
     if current and shape is not None:
         yield shape[0], shape[1], current
+
+
+_confirmation_slots = tuple(
+    Confirmation.__dict__[name].__set__
+    for name in ("key", "fingerprint", "destination_id", "created")
+)
+
+
+def _confirmation(
+    key: str, fingerprint: str, destination_id: str | None, created: bool
+) -> Confirmation:
+    """``Confirmation(...)``, faster (one per record sent)."""
+    made: Confirmation = object.__new__(Confirmation)
+    s_key, s_fingerprint, s_id, s_created = _confirmation_slots
+    s_key(made, key)
+    s_fingerprint(made, fingerprint)
+    s_id(made, destination_id)
+    s_created(made, created)
+    return made
+
+
+_batch_item_slots = tuple(
+    BatchItem.__dict__[name].__set__ for name in ("key", "payload", "destination_id", "link")
+)
+
+
+def _batch_item(
+    key: str, payload: Mapping[str, Any], destination_id: str | None, link: LinkEnds | None
+) -> BatchItem:
+    """``BatchItem(...)``, faster (one per record sent)."""
+    made: BatchItem = object.__new__(BatchItem)
+    s_key, s_payload, s_id, s_link = _batch_item_slots
+    s_key(made, key)
+    s_payload(made, payload)
+    s_id(made, destination_id)
+    s_link(made, link)
+    return made
 
 
 def _exists(state: RecordState | None) -> bool:
@@ -178,13 +236,16 @@ def _exists(state: RecordState | None) -> bool:
     )
 
 
+#: Builds the destination and its budget, when there is a first batch to send.
+Connect = Callable[[], tuple[Destination, RateBudget]]
+
+
 class _Execution:
     def __init__(
         self,
-        plan: DestinationPlan,
-        destination: Destination,
+        name: str,
+        connect: Connect,
         state: StateStore,
-        budget: RateBudget,
         run_id: int,
         settings: SyncSettings,
         progress: ProgressCallback | None,
@@ -192,75 +253,137 @@ class _Execution:
         sleep: Callable[[float], None],
         jitter: Callable[[float, float], float],
     ) -> None:
-        self.plan = plan
-        self.destination = destination
+        self.name = name
+        self.connect = connect
         self.state = state
-        self.budget = budget
         self.run_id = run_id
         self.settings = settings
         self.progress = progress
         self.should_stop = should_stop or (lambda: False)
         self.sleep = sleep
         self.jitter = jitter
-        self.summary = ExecutionSummary(plan.destination)
-        self.total = len(plan.items)
+        self.summary = ExecutionSummary(name)
+        self.total = 0
         self.done = 0
         self.confirmed = 0
         self.failed = 0
-        self.sent_keys: set[tuple[BatchObject, str]] = set()
-        capabilities = destination.capabilities
+        #: Items handed to the destination at least once (retries are the same items).
+        self.sent = 0
+        #: Planned items not sent yet (the tail of a batch that may grow).
+        self.pending: list[PlannedItem] = []
+        self._destination: Destination | None = None
+        self._budget: RateBudget | None = None
+        self._before: Any = None
         self.object_names: dict[BatchObject, str] = {BatchObject.LINK: "links"}
-        for kind, batch_object in (
-            (ObjectKind.ACCOUNT, BatchObject.ACCOUNT),
-            (ObjectKind.CONTACT, BatchObject.CONTACT),
-        ):
-            declared = capabilities.object(kind)
-            if declared is not None:
-                self.object_names[batch_object] = declared.name
+        #: Account link ends read from the store (see :meth:`_end_states`).
+        self.account_ends: dict[str, tuple[bool, str | None]] = {}
+
+    @property
+    def destination(self) -> Destination:
+        if self._destination is None:
+            destination, budget = self.connect()
+            self._destination, self._budget = destination, budget
+            if isinstance(budget, MeteredBudget):
+                self._before = budget.stats()
+            capabilities = destination.capabilities
+            for kind, batch_object in (
+                (ObjectKind.ACCOUNT, BatchObject.ACCOUNT),
+                (ObjectKind.CONTACT, BatchObject.CONTACT),
+            ):
+                declared = capabilities.object(kind)
+                if declared is not None:
+                    self.object_names[batch_object] = declared.name
+        return self._destination
+
+    @property
+    def budget(self) -> RateBudget:
+        self.destination  # noqa: B018 - connects
+        assert self._budget is not None
+        return self._budget
 
     # -- the walk ---------------------------------------------------------------
 
-    def run(self) -> ExecutionSummary:
-        before = self.budget.stats() if isinstance(self.budget, MeteredBudget) else None
+    def run(self, planned: Iterable[Sequence[PlannedItem]]) -> ExecutionSummary:
+        stream = iter(planned)
         try:
-            for batch_object, operation, items in iter_batches(
-                self.plan.items, self.destination.capabilities.batch_size
-            ):
-                if self.should_stop():
-                    self.summary.stopped = True
+            going = True
+            for items in stream:
+                self.total += len(items)
+                self.pending.extend(items)
+                if not self._drain(final=False):
+                    going = False
                     break
-                if operation in (Operation.LINK, Operation.UNLINK):
-                    items = self._with_link_ends(items, skip_missing=operation is Operation.LINK)
-                    if not items:
-                        continue
-                if not self._send_with_retries(batch_object, operation, items):
-                    break
+            if going:
+                self._drain(final=True)
+            elif self.summary.fatal is not None:
+                # Nothing more goes out, but what was planned is counted pending.
+                for items in stream:
+                    self.total += len(items)
         finally:
-            if before is not None and isinstance(self.budget, MeteredBudget):
-                after = self.budget.stats()
-                self.summary.counts["requests"] = after.requests - before.requests
-                self.summary.rate_waits = after.waits - before.waits
-                self.summary.rate_wait_seconds = after.waited_seconds - before.waited_seconds
+            budget = self._budget
+            if self._before is not None and isinstance(budget, MeteredBudget):
+                after = budget.stats()
+                self.summary.counts["requests"] = after.requests - self._before.requests
+                self.summary.rate_waits = after.waits - self._before.waits
+                self.summary.rate_wait_seconds = after.waited_seconds - self._before.waited_seconds
             else:
                 self.summary.counts["requests"] = self.summary.counts["batches"]
-            self.summary.counts["sent"] = len(self.sent_keys)
+            self.summary.counts["sent"] = self.sent
             self.summary.counts["pending"] = self.total - self.confirmed - self.failed
         return self.summary
+
+    def _drain(self, *, final: bool) -> bool:
+        """Send the pending items' batches (all of them when ``final``, else all
+        but the last, which the next items may fill up); False when the
+        destination must stop (fatal error or stop)."""
+        if not self.pending:
+            return True
+        batches = list(iter_batches(self.pending, self.destination.capabilities.batch_size))
+        self.pending = [] if final else batches.pop()[2]
+        for batch_object, operation, items in batches:
+            if self.should_stop():
+                self.summary.stopped = True
+                return False
+            if operation in (Operation.LINK, Operation.UNLINK):
+                items = self._with_link_ends(items, skip_missing=operation is Operation.LINK)
+                if not items:
+                    continue
+            if not self._send_with_retries(batch_object, operation, items):
+                return False
+        return True
 
     def _advance(self, finished: int) -> None:
         self.done += finished
         if self.progress is not None:
             self.progress(self.done, self.total)
 
+    def _end_states(self, kind: BatchObject, keys: set[str]) -> dict[str, tuple[bool, str | None]]:
+        """Whether the destination has each of ``keys`` and its destination id.
+        Accounts are remembered between batches (links come by contact, so one
+        account is an end in many batches), until an account batch is settled."""
+        cache = self.account_ends if kind is BatchObject.ACCOUNT else None
+        wanted = keys if cache is None else {key for key in keys if key not in cache}
+        found = {
+            key: (_exists(state), state.destination_id)
+            for key, state in self.state.get_many(self.name, kind, wanted).items()
+        }
+        if cache is None:
+            return found
+        if len(cache) > _MAX_CACHED_ENDS:
+            cache.clear()
+        for key in wanted:
+            cache[key] = found.get(key, _MISSING_END)
+        return cache
+
     def _with_link_ends(self, items: list[PlannedItem], *, skip_missing: bool) -> list[PlannedItem]:
         """``items`` with their ends' destination ids from the state store;
         links to an end never confirmed are dropped (when ``skip_missing``)."""
-        destination = self.plan.destination
-        contacts = self.state.get_many(
-            destination, BatchObject.CONTACT, {i.link.contact_key for i in items if i.link}
+        destination = self.name
+        contacts = self._end_states(
+            BatchObject.CONTACT, {i.link.contact_key for i in items if i.link}
         )
-        accounts = self.state.get_many(
-            destination, BatchObject.ACCOUNT, {i.link.account_key for i in items if i.link}
+        accounts = self._end_states(
+            BatchObject.ACCOUNT, {i.link.account_key for i in items if i.link}
         )
         ready: list[PlannedItem] = []
         skipped = 0
@@ -269,17 +392,29 @@ class _Execution:
             if ends is None:
                 ready.append(item)
                 continue
-            contact = contacts.get(ends.contact_key)
-            account = accounts.get(ends.account_key)
-            if skip_missing and not (_exists(contact) and _exists(account)):
+            contact_exists, contact_id = contacts.get(ends.contact_key, _MISSING_END)
+            account_exists, account_id = accounts.get(ends.account_key, _MISSING_END)
+            if skip_missing and not (contact_exists and account_exists):
                 skipped += 1
                 continue
-            filled: LinkEnds = replace(
-                ends,
-                contact_id=(contact.destination_id if contact else None) or ends.contact_id,
-                account_id=(account.destination_id if account else None) or ends.account_id,
+            filled = make_ends(
+                ends.contact_key,
+                ends.account_key,
+                contact_id or ends.contact_id,
+                account_id or ends.account_id,
+                ends.primary,
             )
-            ready.append(replace(item, link=filled))
+            ready.append(
+                make_item(
+                    item.object,
+                    item.action,
+                    item.key,
+                    item.payload,
+                    item.fingerprint,
+                    item.destination_id,
+                    filled,
+                )
+            )
         if skipped:
             log.info(
                 "%s: %d link(s) skipped: their contact or account is not confirmed",
@@ -300,7 +435,7 @@ class _Execution:
         attempts; False when the destination must stop (fatal error or stop)."""
         attempt = 1
         while True:
-            retry = self._send_once(batch_object, operation, items)
+            retry = self._send_once(batch_object, operation, items, first=attempt == 1)
             if retry is None:
                 return False
             if not retry:
@@ -331,15 +466,22 @@ class _Execution:
             self.sleep(delay)
 
     def _send_once(
-        self, batch_object: BatchObject, operation: Operation, items: list[PlannedItem]
+        self,
+        batch_object: BatchObject,
+        operation: Operation,
+        items: list[PlannedItem],
+        *,
+        first: bool,
     ) -> list[tuple[PlannedItem, RecordResult]] | None:
-        """One send; record what was settled; return what to retry, ``None`` on a fatal error."""
+        """One send; record what was settled; return what to retry, ``None`` on a fatal error.
+        ``first``: the items' first send (not a retry)."""
         batch = Batch(
-            destination=self.plan.destination,
+            destination=self.name,
             object=batch_object,
             operation=operation,
             items=tuple(
-                BatchItem(item.key, item.payload, item.destination_id, item.link) for item in items
+                _batch_item(item.key, item.payload, item.destination_id, item.link)
+                for item in items
             ),
             run_id=self.run_id,
             object_name=self.object_names.get(batch_object, ""),
@@ -347,15 +489,16 @@ class _Execution:
         try:
             self.budget.acquire()
             self.summary.add("batches")
-            self.sent_keys.update((batch_object, item.key) for item in items)
+            if first:
+                self.sent += len(items)
             results: Sequence[RecordResult] = self.destination.send(batch)
         except FatalDestinationError as error:
             self.summary.fatal = str(error)
-            log.error("%s: stopped: %s", self.plan.destination, error)
+            log.error("%s: stopped: %s", self.name, error)
             return None
         except (requests.Timeout, requests.ConnectionError, TimeoutError, ConnectionError) as error:
             reason = f"{type(error).__name__}: {describe(error)}"
-            log.warning("%s: batch of %d failed: %s", self.plan.destination, len(items), reason)
+            log.warning("%s: batch of %d failed: %s", self.name, len(items), reason)
             results = [RecordResult.retryable(item.key, reason) for item in items]
         return self._settle(batch_object, items, self._check(items, results))
 
@@ -379,7 +522,7 @@ class _Execution:
         return by_key
 
     def _plugin_error(self, message: str) -> None:
-        log.error("%s: destination plugin bug: %s", self.plan.destination, message)
+        log.error("%s: destination plugin bug: %s", self.name, message)
         if len(self.summary.plugin_errors) < 20:
             self.summary.plugin_errors.append(message)
 
@@ -398,11 +541,11 @@ class _Execution:
                     deleted.append(item.key)
                 else:
                     confirmations.append(
-                        Confirmation(
-                            key=item.key,
-                            fingerprint=item.fingerprint,
-                            destination_id=result.destination_id or item.destination_id,
-                            created=item.action is PlanAction.CREATE
+                        _confirmation(
+                            item.key,
+                            item.fingerprint,
+                            result.destination_id or item.destination_id,
+                            item.action is PlanAction.CREATE
                             or (item.action is PlanAction.LINK and item.destination_id is None),
                         )
                     )
@@ -417,7 +560,9 @@ class _Execution:
                 )
             else:
                 retry.append((item, result))
-        destination = self.plan.destination
+        destination = self.name
+        if batch_object is BatchObject.ACCOUNT:
+            self.account_ends.clear()
         # One transaction per kind, right after the batch: what the destination
         # confirmed is never sent again, even if the process dies next.
         if confirmations:
@@ -433,11 +578,13 @@ class _Execution:
         return retry
 
     def _leave_pending(self, batch_object: BatchObject, results: dict[str, RecordResult]) -> None:
+        if batch_object is BatchObject.ACCOUNT:
+            self.account_ends.clear()
         failures = [
             Failure(key, result.reason or "retryable error", permanent=False)
             for key, result in results.items()
         ]
-        self.state.fail(self.run_id, self.plan.destination, batch_object, failures)
+        self.state.fail(self.run_id, self.name, batch_object, failures)
 
 
 def execute(
@@ -465,15 +612,54 @@ def execute(
         the execution ends after the batch in flight (``summary.stopped``).
     :param sleep: and ``jitter`` (``random.uniform``), injectable for tests.
     """
-    return _Execution(
-        plan,
-        destination,
+    return execute_stream(
+        plan.destination,
+        [plan.items],
+        lambda: (destination, budget),
         state,
-        budget,
+        run_id,
+        sync_settings,
+        progress=progress,
+        should_stop=should_stop,
+        sleep=sleep,
+        jitter=jitter,
+    )
+
+
+def execute_stream(
+    name: str,
+    planned: Iterable[Sequence[PlannedItem]],
+    connect: Connect,
+    state: StateStore,
+    run_id: int,
+    sync_settings: SyncSettings,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[float, float], float] = random.uniform,
+) -> ExecutionSummary:
+    """:func:`execute` for a plan made as it is sent: ``planned`` yields the
+    items in send order, a part at a time (what
+    :meth:`~hub.planner.DestinationPlanner.plan_chunk` returns), and each part
+    is sent as soon as it fills batches, so a sync holds one chunk of the
+    projection at a time, not the whole plan.
+
+    ``connect`` builds destination ``name`` and its rate budget when the first
+    batch is ready: with nothing to send, nothing is built. Batches never mix
+    parts of different kinds or operations; the last batch of a part waits for
+    the next part to fill it up. ``progress`` gets the items planned so far as
+    its total. After a fatal error the rest of ``planned`` is still read (not
+    sent), so ``pending`` counts it; after a stop it is not read at all.
+    """
+    return _Execution(
+        name,
+        connect,
+        state,
         run_id,
         sync_settings,
         progress,
         should_stop,
         sleep,
         jitter,
-    ).run()
+    ).run(planned)

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hub.capabilities import Capabilities
 from hub.conditions import compile_condition
 from hub.errors import ConfigError, Problem
 from hub.loading import LoadResult, load
 from hub.model import Dataset
 from hub.plugins import Plugins, load_plugins
 from hub.projections.destination import project_destination
+from hub.quarantine import Quarantine
 from hub.records import DestinationProjection
 from hub.resolver import Graph, enrich
 from hub.validate import Project, load_project
@@ -32,6 +34,8 @@ class Resolution:
     graph: Graph
     as_of: datetime
     projections: dict[str, DestinationProjection]
+    #: The destinations resolved, in order.
+    destinations: list[str]
 
 
 def resolve_as_of(project: Project, as_of: datetime | None) -> datetime:
@@ -53,9 +57,22 @@ def resolve(
     as_of: datetime | None = None,
     destinations: list[str] | None = None,
     plugins: Plugins | None = None,
+    project: Project | None = None,
+    dataset: Dataset | None = None,
+    project_destinations: bool = True,
 ) -> Resolution:
-    """Load every source and compute every enabled destination's projection."""
-    project, plugins = open_project(config_path, plugins)
+    """Load every source and compute every enabled destination's projection.
+
+    :param project: an already loaded and validated project (the daemon keeps
+        running the last good one while the files on disk are broken).
+    :param dataset: a data set to use instead of reading the sources
+        (benchmarks, embedding); it is enriched like a loaded one.
+    :param project_destinations: False leaves ``projections`` empty, for
+        callers that stream each destination's projection themselves.
+    """
+    if project is None:
+        project, plugins = open_project(config_path, plugins)
+    plugins = plugins or load_plugins()
     names = list(project.mappings)
     if destinations:
         unknown = [name for name in destinations if name not in project.mappings]
@@ -73,14 +90,32 @@ def resolve(
             )
         names = destinations
     moment = resolve_as_of(project, as_of)
-    loaded = load(project.settings, project.base_dir)
-    dataset = enrich(loaded.dataset, project.settings.events, moment)
-    graph = Graph(dataset)
+    if dataset is None:
+        loaded = load(project.settings, project.base_dir)
+    else:
+        counts = {
+            "users": len(dataset.users),
+            "accounts": len(dataset.accounts),
+            "memberships": len(dataset.memberships),
+            "events": len(dataset.events),
+        }
+        loaded = LoadResult(dataset, Quarantine(), counts)
+    enriched = enrich(loaded.dataset, project.settings.events, moment)
+    graph = Graph(enriched)
     projections: dict[str, DestinationProjection] = {}
-    for name in names:
-        destination = project.settings.destinations[name]
-        capabilities = plugins.destinations[destination.type].capabilities
-        projections[name] = project_destination(
-            name, graph, project.mappings[name], capabilities, moment, compile_condition
-        )
-    return Resolution(project, plugins, loaded, dataset, graph, moment, projections)
+    if project_destinations:
+        for name in names:
+            projections[name] = project_destination(
+                name,
+                graph,
+                project.mappings[name],
+                capabilities_of(project, plugins, name),
+                moment,
+                compile_condition,
+            )
+    return Resolution(project, plugins, loaded, enriched, graph, moment, projections, names)
+
+
+def capabilities_of(project: Project, plugins: Plugins, name: str) -> Capabilities:
+    """The declared capabilities of destination ``name``'s type."""
+    return plugins.destinations[project.settings.destinations[name].type].capabilities

@@ -8,11 +8,13 @@ byte-identical output.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
+from itertools import repeat
 from typing import Any
 
 from hub.capabilities import ObjectKind
@@ -30,7 +32,9 @@ __all__ = [
     "jsonable",
     "link_to_json",
     "make_link",
+    "make_links",
     "make_record",
+    "make_records",
     "notice_to_json",
     "projection_to_json",
     "record_to_json",
@@ -162,6 +166,38 @@ def make_record(object: ObjectKind, key: str, fields: dict[str, Any]) -> Record:
     _set_key(record, key)
     _set_fields(record, fields)
     return record
+
+
+def make_records(
+    object: ObjectKind, keys: Sequence[str], fields: Sequence[dict[str, Any]]
+) -> list[Record]:
+    """``[make_record(object, k, f) for k, f in zip(keys, fields)]``, column by
+    column with C-level loops (the same records)."""
+    if len(keys) != len(fields):
+        raise ValueError("as many keys as fields are needed")
+    records: list[Record] = list(map(_new, repeat(Record, len(keys))))
+    deque(map(_set_object, records, repeat(object)), 0)
+    deque(map(_set_key, records, keys), 0)
+    deque(map(_set_fields, records, fields), 0)
+    return records
+
+
+def make_links(
+    contact_keys: Sequence[str],
+    account_keys: Sequence[str],
+    primaries: Sequence[bool],
+    properties: Sequence[dict[str, Any]],
+) -> list[Link]:
+    """``make_link`` over columns of equal length, with C-level loops."""
+    n = len(contact_keys)
+    if not (len(account_keys) == len(primaries) == len(properties) == n):
+        raise ValueError("columns of links must have the same length")
+    links: list[Link] = list(map(_new, repeat(Link, n)))
+    deque(map(_set_contact, links, contact_keys), 0)
+    deque(map(_set_account, links, account_keys), 0)
+    deque(map(_set_primary, links, primaries), 0)
+    deque(map(_set_properties, links, properties), 0)
+    return links
 
 
 def make_link(

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import groupby
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
@@ -97,12 +98,15 @@ class Graph:
         self.accounts = dataset.accounts
         by_user: dict[str, list[Membership]] = {}
         by_account: dict[str, list[Membership]] = {}
-        for membership in dataset.memberships.values():
-            user_list = by_user.get(membership.user_id)
+        memberships_in = dataset.memberships.values()
+        # Sources list a user's memberships together: a run of them at a time.
+        for user_id, run in groupby(memberships_in, key=_by_user_id):
+            user_list = by_user.get(user_id)
             if user_list is None:
-                by_user[membership.user_id] = [membership]
+                by_user[user_id] = list(run)
             else:
-                user_list.append(membership)
+                user_list.extend(run)
+        for membership in memberships_in:
             account_list = by_account.get(membership.account_id)
             if account_list is None:
                 by_account[membership.account_id] = [membership]

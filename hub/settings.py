@@ -12,11 +12,22 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from hub.capabilities import SyncMode
+from hub.schedules import DurationError, cron_error, parse_duration, timezone_error
 
 
 class _Section(BaseModel):
@@ -131,6 +142,144 @@ class SyncSettings(_Section):
     """Seconds to wait on any one request before it counts as a (retryable) timeout."""
 
 
+def _duration(value: Any) -> Any:
+    if isinstance(value, str | int | float):
+        try:
+            return parse_duration(value)
+        except DurationError as error:
+            raise PydanticCustomError("duration", str(error)) from None
+    return value
+
+
+#: Seconds, written as a number or as text (``90s``, ``15m``, ``1h30m``, ``2d``).
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d|w)\s*)+$"},
+                {"type": "number", "minimum": 0},
+            ]
+        }
+    ),
+]
+
+
+class ScheduleSettings(_Section):
+    """When ``hub daemon`` runs one sync: every ``interval``, or on a ``cron`` schedule."""
+
+    destinations: list[str] | None = None
+    """The destinations this sync covers (default: every enabled destination)."""
+    interval: Duration | None = None
+    """Run every this long (``90s``, ``15m``, ``1h``, ``1d``); exactly one of interval and cron."""
+    cron: str | None = None
+    """A 5-field cron expression (``*/5 * * * *``), in ``timezone``; exactly one of
+    interval and cron."""
+    timezone: str = "UTC"
+    """The IANA time zone of the cron expression (``Europe/Paris``)."""
+    jitter: Duration = 0.0
+    """A random delay up to this long added to each due time (``30s``)."""
+    enabled: bool = True
+    """False: keep the schedule but do not run it."""
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is not None and (problem := cron_error(value)):
+            raise PydanticCustomError("cron", problem)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        if problem := timezone_error(value):
+            raise PydanticCustomError("timezone", problem)
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _check_interval(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise PydanticCustomError("interval", "the interval must be longer than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of_interval_and_cron(self) -> Self:
+        if self.interval is None and self.cron is None:
+            raise PydanticCustomError(
+                "schedule",
+                "a schedule needs exactly one of 'interval' (e.g. interval = \"15m\")"
+                " and 'cron' (e.g. cron = \"*/5 * * * *\"), and has neither",
+            )
+        if self.interval is not None and self.cron is not None:
+            raise PydanticCustomError(
+                "schedule",
+                "a schedule needs exactly one of 'interval' and 'cron', and has both",
+            )
+        return self
+
+
+class AlertSettings(_Section):
+    """Where ``hub daemon`` sends alerts (a failed run, too many rejected records).
+
+    The URLs are credentials (a Slack webhook URL is one): they come only from the
+    environment, ``HUB_DAEMON__ALERTS__WEBHOOK_URL`` and
+    ``HUB_DAEMON__ALERTS__SLACK_WEBHOOK_URL``, or secret files of those names.
+    """
+
+    webhook_url: str | None = Field(default=None, repr=False)
+    """A URL that receives each alert as a JSON POST (from the environment only)."""
+    slack_webhook_url: str | None = Field(default=None, repr=False)
+    """A Slack incoming-webhook URL; alerts are POSTed as ``{"text": ...}``
+    (from the environment only)."""
+    rejected_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Alert when a run's records refused for good exceed this share of those sent."""
+    repeat_after: Duration = 3600.0
+    """The same alert (sync, destination, kind) is not sent again within this long."""
+    timeout: Duration = 5.0
+    """Seconds to wait for an alert endpoint; a failure is logged, never fatal."""
+
+
+class DaemonSettings(_Section):
+    """How ``hub daemon`` runs: its HTTP endpoint, stopping, reloading, locks and alerts."""
+
+    listen: str = "127.0.0.1:9464"
+    """``host:port`` of ``/healthz`` and ``/metrics``; an empty string turns them off."""
+    stop_timeout: Duration = 30.0
+    """On SIGTERM/SIGINT, seconds to let running syncs finish their batch in flight."""
+    unhealthy_after: float = Field(default=3.0, gt=0)
+    """``/healthz`` answers 503 when a sync has not completed for this many times
+    its interval."""
+    reload_interval: Duration = 2.0
+    """Seconds between checks of hub.toml and the mapping files for changes
+    (0: reload on SIGHUP only)."""
+    lock_ttl: Duration = 60.0
+    """A sync's lock expires this long after its holder's last heartbeat (a crashed
+    daemon's lock is taken over after it)."""
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    """Alerts on failed runs and rejected records."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        if value.strip() == "":
+            return ""
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise PydanticCustomError(
+                "listen", "expected host:port, e.g. 127.0.0.1:9464 (or an empty string: off)"
+            )
+        return value
+
+    @field_validator("lock_ttl")
+    @classmethod
+    def _check_lock_ttl(cls, value: float) -> float:
+        if value < 1:
+            raise PydanticCustomError("lock_ttl", "the lock time-to-live must be at least 1s")
+        return value
+
+
 class HubSettings(_Section):
     """The whole of ``hub.toml``."""
 
@@ -144,3 +293,7 @@ class HubSettings(_Section):
     """The state store."""
     sync: SyncSettings = Field(default_factory=SyncSettings)
     """Retries, backoff and timeouts of the sync engine."""
+    schedules: dict[str, ScheduleSettings] = Field(default_factory=dict)
+    """When ``hub daemon`` runs each sync, by sync name."""
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    """The daemon's endpoint, stop timeout, reloading, locks and alerts."""

@@ -11,12 +11,21 @@ in name order:
    keyed ``destinations.NAME.settings.X`` / ``destinations.NAME.mode``);
 2. a run is opened in the state store (a run still ``running`` from a killed
    process becomes ``interrupted``);
-3. the plan is made from the projection and the store (only what changed);
+3. the projection is streamed (:func:`~hub.projections.destination.iter_destination`)
+   and each chunk is planned against the store (only what changed,
+   :class:`~hub.planner.DestinationPlanner`) and sent right away
+   (:func:`hub.executor.execute_stream`), the state written after every
+   batch; deletes and unlinks are planned once the whole projection went by.
+   So a sync holds one chunk of the projection at a time (plus the data set
+   and its graph), not the whole projection nor the whole plan;
 4. the destination is built by its type's factory, with the credential's
-   shared rate budget;
-5. the plan is executed (:func:`hub.executor.execute`), the state written
-   after every batch;
-6. the run is finished with its counts and status.
+   shared rate budget, when its first batch is ready (nothing to send:
+   nothing is built, no request made);
+5. the run is finished with its counts and status.
+
+:func:`sync` takes the data set from the sources, or ready-made (``dataset=``,
+the benchmarks' seam: no source is read). ``hub plan`` (:func:`plan`) still
+resolves whole projections and plans them whole, to report every item.
 
 **Statuses.** ``succeeded``: everything planned was confirmed (links skipped
 because an end failed for good in an earlier run are counted in
@@ -43,7 +52,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,16 +61,28 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hub.capabilities import SyncMode
+from hub.conditions import compile_condition
 from hub.config import TomlDocument, read_toml
 from hub.destination import Destination, DestinationContext, FatalDestinationError
 from hub.errors import ConfigError, Problem
-from hub.executor import ExecutionSummary, execute
-from hub.pipeline import Resolution, resolve
-from hub.planner import DestinationPlan, PlanAction, plan_destination
+from hub.executor import ExecutionSummary, execute_stream
+from hub.model import Dataset
+from hub.pipeline import Resolution, capabilities_of, resolve
+from hub.planner import (
+    DestinationPlan,
+    DestinationPlanner,
+    PlannedItem,
+    plan_destination,
+)
 from hub.plugins import DestinationType, Plugins
+from hub.projections.destination import ProjectionError, iter_destination
 from hub.ratelimit import BudgetRegistry
+from hub.records import ProjectionChunk
+from hub.resolver import collection_paused
 from hub.settings import DestinationSettings, HubSettings
 from hub.state import RunStatus, StateStore, open_state_store, sqlite_path
+from hub.state.locks import LockHolder, SyncLocks
+from hub.validate import Project
 
 __all__ = [
     "DestinationRun",
@@ -76,9 +97,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: The actions a tripped delete guard holds back.
-_GUARDED = frozenset({PlanAction.DELETE, PlanAction.UNLINK})
 
 #: Count of the deletes and unlinks a tripped delete guard held back.
 DELETE_GUARD_SKIPPED = "skipped.delete_guard"
@@ -279,6 +297,40 @@ def plan(
 # -- sync -----------------------------------------------------------------------------
 
 
+def _resolve_streams(
+    config_path: Path,
+    *,
+    as_of: datetime | None,
+    destinations: list[str] | None,
+    plugins: Plugins | None,
+    dataset: Dataset | None,
+    project: Project | None,
+) -> tuple[Resolution, dict[str, Iterator[ProjectionChunk]]]:
+    """:func:`hub.pipeline.resolve`, with each destination's projection as a
+    stream (its chunks are computed as the sync reads them)."""
+    resolution = resolve(
+        config_path,
+        as_of=as_of,
+        destinations=destinations,
+        plugins=plugins,
+        project=project,
+        dataset=dataset,
+        project_destinations=False,
+    )
+    streams: dict[str, Iterator[ProjectionChunk]] = {}
+    for name in resolution.destinations:
+        # Built now, so that a mapping the projection refuses fails before anything runs.
+        streams[name] = iter_destination(
+            name,
+            resolution.graph,
+            resolution.project.mappings[name],
+            capabilities_of(resolution.project, resolution.plugins, name),
+            resolution.as_of,
+            compile_condition,
+        )
+    return resolution, streams
+
+
 def sync(
     config_path: Path,
     *,
@@ -292,6 +344,9 @@ def sync(
     budgets: BudgetRegistry | None = None,
     should_stop: Callable[[], bool] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    dataset: Dataset | None = None,
+    project: Project | None = None,
+    lock_owner: str | None = None,
 ) -> list[DestinationRun]:
     """Sync every enabled destination (or ``destinations``), in name order.
 
@@ -304,9 +359,19 @@ def sync(
     :param should_stop: checked between batches; true ends each remaining
         destination's run as ``failed`` ("stopped") after the batch in flight.
     :param sleep: the executor's backoff sleep (tests).
+    :param dataset: the data set to sync instead of reading the sources
+        (benchmarks, embedding); it is enriched with the ``[events]`` rollups
+        like a loaded one. Not for ``dry_run``.
+    :param project: an already loaded, validated project to run instead of
+        reading hub.toml again (the daemon runs its last good configuration).
+    :param lock_owner: take the destinations' locks in the state store under
+        this name for the run (``hub sync`` does; the daemon holds its own):
+        :class:`SyncBusy` when another process holds one.
     :raises ConfigError: for configuration mistakes, before anything is sent.
     """
     if dry_run:
+        if dataset is not None:
+            raise ValueError("sync(dataset=...) cannot be a dry run")
         report = plan(
             config_path,
             destinations=destinations,
@@ -317,12 +382,22 @@ def sync(
         return [
             _dry_run(report.resolution, name, planned) for name, planned in report.plans.items()
         ]
-    resolution = resolve(config_path, as_of=as_of, destinations=destinations, plugins=plugins)
-    names = sorted(resolution.projections)
+    resolution, streams = _resolve_streams(
+        config_path,
+        as_of=as_of,
+        destinations=destinations,
+        plugins=plugins,
+        dataset=dataset,
+        project=project,
+    )
+    names = sorted(streams)
     validated = check_destinations(resolution, config_path, names, need_factory=True)
     budgets = budgets or BudgetRegistry()
+    held = _DestinationLocks.take(resolution, names, lock_owner)
     store = open_store(resolution.project.settings, resolution.project.base_dir)
     runs: list[DestinationRun] = []
+    if held is not None:
+        progress = held.renewing(progress)
     try:
         for name in names:
             runs.append(
@@ -330,6 +405,7 @@ def sync(
                     resolution,
                     store,
                     name,
+                    streams[name],
                     validated[name],
                     budgets,
                     force_delete=force_delete,
@@ -341,7 +417,67 @@ def sync(
             )
     finally:
         store.close()
+        if held is not None:
+            held.release()
     return runs
+
+
+class SyncBusy(Exception):
+    """Another process (a daemon, another ``hub sync``) is syncing a destination."""
+
+    def __init__(self, holders: list[LockHolder]) -> None:
+        self.holders = holders
+        described = ", ".join(f"{h.name} (held by {h.owner})" for h in holders)
+        super().__init__(f"already being synced: {described}; try again when it is done")
+
+
+class _DestinationLocks:
+    """The daemon's per-destination locks (``destination:NAME`` in the state
+    store), taken by a manual sync too, so two processes never sync one
+    destination together. Renewed as batches complete; a crashed holder's
+    locks expire after :data:`LOCK_TTL` seconds."""
+
+    def __init__(self, locks: SyncLocks, names: list[str], owner: str) -> None:
+        self.locks = locks
+        self.names = names
+        self.owner = owner
+        self._renewed = time.monotonic()
+
+    @classmethod
+    def take(
+        cls, resolution: Resolution, destinations: list[str], owner: str | None
+    ) -> _DestinationLocks | None:
+        if owner is None:
+            return None
+        project = resolution.project
+        path = sqlite_path(project.settings.state.url, project.base_dir)
+        if path is None:  # in memory: nobody else can see this store
+            return None
+        locks = SyncLocks(path)
+        names = [f"destination:{name}" for name in destinations]
+        taken, holders = locks.acquire(names, owner, LOCK_TTL)
+        if not taken:
+            locks.close()
+            raise SyncBusy(holders)
+        return cls(locks, names, owner)
+
+    def renewing(self, progress: SyncProgress | None) -> SyncProgress:
+        def report(name: str, done: int, total: int) -> None:
+            if time.monotonic() - self._renewed > LOCK_TTL / 3:
+                self.locks.renew(self.names, self.owner, LOCK_TTL)
+                self._renewed = time.monotonic()
+            if progress is not None:
+                progress(name, done, total)
+
+        return report
+
+    def release(self) -> None:
+        self.locks.release(self.names, self.owner)
+        self.locks.close()
+
+
+#: Seconds a manual sync's destination locks outlive its last renewal.
+LOCK_TTL = 300.0
 
 
 def _dry_run(resolution: Resolution, name: str, planned: DestinationPlan) -> DestinationRun:
@@ -366,6 +502,7 @@ class _SyncOne:
         resolution: Resolution,
         store: StateStore,
         name: str,
+        stream: Iterator[ProjectionChunk],
         validated: BaseModel,
         budgets: BudgetRegistry,
         *,
@@ -378,6 +515,7 @@ class _SyncOne:
         self.resolution = resolution
         self.store = store
         self.name = name
+        self.stream = stream
         self.validated = validated
         self.budgets = budgets
         self.force_delete = force_delete
@@ -399,40 +537,45 @@ class _SyncOne:
         result = self.result
         run_id = self.store.start_run(self.name, self.settings.mode.value)
         result.run_id = run_id
-        destination: Destination | None = None
+        built: list[Destination] = []
         summary: ExecutionSummary | None = None
+        planner = DestinationPlanner(
+            self.store,
+            self.name,
+            self.settings.mode,
+            max_delete_share=self.settings.max_delete_share,
+            force_delete=self.force_delete,
+            end_ids=False,  # the executor reads them right before sending each batch
+        )
+
+        def connect() -> tuple[Destination, Any]:
+            destination, budget = self._build()
+            built.append(destination)
+            return destination, budget
+
         try:
-            planned = _plan_one(
-                self.resolution, self.store, self.name, force_delete=self.force_delete
-            )
+            with collection_paused():
+                summary = execute_stream(
+                    self.name,
+                    self._planned(planner),
+                    connect,
+                    self.store,
+                    run_id,
+                    self.resolution.project.settings.sync,
+                    progress=self._progress,
+                    should_stop=self.should_stop,
+                    sleep=self.sleep,
+                )
+            planned = planner.plan()
             result.planned = dict(planned.counts)
             if planned.delete_guard:
-                # The planner already left every delete and unlink out; this
-                # keeps it so whatever a planner does.
-                planned.items = [item for item in planned.items if item.action not in _GUARDED]
                 result.counts[DELETE_GUARD_SKIPPED] = planned.counts.get(DELETE_GUARD_SKIPPED, 0)
-                log.warning("%s: %s", self.name, planned.delete_guard)
-            if not planned.items:
-                # Nothing to send: no connection, no credential check, no request.
-                summary = ExecutionSummary(self.name)
-                self._conclude(summary, planned)
-                return result
-            destination, budget = self._build()
-            summary = execute(
-                planned,
-                destination,
-                self.store,
-                budget,
-                run_id,
-                self.resolution.project.settings.sync,
-                progress=self._progress,
-                should_stop=self.should_stop,
-                sleep=self.sleep,
-            )
             self._conclude(summary, planned)
         except FatalDestinationError as error:
             # Raised by the factory (a credential checked up front).
             result.status, result.message = RunStatus.FAILED, str(error)
+        except ProjectionError as error:
+            result.status, result.message = RunStatus.FAILED, f"projection error: {error}"
         except Exception as error:
             log.exception("%s: unexpected error", self.name)
             result.status = RunStatus.FAILED
@@ -442,17 +585,30 @@ class _SyncOne:
             result.status, result.message = RunStatus.FAILED, "interrupted"
             raise
         finally:
+            if not result.planned:
+                result.planned = dict(planner.counts)
             if summary is not None:
                 held = result.counts.get(DELETE_GUARD_SKIPPED, 0)
                 result.counts = {**summary.counts, **result.counts}
                 result.counts["skipped"] += held
             result.counts["unchanged"] = unchanged(result.planned)
             try:
-                if destination is not None:
+                for destination in built:
                     destination.close()
             finally:
                 self.store.finish_run(run_id, result.status, result.counts, result.message)
         return result
+
+    def _planned(self, planner: DestinationPlanner) -> Iterator[list[PlannedItem]]:
+        """The plan, a chunk of the projection at a time, then the deletes
+        (none when the delete guard trips: the planner leaves them out)."""
+        for chunk in self.stream:
+            items = planner.plan_chunk(chunk)
+            if items:
+                yield items
+        if planner.finish():
+            log.warning("%s: %s", self.name, planner.delete_guard)
+        yield from planner.iter_deletes()
 
     def _build(self) -> tuple[Destination, Any]:
         factory = self.type.factory

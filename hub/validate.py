@@ -277,6 +277,51 @@ def _source_problems(document: TomlDocument, sources: Any) -> list[Problem]:
     return problems
 
 
+#: Daemon settings that are credentials though their names do not say so
+#: (a Slack webhook URL carries its token): refused in the TOML.
+_DAEMON_SECRETS: tuple[KeyPath, ...] = (
+    ("daemon", "alerts", "webhook_url"),
+    ("daemon", "alerts", "slack_webhook_url"),
+)
+
+
+def _daemon_problems(document: TomlDocument, settings: HubSettings | None) -> list[Problem]:
+    """``[schedules]`` naming unknown destinations, and alert URLs written in the TOML."""
+    problems: list[Problem] = []
+    for path in _DAEMON_SECRETS:
+        current: Any = document.data
+        for part in path:
+            current = current.get(part) if isinstance(current, dict) else None
+        if isinstance(current, str):
+            variable = env_var_name(path)
+            problems.append(
+                document.problem(
+                    path,
+                    f"{path[-1]!r} is a secret (the URL carries a token) and must not be"
+                    f" written in {Path(document.file).name}",
+                    expected="the value from the environment or a secret file",
+                    hint=f"remove it here and set the environment variable {variable}",
+                )
+            )
+    if settings is None:
+        return problems
+    names = list(settings.destinations)
+    for schedule_name, schedule in settings.schedules.items():
+        for index, destination in enumerate(schedule.destinations or []):
+            if destination not in settings.destinations:
+                problems.append(
+                    document.problem(
+                        ("schedules", schedule_name, "destinations", index),
+                        f"destination {destination!r} is not configured in"
+                        f" {Path(document.file).name}",
+                        expected="one of: " + ", ".join(names) if names else None,
+                        hint=did_you_mean(destination, names),
+                        at_value=True,
+                    )
+                )
+    return problems
+
+
 @dataclass(slots=True)
 class _Destination:
     name: str
@@ -458,6 +503,7 @@ def check_project(
         return CheckedProject(None, {}, problems)
     settings, problems = settings_from_document(document, secrets_dir)
     problems.extend(_source_problems(document, _sources_data(settings, document)))
+    problems.extend(_daemon_problems(document, settings))
     base_dir = config_path.parent
     destinations = _destinations(settings, document.data)
     names = [d.name for d in destinations]

@@ -42,27 +42,30 @@ import multiprocessing
 import pickle
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import compress, pairwise
+from itertools import accumulate, chain, compress, pairwise, repeat
 from multiprocessing.connection import Connection
-from operator import attrgetter, itemgetter
+from operator import attrgetter, itemgetter, sub
 from typing import Any, overload
 
+from hub import conditions
 from hub.capabilities import Capabilities, FieldType, ObjectKind
 from hub.mapping import (
     AccountRollup,
     AccountRollupKind,
     PrimaryAccountPolicy,
+    RelationshipField,
     RelationshipFieldKind,
 )
 from hub.mapping import (
     Mapping as DestinationMapping,
 )
-from hub.model import Account, Dataset, Membership, User
+from hub.model import EMPTY, Account, Dataset, Membership, User
 from hub.projections.account_rollups import rollup_value
 from hub.projections.associations import membership_links
+from hub.projections.columns import BatchCondition, column, reader
 from hub.projections.getters import fast_getter
 from hub.projections.membership_contacts import inflation, membership_contact_records
 from hub.projections.notices import NoticeCollector
@@ -72,7 +75,7 @@ from hub.projections.relationship_fields import (
     relationship_summary,
 )
 from hub.projections.stages import CHURNED, UNSTAGED, StageRanking
-from hub.projections.templates import compile_template
+from hub.projections.templates import compile_template, template_pattern
 from hub.projections.user_lists import UserList, join_entries, user_list
 from hub.projections.values import render, utc
 from hub.records import (
@@ -86,7 +89,9 @@ from hub.records import (
     ProjectionSummary,
     Record,
     make_link,
+    make_links,
     make_record,
+    make_records,
 )
 from hub.references import ALLOWED, Getter, Reference, Scope, parse_reference
 from hub.resolver import Graph, collection_paused, count_events, window_start
@@ -119,6 +124,52 @@ _user_id_of = attrgetter("user_id")
 _account_id_of = attrgetter("account_id")
 _first = itemgetter(0)
 _NO_LINKS: list[Link] = []
+_BATCH_NAMESPACES = frozenset({"user", "account", "relationship"})
+
+
+_CONTACT_NAMESPACES = frozenset({"user", "primary_account", "primary_relationship", "rollup"})
+_STR_ONLY = frozenset({str})
+
+
+_NO_MEMBERSHIPS: tuple[Membership, ...] = ()
+
+
+def _account_count(_: Any) -> Any:
+    raise AssertionError("a marker, compared by identity, never called")
+
+
+def _stage(_: Any) -> Any:
+    raise AssertionError("a marker, compared by identity, never called")
+
+
+class _Null:
+    """Stands for a missing user, account or membership: every attribute
+    ``None``, no traits or properties (what :func:`fast_getter` reads off ``None``)."""
+
+    __slots__ = ()
+    user_id = email = account_id = name = domain = stage = role = None
+    traits = properties = EMPTY
+
+
+_NULL = _Null()
+
+
+def _null_safe(reference: Reference) -> Callable[[Iterable[Any]], Iterator[Any]]:
+    """A reader of ``reference`` off objects of its namespace, missing ones
+    replaced by :data:`_NULL`; rollups are markers."""
+    if reference.namespace == "rollup":
+        return _account_count if reference.attribute == "account_count" else _stage
+    return reader(reference.namespace, reference.attribute)
+
+
+@dataclass(frozen=True, slots=True)
+class _ContactsPlan:
+    """How a chunk of contacts is computed column by column."""
+
+    names: tuple[str, ...]
+    readers: tuple[tuple[str, Callable[[Iterable[Any]], Iterator[Any]]], ...]
+    #: relationship field index -> its template as a %-pattern and references.
+    summaries: dict[int, tuple[str, tuple[Reference, ...]]]
 
 
 class ProjectionError(ValueError):
@@ -249,6 +300,8 @@ class DestinationProjector:
         self.as_of = utc(as_of)
         self.ranking = StageRanking(mapping.stages)
         compiled: dict[tuple[str, tuple[str, ...]], Predicate] = {}
+        #: predicate -> its column-wise evaluation, for conditions reading one namespace.
+        self._batches: dict[Predicate, BatchCondition] = {}
 
         def condition(text: str | None, location: str) -> Predicate | None:
             if text is None:
@@ -257,6 +310,13 @@ class DestinationProjector:
             predicate = compiled.get(key)
             if predicate is None:
                 predicate = compiled[key] = compile_condition(text, ALLOWED[location])
+                if compile_condition is conditions.compile_condition:
+                    references = conditions.condition_references(text, ALLOWED[location])
+                    namespaces = {r.namespace for r in references}
+                    if len(namespaces) == 1 and namespaces <= _BATCH_NAMESPACES:
+                        self._batches[predicate] = BatchCondition(
+                            predicate, namespaces.pop(), references
+                        )
             return predicate
 
         account_object = capabilities.object(ObjectKind.ACCOUNT)
@@ -288,6 +348,8 @@ class DestinationProjector:
             )
             for item in mapping.accounts.user_lists
         ]
+        account_refs = _references(mapping.accounts.fields, "accounts.fields")
+        self._account_readers = [reader(r.namespace, r.attribute) for r in account_refs.values()]
         self.rollups: list[tuple[AccountRollup, Predicate | None]] = [
             (rollup, condition(rollup.where, "accounts.rollups.where"))
             for rollup in mapping.accounts.rollups
@@ -379,16 +441,32 @@ class DestinationProjector:
         self._rank_table: dict[Any, int] = dict(self.ranking.ranks)
         self._rank_table[None] = UNSTAGED
         self._rank_table[""] = UNSTAGED
+        #: a user's best rank -> the rolled-up stage (None for no stage).
+        self._stage_names: dict[int | None, str | None] = dict(enumerate(self.ranking.order))
+        self._stage_names[CHURNED] = self.ranking.churn
         self.need_accounts_per_user = any(
             item.kind == RelationshipFieldKind.SUMMARY or item.where is not None
             for item in self.relationship_fields
         )
+        self._contacts_plan = (
+            self._plan_contacts(user_refs, mapping.users.relationship_fields)
+            if self.users_on and not self.members_on
+            else None
+        )
+        self._accounts_plan = (
+            compile_condition is conditions.compile_condition
+            and all(r.namespace == "account" for r in account_refs.values())
+            and all(item.order_by is None and item.separator for item in self.user_lists)
+        )
+        self._links_plan = self.links_on and self.link_direct and self._columnar(self.link_where)
         # Reused across users and accounts: the loops are sequential, and a
         # Scope per membership would be millions of allocations.
         self._scope = Scope()
         self._user_scope = Scope()
         self._account_scope = Scope()
         self._shared_link_properties: dict[tuple[Any, ...], dict[str, Any]] = {}
+        #: (rollup index, members) -> the value of a rollup of an account without events.
+        self._quiet_rollups: dict[tuple[int, int], Any] = {}
         self._notices = NoticeCollector()
         #: contacts chunk index -> each user's primary membership, for its links chunk.
         self._primaries: dict[int, list[Membership | None]] = {}
@@ -466,6 +544,19 @@ class DestinationProjector:
         memberships: Sequence[Membership],
         accounts: list[Account | None],
     ) -> list[bool]:
+        batch = self._batches.get(where)
+        if batch is not None:
+            namespace = batch.namespace
+            try:
+                return batch.mask(
+                    memberships
+                    if namespace == "relationship"
+                    else accounts
+                    if namespace == "account"
+                    else [user] * len(memberships)
+                )
+            except (AttributeError, TypeError):  # a missing object, an unhashable value
+                pass
         scope = self._scope
         scope.user = user
         mask: list[bool] = []
@@ -483,6 +574,8 @@ class DestinationProjector:
         memberships: Sequence[Membership],
         accounts: list[Account | None],
     ) -> bool:
+        if where in self._batches:
+            return any(self._mask(where, user, memberships, accounts))
         scope = self._scope
         scope.user = user
         for membership, account in zip(memberships, accounts, strict=True):
@@ -607,21 +700,23 @@ class DestinationProjector:
                 summary = self._summary(item, user, memberships, accounts, mask)
                 fields[item.field] = summary.value
                 if summary.dropped or summary.rejected:
-                    subject = f"users.relationship_fields.{item.field}"
-                    if summary.dropped:
-                        self._truncated(
-                            self._notices,
-                            subject,
-                            user_id,
-                            summary.dropped,
-                            summary.marked,
-                            item.max_length,
-                        )
-                    for account_id in summary.rejected:
-                        self._rejected(
-                            self._notices, subject, f"{user_id}/{account_id}", item.separator
-                        )
+                    self._summary_notices(self._notices, item, user_id, summary)
         return make_record(ObjectKind.CONTACT, user_id, fields)
+
+    def _summary_notices(
+        self,
+        notices: NoticeCollector,
+        item: _RelationshipField,
+        user_id: str,
+        summary: RelationshipValue,
+    ) -> None:
+        subject = f"users.relationship_fields.{item.field}"
+        if summary.dropped:
+            self._truncated(
+                notices, subject, user_id, summary.dropped, summary.marked, item.max_length
+            )
+        for account_id in summary.rejected:
+            self._rejected(notices, subject, f"{user_id}/{account_id}", item.separator)
 
     def _user_members(
         self, user: User | None, memberships: Sequence[Membership], context: _UserContext
@@ -705,7 +800,418 @@ class DestinationProjector:
         links = self._user_links(user, memberships, context.primary)
         return contact, members, list(links)
 
+    # -- column-wise chunks ------------------------------------------------------------
+    #
+    # The same output as the per-user methods above, for the common shapes of a
+    # mapping: each reference is read off the whole chunk's users, accounts or
+    # memberships at once (hub.projections.columns), each one-namespace condition
+    # evaluated once per distinct value, and the per-user loop only slices,
+    # sorts and joins. Anything unusual (a missing user or account, an
+    # unhashable value) sends the whole chunk down the per-user path, before any
+    # notice is raised.
+
+    def _columnar(self, where: Predicate | None) -> bool:
+        """Whether ``where`` can be evaluated over a chunk's memberships or accounts."""
+        if where is None:
+            return True
+        batch = self._batches.get(where)
+        return batch is not None and batch.namespace in ("relationship", "account")
+
+    def _plan_contacts(
+        self, user_refs: dict[str, Reference], items: Sequence[RelationshipField]
+    ) -> _ContactsPlan | None:
+        if self.need_primary and not self.primary_by_rank:
+            return None
+        if any(r.namespace not in _CONTACT_NAMESPACES for r in user_refs.values()):
+            return None
+        fields: list[tuple[str, str, Callable[[Iterable[Any]], Iterator[Any]]]] = [
+            (name, r.namespace, _null_safe(r)) for name, r in user_refs.items()
+        ]
+        summaries: dict[int, tuple[str, tuple[Reference, ...]]] = {}
+        for index, (item, compiled) in enumerate(zip(items, self.relationship_fields, strict=True)):
+            if not self._columnar(compiled.where):
+                return None
+            if compiled.kind == RelationshipFieldKind.SUMMARY:
+                if compiled.order_by is not None or not compiled.separator:
+                    return None
+                summaries[index] = template_pattern(
+                    item.template, ALLOWED["users.relationship_fields.template"]
+                )
+        return _ContactsPlan(
+            tuple(name for name, _, _ in fields),
+            tuple((namespace, read) for _, namespace, read in fields),
+            summaries,
+        )
+
+    def _contacts_columnar(self, task: _Task, plan: _ContactsPlan) -> list[Record] | None:
+        graph = self.graph
+        ids = task.ids
+        accounts_get = graph.accounts.get
+        users = list(map(graph.users.get, ids))
+        by_user_get = graph.memberships_by_user.get
+        mlists = [by_user_get(user_id, _NO_MEMBERSHIPS) for user_id in ids]
+        counts = list(map(len, mlists))
+        flat: list[Membership] = list(chain.from_iterable(mlists))
+        accounts_flat: list[Account | None] = (
+            list(map(accounts_get, map(_account_id_of, flat)))
+            if self.need_accounts_per_user
+            else []
+        )
+        # Everything that may raise first: a failure here falls back, noticing nothing twice.
+        try:
+            masks: dict[Predicate, list[bool]] = {}
+            for compiled in self.relationship_fields:
+                where = compiled.where
+                if where is not None and where not in masks:
+                    batch = self._batches[where]
+                    masks[where] = batch.mask(
+                        flat if batch.namespace == "relationship" else accounts_flat
+                    )
+            entries: dict[int, list[str]] = {}
+            users_flat: list[Any] | None = None
+            for index, (pattern, references) in plan.summaries.items():
+                columns: list[list[Any]] = []
+                for reference in references:
+                    if reference.namespace == "relationship":
+                        objects: Sequence[Any] = flat
+                    elif reference.namespace == "account":
+                        objects = accounts_flat
+                    else:
+                        if users_flat is None:
+                            users_flat = list(chain.from_iterable(map(repeat, users, counts)))
+                        objects = users_flat
+                    values = list(column(objects, reference))
+                    if not set(map(type, values)) <= _STR_ONLY:
+                        values = [v if v.__class__ is str else render(v) for v in values]
+                    columns.append(values)
+                entries[index] = (
+                    list(map(pattern.__mod__, zip(*columns, strict=True)))
+                    if columns
+                    else [pattern % ()] * len(flat)
+                )
+            ranks: list[Any] = []
+            if self.need_ranks:
+                stages = column(flat, Reference("relationship", self.ranking.property))
+                ranks = list(map(self._rank_table.get, stages))
+        except (AttributeError, TypeError):
+            return None
+        if self.need_ranks and None in ranks:
+            unknown = self._unknown_stage if self.need_stage else None
+            rank = self.ranking.rank
+            for i, value in enumerate(ranks):
+                if value is None:
+                    ranks[i] = rank(flat[i], unknown)
+
+        # Each user's memberships are flat[starts[i]:ends[i]].
+        ends = list(accumulate(counts))
+        starts = [0, *ends[:-1]] if ends else []
+        spans = list(map(slice, starts, ends))
+
+        # Per user: the rolled-up stage and the primary membership.
+        by_rank = self.primary_by_rank
+        stages_out: list[str | None]
+        primaries: list[Membership | None]
+        if self.need_ranks or by_rank:
+            user_ranks = list(map(ranks.__getitem__, spans))
+            bests: list[int | None] = (
+                list(map(max, user_ranks))
+                if 0 not in counts
+                else [max(r) if r else None for r in user_ranks]
+            )
+            stages_out = list(map(self._stage_names.get, bests))
+            if by_rank:
+                primaries = [
+                    m[r.index(b if b >= 0 or UNSTAGED not in r else UNSTAGED)]  # type: ignore[operator]
+                    if r
+                    else None
+                    for m, r, b in zip(mlists, user_ranks, bests, strict=True)
+                ]
+            else:
+                primaries = [None] * len(ids)
+        else:
+            stages_out = []
+            primaries = [None] * len(ids)
+        if not self.need_stage:
+            stages_out = [None] * len(ids)
+
+        # The mapped fields, column by column.
+        field_columns: list[list[Any]] = []
+        primary_accounts: list[Any] | None = None
+        present_users: list[Any] | None = None
+        present_primaries: list[Any] | None = None
+        for namespace, read in plan.readers:
+            if namespace == "user":
+                if present_users is None:
+                    present_users = [_NULL if u is None else u for u in users]
+                field_columns.append(list(read(present_users)))
+            elif namespace == "primary_relationship":
+                if present_primaries is None:
+                    present_primaries = [_NULL if p is None else p for p in primaries]
+                field_columns.append(list(read(present_primaries)))
+            elif namespace == "primary_account":
+                if primary_accounts is None:
+                    primary_accounts = [
+                        _NULL if p is None else accounts_get(p.account_id) or _NULL
+                        for p in primaries
+                    ]
+                field_columns.append(list(read(primary_accounts)))
+            else:  # rollup
+                field_columns.append(counts if read is _account_count else stages_out)
+        names = list(plan.names)
+
+        # The relationship fields, column by column (a later name overwrites
+        # an earlier one's value in its place, as assigning into the dict does).
+        notices = self._notices
+        matched: dict[Predicate, list[int]] = {}
+        for index, item in enumerate(self.relationship_fields):
+            where = item.where
+            kind = item.kind
+            names.append(item.field)
+            if kind == RelationshipFieldKind.COUNT or kind == RelationshipFieldKind.ANY:
+                if where is None:
+                    matches = counts
+                else:
+                    matches = matched.get(where)  # type: ignore[assignment]
+                    if matches is None:
+                        running = list(accumulate(masks[where], initial=0))
+                        at = running.__getitem__
+                        matches = matched[where] = list(map(sub, map(at, ends), map(at, starts)))
+                field_columns.append(
+                    matches if kind == RelationshipFieldKind.COUNT else list(map(bool, matches))
+                )
+                continue
+            mask = masks.get(where) if where is not None else None
+            flat_entries = entries[index]
+            separator = item.separator
+            max_length = item.max_length
+            blanks = "" in flat_entries
+            summaries: list[Any] = []
+            append = summaries.append
+            for user_id, user, memberships, span in zip(ids, users, mlists, spans, strict=True):
+                selected = (
+                    flat_entries[span]
+                    if mask is None
+                    else list(compress(flat_entries[span], mask[span]))
+                )
+                if blanks:
+                    selected = list(filter(None, selected))
+                if not selected:
+                    append(None)
+                    continue
+                if len(selected) > 1:
+                    selected.sort()
+                text = separator.join(selected)
+                if (max_length is None or len(text) <= max_length) and text.count(separator) == len(
+                    selected
+                ) - 1:
+                    append(text)
+                    continue
+                summary = self._joined_summary(item, user, memberships, selected)
+                append(summary.value)
+                if summary.dropped or summary.rejected:
+                    self._summary_notices(notices, item, user_id, summary)
+            field_columns.append(summaries)
+        rows: list[dict[str, Any]] = (
+            list(map(dict, map(zip, repeat(names), zip(*field_columns, strict=True))))
+            if field_columns
+            else [{} for _ in ids]
+        )
+        if self.links_on:
+            self._primaries[task.index] = primaries
+        return make_records(ObjectKind.CONTACT, ids, rows)
+
+    def _links_columnar(
+        self, ids: list[str], primaries: list[Membership | None]
+    ) -> list[Link] | None:
+        graph = self.graph
+        by_user_get = graph.memberships_by_user.get
+        flat: list[Membership] = list(
+            chain.from_iterable(by_user_get(user_id, _NO_MEMBERSHIPS) for user_id in ids)
+        )
+        primary_ids = {id(p) for p in primaries if p is not None}
+        flags: list[bool] = list(map(primary_ids.__contains__, map(id, flat)))
+        shared = self._shared_link_properties
+        builtins = self.link_builtins
+        attributes = self.link_property_attributes
+        try:
+            where = self.link_where
+            if where is not None:
+                batch = self._batches[where]
+                if batch.namespace == "relationship":
+                    mask = batch.mask(flat)
+                else:
+                    mask = batch.mask(list(map(graph.accounts.get, map(_account_id_of, flat))))
+                flat = list(compress(flat, mask))
+                flags = list(compress(flags, mask))
+            first: Iterable[Any] = (
+                repeat(None, len(flat)) if builtins is None else map(builtins, flat)
+            )
+            second: Iterable[Any] = (
+                zip(*(column(flat, Reference("relationship", a)) for a in attributes), strict=True)
+                if attributes
+                else repeat((), len(flat))
+            )
+            keys = list(zip(first, second, strict=True))
+            values: list[Any] = list(map(shared.get, keys))
+        except (AttributeError, TypeError):
+            return None
+        if None in values:
+            for i, value in enumerate(values):
+                if value is None:
+                    key = keys[i]
+                    value = shared.get(key)
+                    if value is None:
+                        value = shared[key] = self._link_values(key)
+                    values[i] = value
+        return make_links(
+            list(map(_user_id_of, flat)), list(map(_account_id_of, flat)), flags, values
+        )
+
     # -- per account -----------------------------------------------------------------
+
+    def _accounts_columnar(self, ids: list[str]) -> list[Record] | None:
+        """A chunk of account records, reading each column over the chunk's
+        memberships at once; ``None`` when the chunk needs the general path
+        (a missing user, a list with ``order_by`` or no separator, a condition
+        or value that is not column-wise)."""
+        graph = self.graph
+        users_get = graph.users.get
+        by_account_get = graph.memberships_by_account.get
+        accounts = list(map(graph.accounts.__getitem__, ids))
+        mlists = [by_account_get(account_id, _NO_MEMBERSHIPS) for account_id in ids]
+        counts = list(map(len, mlists))
+        flat: list[Membership] = list(chain.from_iterable(mlists))
+        users_flat: list[Any] = list(map(users_get, map(_user_id_of, flat)))
+        if len(list(filter(None, users_flat))) != len(users_flat):
+            return None
+        ends = list(accumulate(counts))
+        starts = [0, *ends[:-1]] if ends else []
+        spans = list(map(slice, starts, ends))
+        accounts_flat: list[Account] | None = None
+        try:
+            masks: dict[Predicate, list[bool]] = {}
+            wheres = [item.where for item in self.user_lists]
+            wheres.extend(where for _, where in self.rollups)
+            for where in wheres:
+                if where is None or where in masks:
+                    continue
+                batch = self._batches.get(where)
+                if batch is None:
+                    return None
+                if batch.namespace == "relationship":
+                    objects: list[Any] = flat
+                elif batch.namespace == "user":
+                    objects = users_flat
+                else:
+                    if accounts_flat is None:
+                        accounts_flat = list(chain.from_iterable(map(repeat, accounts, counts)))
+                    objects = accounts_flat
+                masks[where] = batch.mask(objects)
+            entries: dict[str, list[str]] = {}
+            for item in self.user_lists:
+                if item.value_text in entries:
+                    continue
+                if item.direct is None:
+                    return None
+                namespace, read = item.direct
+                raws = list(map(read, users_flat if namespace == "user" else flat))
+                entries[item.value_text] = [
+                    raw if raw.__class__ is str else render(raw) for raw in raws
+                ]
+            field_columns = [list(read_field(accounts)) for read_field in self._account_readers]
+        except (AttributeError, TypeError):
+            return None
+        names = list(self.account_fields)
+        for item in self.user_lists:
+            names.append(item.field)
+            flat_entries = entries[item.value_text]
+            mask = masks[item.where] if item.where is not None else None
+            blanks = "" in flat_entries
+            separator = item.separator
+            max_length = item.max_length
+            values: list[Any] = []
+            append = values.append
+            for account_id, account, memberships, span in zip(
+                ids, accounts, mlists, spans, strict=True
+            ):
+                selected = (
+                    flat_entries[span]
+                    if mask is None
+                    else list(compress(flat_entries[span], mask[span]))
+                )
+                if blanks:
+                    selected = list(filter(None, selected))
+                if not selected:
+                    append(None)
+                    continue
+                selected.sort()
+                text = separator.join(selected)
+                if text.count(separator) != len(selected) - 1:
+                    listed = self._careful_list(item, account, memberships)
+                elif max_length is None or len(text) <= max_length:
+                    append(text)
+                    continue
+                else:
+                    joined = join_entries(selected, separator, max_length)
+                    listed = UserList(joined.value, joined.kept, joined.dropped, joined.marked, ())
+                append(listed.value)
+                if listed.dropped or listed.rejected:
+                    self._list_notices(item, account_id, listed)
+            field_columns.append(values)
+        matched: dict[Predicate, list[int]] = {}
+        quiet = self._quiet_rollups
+        events_of_account = graph.events_of_account
+        events: list[Sequence[Any]] | None = None
+        for index, (rollup, where) in enumerate(self.rollups):
+            names.append(rollup.field)
+            mask = None
+            if where is None:
+                members_counts = counts
+            else:
+                mask = masks[where]
+                found = matched.get(where)
+                if found is None:
+                    running = list(accumulate(mask, initial=0))
+                    at = running.__getitem__
+                    found = matched[where] = list(map(sub, map(at, ends), map(at, starts)))
+                members_counts = found
+            if rollup.kind == AccountRollupKind.USER_COUNT:
+                field_columns.append(members_counts)
+                continue
+            if events is None:
+                events = list(map(events_of_account, ids))
+            values = []
+            append = values.append
+            for memberships, span, n, account_events in zip(
+                mlists, spans, members_counts, events, strict=True
+            ):
+                if account_events:
+                    members = (
+                        memberships if mask is None else list(compress(memberships, mask[span]))
+                    )
+                    append(
+                        rollup_value(
+                            rollup, members, account_events, self.as_of, filtered=where is not None
+                        )
+                    )
+                    continue
+                key = (index, n)
+                value = quiet.get(key, quiet)
+                if value is quiet:
+                    members = (
+                        memberships if mask is None else list(compress(memberships, mask[span]))
+                    )
+                    value = quiet[key] = rollup_value(
+                        rollup, members, account_events, self.as_of, filtered=where is not None
+                    )
+                append(value)
+            field_columns.append(values)
+        rows: list[dict[str, Any]] = (
+            list(map(dict, map(zip, repeat(names), zip(*field_columns, strict=True))))
+            if field_columns
+            else [{} for _ in ids]
+        )
+        return make_records(ObjectKind.ACCOUNT, ids, rows)
 
     def _account_record(self, account_id: str) -> Record:
         graph = self.graph
@@ -732,18 +1238,28 @@ class DestinationProjector:
             fields[item.field] = listed.value
             if listed.dropped or listed.rejected:
                 self._list_notices(item, account_id, listed)
-        for rollup, where in self.rollups:
+        quiet = self._quiet_rollups
+        for index, (rollup, where) in enumerate(self.rollups):
             members: Sequence[Membership] = memberships
             if where is not None:
                 mask = masks.get(where)
                 if mask is None:
                     mask = masks[where] = self._account_mask(where, account, memberships, users)
                 members = list(compress(memberships, mask))
-            events = (
-                ()
-                if rollup.kind == AccountRollupKind.USER_COUNT
-                else graph.events_of_account(account_id)
-            )
+            if rollup.kind == AccountRollupKind.USER_COUNT:
+                fields[rollup.field] = len(members)
+                continue
+            events = graph.events_of_account(account_id)
+            if not events:
+                # Without events a rollup depends on the number of members only.
+                key = (index, len(members))
+                value = quiet.get(key, quiet)
+                if value is quiet:
+                    value = quiet[key] = rollup_value(
+                        rollup, members, events, self.as_of, filtered=where is not None
+                    )
+                fields[rollup.field] = value
+                continue
             fields[rollup.field] = rollup_value(
                 rollup, members, events, self.as_of, filtered=where is not None
             )
@@ -756,6 +1272,19 @@ class DestinationProjector:
         memberships: Sequence[Membership],
         users: list[User | None],
     ) -> list[bool]:
+        batch = self._batches.get(where)
+        if batch is not None:
+            namespace = batch.namespace
+            try:
+                return batch.mask(
+                    memberships
+                    if namespace == "relationship"
+                    else users
+                    if namespace == "user"
+                    else [account] * len(memberships)
+                )
+            except (AttributeError, TypeError):  # a missing object, an unhashable value
+                pass
         scope = self._scope
         scope.account = account
         mask: list[bool] = []
@@ -908,9 +1437,18 @@ class DestinationProjector:
         notices = self._notices = NoticeCollector()
         graph = self.graph
         if task.section == "accounts":
+            if self._accounts_plan:
+                records = self._accounts_columnar(task.ids)
+                if records is not None:
+                    return records, notices
+                notices = self._notices = NoticeCollector()
             return [self._account_record(a) for a in task.ids], notices
         if task.section == "links":
             primaries = self._primaries.pop(task.index)
+            if self._links_plan:
+                links_done = self._links_columnar(task.ids, primaries)
+                if links_done is not None:
+                    return links_done, notices
             links: list[Link] = []
             for user_id, primary in zip(task.ids, primaries, strict=True):
                 links.extend(
@@ -919,6 +1457,10 @@ class DestinationProjector:
                     )
                 )
             return links, notices
+        if self._contacts_plan is not None:
+            columnar = self._contacts_columnar(task, self._contacts_plan)
+            if columnar is not None:
+                return columnar, [], notices
         contacts: list[Record] = []
         members: list[Record] = []
         primaries = []

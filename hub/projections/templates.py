@@ -21,7 +21,7 @@ from hub.references import (
     parse_reference,
 )
 
-__all__ = ["TemplateError", "compile_template", "template_references"]
+__all__ = ["TemplateError", "compile_template", "template_pattern", "template_references"]
 
 
 class TemplateError(ValueError):
@@ -79,22 +79,31 @@ def template_references(text: str, allowed: tuple[str, ...] = NAMESPACES) -> lis
     return [part for part in _parse(text, allowed) if isinstance(part, Reference)]
 
 
-def compile_template(text: str, allowed: tuple[str, ...] = NAMESPACES) -> Callable[[Scope], str]:
-    """Compile ``text`` into a function rendering it against a :class:`Scope`."""
+def template_pattern(
+    text: str, allowed: tuple[str, ...] = NAMESPACES
+) -> tuple[str, tuple[Reference, ...]]:
+    """``text`` as a %-format and its references: an entry is ``pattern %
+    values``, each value a ``str`` or else :func:`~hub.projections.values.render`-ed.
+    Literal parts have every "%" escaped; values are only ever *arguments* to
+    it, so user data is inserted and never interpreted."""
     literals: list[str] = [""]
-    getters: list[Getter] = []
+    references: list[Reference] = []
     for part in _parse(text, allowed):
         if isinstance(part, str):
             literals[-1] += part
         else:
-            getters.append(fast_getter(part))
+            references.append(part)
             literals.append("")
+    return "%s".join(literal.replace("%", "%%") for literal in literals), tuple(references)
+
+
+def compile_template(text: str, allowed: tuple[str, ...] = NAMESPACES) -> Callable[[Scope], str]:
+    """Compile ``text`` into a function rendering it against a :class:`Scope`."""
+    pattern, references = template_pattern(text, allowed)
+    getters: list[Getter] = [fast_getter(reference) for reference in references]
     if not getters:
-        constant = literals[0]
+        constant = pattern % ()
         return lambda scope: constant
-    # Literal parts become a %-format with every "%" escaped; values are only
-    # ever *arguments* to it, so user data is inserted and never interpreted.
-    pattern = "%s".join(literal.replace("%", "%%") for literal in literals)
     frozen = tuple(getters)
 
     def run(scope: Scope) -> str:

@@ -65,13 +65,16 @@ def join_entries(entries: Sequence[str], separator: str, max_length: int | None)
     total = sum(map(len, entries)) + sep * (count - 1)
     if max_length is None or total <= max_length:
         return Joined(separator.join(entries), count, 0, False)
-    # prefix[k]: length of the first k entries joined (0 for k == 0).
-    prefix = [0] * (count + 1)
+    # prefix[k]: length of the first k entries joined (0 for k == 0), up to the
+    # first k past max_length: no longer run of entries can be kept.
+    prefix = [0]
     running = 0
     for k, entry in enumerate(entries, 1):
         running += len(entry) + (sep if k > 1 else 0)
-        prefix[k] = running
-    for kept in range(count - 1, -1, -1):
+        prefix.append(running)
+        if running > max_length:
+            break
+    for kept in range(min(count - 1, len(prefix) - 1), -1, -1):
         length = prefix[kept] + (sep if kept else 0) + len(marker(count - kept))
         if length <= max_length:
             head = list(entries[:kept])

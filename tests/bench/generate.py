@@ -12,8 +12,10 @@ From the command line it writes the tables in the format of
     python tests/bench/generate.py 100000 --seed 42 --out /tmp/bench
 
 It is built for a million users: every string that repeats (roles, stages,
-dates, names) is one shared object, and traits and relationship properties
-are slotted ``Row`` objects over one shared key layout per table, not dicts.
+dates, names, keys) is one shared, interned object. Traits and relationship
+properties are plain dicts without ``None`` values, exactly what the loader
+(hub.loading) builds from a CSV row whose empty cells it omits, so the
+benchmark reads them at the same cost as real data.
 """
 
 from __future__ import annotations
@@ -21,16 +23,13 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
-import inspect
 import json
 import random
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from hub.model import EMPTY, Account, Dataset, Event, Membership, User
 
@@ -117,74 +116,20 @@ _DAY = timedelta(days=1)
 _HOUR = timedelta(hours=1)
 
 
-class Row(Mapping[str, Any]):
-    """A read-only mapping whose keys are the fields of a slotted dataclass.
-
-    Every record of a table shares its subclass's key layout, and holds only
-    its values in slots: a tenth of the memory of a dict. A ``None`` value is
-    an absent key, as an empty CSV cell is.
-    """
-
-    __slots__ = ()
-    keys_: ClassVar[tuple[str, ...]] = ()
-    keyset_: ClassVar[frozenset[str]] = frozenset()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        annotations = inspect.get_annotations(cls)
-        cls.keys_ = tuple(k for k, v in annotations.items() if "ClassVar" not in str(v))
-        cls.keyset_ = frozenset(cls.keys_)
-
-    def __getitem__(self, key: str) -> Any:
-        value = getattr(self, key) if key in self.keyset_ else None
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = getattr(self, key) if key in self.keyset_ else None
-        return default if value is None else value
-
-    def __iter__(self) -> Iterator[str]:
-        return (key for key in self.keys_ if getattr(self, key) is not None)
-
-    def __len__(self) -> int:
-        return sum(getattr(self, key) is not None for key in self.keys_)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({dict(self)!r})"
-
-
-@dataclass(slots=True, eq=False, repr=False)
-class UserTraits(Row):
-    first_name: str
-    last_name: str
-    title: str
-    country: str
-    signed_up_at: str
-
-
-@dataclass(slots=True, eq=False, repr=False)
-class AccountTraits(Row):
-    plan: str
-    conversion_score: float | None
-    employees: int
-    created_at: str
-
-
-@dataclass(slots=True, eq=False, repr=False)
-class RelationshipProperties(Row):
-    stage: str
-    joined_at: str
-    health_score: float
-    projects_created: int
-    is_primary: bool | None
-    last_seen_at: str
-
-
-USER_COLUMNS = ("user_id", "email", *UserTraits.keys_)
-ACCOUNT_COLUMNS = ("account_id", "name", "domain", "stage", *AccountTraits.keys_)
-MEMBERSHIP_COLUMNS = ("user_id", "account_id", "role", *RelationshipProperties.keys_)
+#: Trait and relationship property names, in column order.
+USER_TRAITS = ("first_name", "last_name", "title", "country", "signed_up_at")
+ACCOUNT_TRAITS = ("plan", "conversion_score", "employees", "created_at")
+RELATIONSHIP_PROPERTIES = (
+    "stage",
+    "joined_at",
+    "health_score",
+    "projects_created",
+    "is_primary",
+    "last_seen_at",
+)
+USER_COLUMNS = ("user_id", "email", *USER_TRAITS)
+ACCOUNT_COLUMNS = ("account_id", "name", "domain", "stage", *ACCOUNT_TRAITS)
+MEMBERSHIP_COLUMNS = ("user_id", "account_id", "role", *RELATIONSHIP_PROPERTIES)
 
 
 def _accounts_per_user_weights() -> list[float]:
@@ -238,8 +183,18 @@ def _generate(n_users: int, rng: random.Random) -> Dataset:
         created = 1 + int(rand() * (45 if stage == "Trial" else HISTORY_DAYS))
         word = WORDS[int(rand() * len(WORDS))]
         score = healths[int(rand() * 101)] if stage in ("Trial", "Free") else None
-        traits = AccountTraits(
-            PLANS[stage][int(rand() * 100)], score, int(10 ** (1 + rand() * 4)), days[created]
+        plan = PLANS[stage][int(rand() * 100)]
+        employees = int(10 ** (1 + rand() * 4))
+        # A plain dict without the empty cells, as the loader builds it from a CSV row.
+        traits: dict[str, Any] = (
+            {"plan": plan, "employees": employees, "created_at": days[created]}
+            if score is None
+            else {
+                "plan": plan,
+                "conversion_score": score,
+                "employees": employees,
+                "created_at": days[created],
+            }
         )
         name = f"{word} {SUFFIXES[i % len(SUFFIXES)]} {i}"
         domain = f"{word.lower()}{i}.example"
@@ -285,19 +240,34 @@ def _generate(n_users: int, rng: random.Random) -> Dataset:
                 health = healths[int(rand() * 101)]
                 seen = int(rand() * (joined if joined < 30 else 30) * 24)
                 projects = projects_table[int(rand() * 100)]
-            props = RelationshipProperties(
-                stage, days[joined], health, projects, True if primary else None, hours[seen]
+            props: dict[str, Any] = (
+                {
+                    "stage": stage,
+                    "joined_at": days[joined],
+                    "health_score": health,
+                    "projects_created": projects,
+                    "is_primary": True,
+                    "last_seen_at": hours[seen],
+                }
+                if primary
+                else {
+                    "stage": stage,
+                    "joined_at": days[joined],
+                    "health_score": health,
+                    "projects_created": projects,
+                    "last_seen_at": hours[seen],
+                }
             )
             primary = False
             account_id = account_ids[a]
             memberships[user_id, account_id] = Membership(user_id, account_id, role, props)
-        user_traits = UserTraits(
-            first,
-            last,
-            TITLES[int(rand() * n_titles)],
-            COUNTRIES[int(rand() * n_countries)],
-            hours[(min(signed_up, HISTORY_DAYS) - 1) * 24 + int(rand() * 24)],
-        )
+        user_traits = {
+            "first_name": first,
+            "last_name": last,
+            "title": TITLES[int(rand() * n_titles)],
+            "country": COUNTRIES[int(rand() * n_countries)],
+            "signed_up_at": hours[(min(signed_up, HISTORY_DAYS) - 1) * 24 + int(rand() * 24)],
+        }
         users[user_id] = User(user_id, f"{email_name}.{u}@mail.example", user_traits)
     return Dataset(users=users, accounts=accounts, memberships=memberships)
 
@@ -350,7 +320,7 @@ def write_tables(dataset: Dataset, out: Path) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(USER_COLUMNS)
         writer.writerows(
-            (u.user_id, u.email or "", *(_cell(u.traits.get(k)) for k in UserTraits.keys_))
+            (u.user_id, u.email or "", *(_cell(u.traits.get(k)) for k in USER_TRAITS))
             for u in dataset.users.values()
         )
     with (out / "accounts.csv").open("w", encoding="utf-8", newline="") as handle:
@@ -362,7 +332,7 @@ def write_tables(dataset: Dataset, out: Path) -> None:
                 _cell(a.name),
                 _cell(a.domain),
                 _cell(a.stage),
-                *(_cell(a.traits.get(k)) for k in AccountTraits.keys_),
+                *(_cell(a.traits.get(k)) for k in ACCOUNT_TRAITS),
             )
             for a in dataset.accounts.values()
         )
@@ -374,7 +344,7 @@ def write_tables(dataset: Dataset, out: Path) -> None:
                 m.user_id,
                 m.account_id,
                 m.role,
-                *(_cell(m.properties.get(k)) for k in RelationshipProperties.keys_),
+                *(_cell(m.properties.get(k)) for k in RELATIONSHIP_PROPERTIES),
             )
             for m in dataset.memberships.values()
         )

@@ -239,3 +239,43 @@ def test_validate_refuses_a_mode_the_destination_type_lacks(project: Path) -> No
     assert [p.key for p in problems] == ["destinations.crm.mode"]
     assert "capability sync_modes" in problems[0].message
     assert problems[0].line is not None
+
+
+def test_a_manual_sync_refuses_a_destination_another_process_is_syncing(project: Path) -> None:
+    from hub.state.locks import SyncLocks
+
+    config = project / "hub.toml"
+    locks = SyncLocks(project / ".hub" / "state.db")
+    taken, _ = locks.acquire(["destination:crm"], "the daemon on host-a", 300)
+    assert taken
+    result = runner.invoke(app, ["sync", "--config", str(config), "-d", "crm"])
+    assert result.exit_code == 1, result.output
+    assert "destination:crm (held by the daemon on host-a)" in result.stderr.replace("\n", " ")
+    assert not (project / "outbox" / "crm").exists()  # nothing was sent
+
+    locks.release(["destination:crm"], "the daemon on host-a")
+    result = runner.invoke(app, ["sync", "--config", str(config), "-d", "crm"])
+    assert result.exit_code == 0, result.output
+    # the manual sync released its own locks when done
+    assert locks.holders() == []
+    locks.close()
+
+
+def test_a_lock_left_by_a_killed_process_on_this_host_is_taken_over_at_once(
+    tmp_path: Path,
+) -> None:
+    from hub.state.locks import SyncLocks, lock_owner
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    owner_of_dead = f"{lock_owner('x').split(':')[0]}:{dead.stdout.strip()}:hub-sync"
+    locks = SyncLocks(tmp_path / "state.db")
+    assert locks.acquire(["destination:crm"], owner_of_dead, 300)[0]
+    assert locks.acquire(["destination:crm"], lock_owner("hub-sync"), 300)[0]
+    # a live holder still blocks
+    assert not locks.acquire(["destination:crm"], "elsewhere:1:other", 300)[0]
+    locks.close()

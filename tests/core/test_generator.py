@@ -137,3 +137,14 @@ def test_cli_writes_the_sample_format(tmp_path: Path) -> None:
     assert system and all(c["anonymousId"] == "system" and c["context"]["groupId"] for c in system)
     timestamps = [c["timestamp"] for c in calls]
     assert timestamps == sorted(timestamps)
+
+
+def test_traits_are_plain_dicts_like_the_loaders(dataset: Dataset) -> None:
+    # hub.loading builds plain dicts and omits empty cells: the benchmark must read the same.
+    for traits in (
+        *(u.traits for u in dataset.users.values()),
+        *(a.traits for a in dataset.accounts.values()),
+        *(m.properties for m in dataset.memberships.values()),
+    ):
+        assert type(traits) is dict
+        assert None not in traits.values()

@@ -416,13 +416,133 @@ def test_small_chunks_give_the_same_plan(store: SqliteStateStore) -> None:
     assert small.counts == expected.counts
 
 
-def test_many_leavers_walk_the_store_again(
-    store: SqliteStateStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_many_leavers_are_read_back_a_chunk_at_a_time(store: SqliteStateStore) -> None:
     apply(store, plan(base(), store))
     empty = projection({}, {})
     expected = plan(empty, store, mode=SyncMode.MIRROR, force=True)
-    monkeypatch.setattr("hub.planner._KEEP_LEAVING", 1)
-    again = plan(empty, store, mode=SyncMode.MIRROR, force=True)
+    again = plan_destination(
+        empty, store, mode=SyncMode.MIRROR, max_delete_share=0.5, force_delete=True, chunk_size=1
+    )
     assert again.items == expected.items
     assert len(again.items) == 3 + 2 + 3
+
+
+# -- the merge pass: paging, writes between chunks, keys out of order ----------------
+
+
+def _mirror_state(store: SqliteStateStore) -> None:
+    """The hub created accounts a0..a9 (even ones matched, so not its own: a0, a2, ...
+    are left alone), contacts c0..c9 and links c{i} -> a{i}."""
+    run = store.start_run(DEST, "mirror")
+    for i in range(10):
+        own = i % 2 == 1
+        store.confirm(run, DEST, ACCOUNT, [Confirmation(f"a{i}", "old", f"id-a{i}", own)])
+        store.confirm(run, DEST, CONTACT, [Confirmation(f"c{i}", "old", f"id-c{i}", True)])
+        store.confirm(
+            run, DEST, LINK, [Confirmation(link_key(f"c{i}", f"a{i}"), "old", None, True)]
+        )
+
+
+def _chunked(whole: DestinationProjection, size: int) -> Iterator[ProjectionChunk]:
+    for start in range(0, len(whole.accounts), size):
+        yield AccountsChunk(whole.accounts[start : start + size])
+    for start in range(0, len(whole.contacts), size):
+        yield ContactsChunk(whole.contacts[start : start + size])
+    for start in range(0, len(whole.links), size):
+        yield LinksChunk(whole.links[start : start + size])
+    yield ProjectionSummary(DEST, [], {})
+
+
+def _changing_source() -> DestinationProjection:
+    # Kept: a1 a2 a5 (changed), new: a10 a55 b; left: a0 a3 a4 a6 a7 a8 a9 (own: 3 7 9).
+    accounts = {k: {"n": 1} for k in ("a1", "a10", "a2", "a5", "a55", "b")}
+    contacts = {f"c{i}": {"n": 1} for i in (1, 2, 5)} | {"c12": {"n": 1}, "d": {"n": 1}}
+    links = [
+        ("c1", "a1", True, {}),
+        ("c12", "a2", True, {}),
+        ("c2", "a2", True, {}),
+        ("c5", "a5", False, {}),
+        ("d", "b", True, {}),
+    ]
+    return projection(accounts, contacts, links)
+
+
+@pytest.mark.parametrize("page", [1, 2, 3, 5000])
+@pytest.mark.parametrize("size", [1, 2, 100])
+def test_streamed_plan_with_writes_between_chunks_matches_the_whole_plan(
+    store: SqliteStateStore, monkeypatch: pytest.MonkeyPatch, page: int, size: int
+) -> None:
+    """What the sync does: each chunk's items are confirmed before the next chunk
+    is planned; the records it creates meanwhile are never taken for leavers."""
+    from hub.planner import DestinationPlanner
+
+    _mirror_state(store)
+    source = _changing_source()
+    expected = plan(source, store, mode=SyncMode.MIRROR, share=1.0)
+    monkeypatch.setattr("hub.planner._PAGE", page)
+    planner = DestinationPlanner(store, DEST, SyncMode.MIRROR, max_delete_share=1.0, end_ids=False)
+    items: list[PlannedItem] = []
+    for chunk in _chunked(source, size):
+        part = planner.plan_chunk(chunk)
+        items.extend(part)
+        apply(store, DestinationPlan(DEST, SyncMode.MIRROR, part, {}))
+    assert planner.finish() is None
+    for part in planner.iter_deletes():
+        items.extend(part)
+    assert summary(items) == summary(expected.items)
+    assert planner.plan().counts == expected.counts
+    assert expected.counts["account.delete"] == 3  # a3 a7 a9: the others are not the hub's
+    assert expected.counts["contact.delete"] == 7
+    assert expected.counts["link.unlink"] == 7
+
+
+@pytest.mark.parametrize("page", [1, 5000])
+def test_keys_out_of_order_fall_back_to_lookups(
+    store: SqliteStateStore, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    from hub.planner import DestinationPlanner
+
+    _mirror_state(store)
+    source = _changing_source()
+    expected = plan(source, store, mode=SyncMode.MIRROR, share=1.0)
+    monkeypatch.setattr("hub.planner._PAGE", page)
+    shuffled = [source.accounts[i] for i in (3, 0, 5, 1, 4, 2)]
+    contacts = list(reversed(source.contacts))
+    links = [source.links[i] for i in (4, 0, 2, 1, 3)]
+    planner = DestinationPlanner(store, DEST, SyncMode.MIRROR, max_delete_share=1.0)
+    items: list[PlannedItem] = []
+    chunks: list[ProjectionChunk] = [
+        AccountsChunk(shuffled[:2]),
+        AccountsChunk(shuffled[2:]),
+        ContactsChunk(contacts[:1]),  # in order on its own, then out of order
+        ContactsChunk(contacts[1:]),
+        LinksChunk(links),
+    ]
+    for chunk in chunks:
+        part = planner.plan_chunk(chunk)
+        items.extend(part)
+        apply(store, DestinationPlan(DEST, SyncMode.MIRROR, part, {}))
+    for part in planner.iter_deletes():
+        items.extend(part)
+    assert sorted(summary(items)) == sorted(summary(expected.items))
+    assert planner.plan().counts == expected.counts
+
+
+def test_a_contact_key_below_the_tab_keeps_links_right(store: SqliteStateStore) -> None:
+    """Links come by (contact, account); with a contact key holding a character
+    below the tab that is not the order of their link keys: still the same plan."""
+    source = projection(
+        {"a": {}, "b": {}},
+        {"u": {}, "u\x01x": {}},
+        [("u", "b", True, {}), ("u\x01x", "a", True, {}), ("u", "a", False, {})],
+    )
+    assert [link_key(x.contact_key, x.account_key) for x in source.links] != sorted(
+        link_key(x.contact_key, x.account_key) for x in source.links
+    )
+    apply(store, plan(source, store))
+    again = plan(source, store)
+    assert again.items == []
+    assert again.counts["link.unchanged"] == 3
+    source.links.pop()
+    gone = plan(source, store, share=1.0)
+    assert summary(gone.items) == [("link", "unlink", link_key("u\x01x", "a"))]

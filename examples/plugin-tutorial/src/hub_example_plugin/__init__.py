@@ -25,7 +25,7 @@ from hub.capabilities import (
     Operation,
     SyncMode,
 )
-from hub.destination import Batch, DestinationContext, RecordResult
+from hub.destination import Batch, BatchObject, DestinationContext, RecordResult
 from hub.hookspecs import hookimpl
 from hub.plugins import DestinationRegistry, DestinationType
 
@@ -93,14 +93,17 @@ class CsvDropDestination:
                 rows.pop(item.key, None)  # already gone is fine: a re-sent delete
                 results.append(RecordResult.ok(item.key, item.destination_id or item.key))
                 continue
-            problem = _not_scalar(item.payload)
+            # A link's payload is {"properties": {...}, "primary": bool}; a link
+            # row holds its properties (csvdrop declares no primary account).
+            fields = (
+                item.payload["properties"] if batch.object is BatchObject.LINK else item.payload
+            )
+            problem = _not_scalar(fields)
             if problem:
                 # One bad record is that record's problem, never its batch's.
                 results.append(RecordResult.permanent(item.key, problem))
                 continue
-            cells = {
-                name: "" if value is None else str(value) for name, value in item.payload.items()
-            }
+            cells = {name: "" if value is None else str(value) for name, value in fields.items()}
             rows[item.key] = {KEY_COLUMN: item.key, **cells}
             results.append(RecordResult.ok(item.key, item.destination_id or item.key))
         self._write(batch.object.value, rows)

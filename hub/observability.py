@@ -1,0 +1,296 @@
+"""The daemon's logs, metrics and health endpoint.
+
+- :func:`configure_logging`: structlog, one event per line on stderr, JSON
+  when stderr is not a terminal (journald, a container), coloured key=value
+  on a terminal. The standard library's loggers (the sync engine's) go
+  through the same renderer.
+- :class:`Metrics`: the Prometheus metrics, in their own registry.
+- :class:`ObservabilityServer`: ``/metrics`` and ``/healthz`` over HTTP
+  (127.0.0.1 by default), in a background thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+import structlog
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = [
+    "RECORD_OUTCOMES",
+    "Metrics",
+    "ObservabilityServer",
+    "configure_logging",
+    "parse_listen",
+]
+
+LogFormat = Literal["auto", "json", "console"]
+
+#: The run counts exported as ``hub_records_total{outcome=...}``.
+RECORD_OUTCOMES = (
+    "created",
+    "updated",
+    "deleted",
+    "linked",
+    "unlinked",
+    "unchanged",
+    "failed",
+    "pending",
+    "skipped",
+    "retried",
+)
+
+
+def configure_logging(
+    level: str = "info", log_format: LogFormat = "auto", stream: Any = None
+) -> None:
+    """Route structlog and the standard library's logging to ``stream``
+    (stderr): JSON unless ``log_format`` is ``console`` or, with ``auto``,
+    the stream is a terminal."""
+    stream = stream or sys.stderr
+    as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=True)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if as_json else _identity,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Libraries' chatter (connection pools) stays out below warnings.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def _identity(logger: Any, name: str, event: Any) -> Any:
+    return event
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` as ``("127.0.0.1", 9464)`` (``[::1]:9464`` too)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class _LastSuccess(Collector):
+    """``hub_seconds_since_last_success`` and ``hub_last_success_timestamp_seconds``,
+    computed when scraped."""
+
+    def __init__(self, source: Callable[[], Iterable[tuple[str, float | None, float]]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        since = GaugeMetricFamily(
+            "hub_seconds_since_last_success",
+            "Seconds since the sync last completed (since the daemon started if it has not).",
+            labels=["sync"],
+        )
+        last = GaugeMetricFamily(
+            "hub_last_success_timestamp_seconds",
+            "When the sync last completed (Unix time; 0 if never).",
+            labels=["sync"],
+        )
+        for sync, last_success, seconds in self._source():
+            since.add_metric([sync], seconds)
+            last.add_metric([sync], last_success or 0.0)
+        yield since
+        yield last
+
+
+class Metrics:
+    """The daemon's Prometheus metrics (a registry of their own).
+
+    ``last_success`` yields ``(sync, last_success_timestamp, seconds_since)``
+    for each configured sync when scraped.
+    """
+
+    def __init__(
+        self, last_success: Callable[[], Iterable[tuple[str, float | None, float]]]
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.runs = Counter(
+            "hub_runs",
+            "Destination runs finished, by sync, destination and status"
+            " (succeeded, partial, failed, interrupted, error).",
+            ["sync", "destination", "status"],
+            registry=self.registry,
+        )
+        self.records = Counter(
+            "hub_records",
+            "Records (and links) by outcome: created, updated, deleted, linked, unlinked,"
+            " unchanged, failed, pending, skipped, retried.",
+            ["sync", "destination", "outcome"],
+            registry=self.registry,
+        )
+        self.rate_limit_wait = Counter(
+            "hub_rate_limit_wait_seconds",
+            "Seconds spent waiting for a destination's rate budget.",
+            ["sync", "destination"],
+            registry=self.registry,
+        )
+        self.run_seconds = Counter(
+            "hub_sync_seconds",
+            "Wall time spent running each sync.",
+            ["sync"],
+            registry=self.registry,
+        )
+        self.running = Gauge(
+            "hub_sync_running",
+            "1 while the sync runs in this daemon.",
+            ["sync"],
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            "hub_sync_skipped",
+            "Due runs not started, by reason (locked: another process holds a destination).",
+            ["sync", "reason"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "hub_config_reloads",
+            "Configuration reloads, by result (ok, failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "hub_alerts",
+            "Alerts sent, by channel and result (ok, failed).",
+            ["channel", "result"],
+            registry=self.registry,
+        )
+        self.registry.register(_LastSuccess(last_success))
+
+    def record_run(
+        self,
+        sync: str,
+        destination: str,
+        status: str,
+        counts: dict[str, int],
+        rate_wait_seconds: float,
+    ) -> None:
+        self.runs.labels(sync, destination, status).inc()
+        for outcome in RECORD_OUTCOMES:
+            amount = counts.get(outcome, 0)
+            # Touch every outcome, so each series exists from the first run.
+            self.records.labels(sync, destination, outcome).inc(max(amount, 0))
+        self.rate_limit_wait.labels(sync, destination).inc(max(rate_wait_seconds, 0.0))
+
+    def alert_result(self, channel: str, ok: bool) -> None:
+        self.alerts.labels(channel, "ok" if ok else "failed").inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class ObservabilityServer:
+    """``GET /metrics`` (Prometheus text format) and ``GET /healthz`` (JSON:
+    200 when healthy, 503 when not) on ``host:port``, in a daemon thread.
+
+    ``health()`` returns ``(healthy, document)``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        health: Callable[[], tuple[bool, dict[str, Any]]],
+    ) -> None:
+        handler = _handler(metrics, health)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.5},
+            name="hub-http",
+            daemon=True,
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _handler(
+    metrics: Metrics, health: Callable[[], tuple[bool, dict[str, Any]]]
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "connector-hub"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._answer(200, CONTENT_TYPE_LATEST, metrics.exposition())
+            elif path in ("/healthz", "/health"):
+                healthy, document = health()
+                body = json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
+                self._answer(200 if healthy else 503, "application/json", body)
+            else:
+                self._answer(404, "text/plain; charset=utf-8", b"not found: /metrics, /healthz\n")
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # scrapes every few seconds would drown the log
+
+    return Handler

@@ -1,0 +1,519 @@
+"""The live HubSpot destination.
+
+- **Upserts** go to ``POST /crm/v3/objects/{contacts|companies}/batch/upsert``
+  (at most 100 inputs), matched by ``idProperty``: ``email`` or the hub's
+  unique property for contacts, the hub's unique property for companies. Each
+  input carries an ``objectWriteTraceId``; a 207's errors name it in their
+  ``context``, so each error lands on its own record (permanent, in HubSpot's
+  words). HubSpot's record id becomes the destination id.
+- **Lifecycle stage regressions** are made to stick. HubSpot silently keeps
+  ``lifecyclestage`` when asked to move it backwards, and the upsert answer
+  shows the value it kept. For every contact whose kept stage ranks higher
+  (``lifecycle_stage_order``) than the one sent, two more requests follow,
+  for the whole batch at once: ``batch/update`` with ``lifecyclestage = ""``
+  (cleared), then ``batch/update`` with the wanted stage. A batch with no
+  regression costs nothing extra.
+- **Deletes** (mirror) archive by HubSpot id (``batch/archive``); an already
+  archived record is not an error.
+- **Links** are v4 associations contact -> company, at most 2,000 per request:
+  a USER_DEFINED label per role (``hub_role_<role>``, created on demand through
+  ``POST /crm/associations/v4/contacts/companies/labels``), the primary
+  company (HUBSPOT_DEFINED 1) when the link is primary, the plain association
+  (HUBSPOT_DEFINED 279) when there is no role. Several links reaching the same
+  contact-company pair (two users sharing an e-mail) are sent as one input.
+  The destination id of a link records what the hub applied
+  (``contact:company:H1,U37``); a link re-sent with another role or no longer
+  primary has the hub's stale labels removed (``batch/labels/archive``).
+- **Unlinks** remove exactly what the hub applied (its labels, the primary type
+  it set) and, unless ``unlink_keeps_association``, the plain association
+  (which, per HubSpot, removes the pair's association outright).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from hub.capabilities import Capabilities, Operation
+from hub.destination import (
+    Batch,
+    BatchItem,
+    BatchObject,
+    DestinationContext,
+    RecordResult,
+)
+from hub_hubspot.client import (
+    HubSpotClient,
+    PermanentBatchError,
+    RetryableBatchError,
+)
+from hub_hubspot.properties import PropertyCatalog
+from hub_hubspot.settings import HubSpotSettings
+
+logger = logging.getLogger(__name__)
+
+#: HubSpot's object batch maximum (create, update, upsert, archive).
+OBJECT_BATCH_MAX = 100
+#: HubSpot's v4 association batch maximum (create, archive, labels/archive).
+ASSOCIATION_BATCH_MAX = 2000
+#: contact -> company: the primary company, and the plain (unlabeled) association.
+PRIMARY_TYPE_ID = 1
+UNLABELED_TYPE_ID = 279
+HUBSPOT_DEFINED = "HUBSPOT_DEFINED"
+USER_DEFINED = "USER_DEFINED"
+LIFECYCLE_PROPERTY = "lifecyclestage"
+
+_CATEGORY_CODES = {HUBSPOT_DEFINED: "H", USER_DEFINED: "U"}
+_CODE_CATEGORIES = {code: category for category, code in _CATEGORY_CODES.items()}
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
+
+AssociationType = tuple[str, int]
+
+
+def encode_value(value: Any) -> str:
+    """A payload value as HubSpot's property string ("" clears the property)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        moment: dt.datetime = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | float | Decimal | str):
+        return str(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return ";".join(encode_value(entry) for entry in value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def link_destination_id(contact_id: str, company_id: str, types: Iterable[AssociationType]) -> str:
+    """``contact:company:H1,U37``: the pair, and the association types the hub applied."""
+    codes = ",".join(f"{_CATEGORY_CODES[c]}{t}" for c, t in sorted(set(types)))
+    return f"{contact_id}:{company_id}:{codes}"
+
+
+def parse_link_destination_id(value: str | None) -> tuple[str, str, set[AssociationType]] | None:
+    """The pair and types of a link destination id, ``None`` when it is not one."""
+    if not value or value.count(":") != 2:
+        return None
+    contact_id, company_id, codes = value.split(":")
+    types: set[AssociationType] = set()
+    for code in filter(None, codes.split(",")):
+        category = _CODE_CATEGORIES.get(code[:1])
+        if category is None or not code[1:].isdigit():
+            return None
+        types.add((category, int(code[1:])))
+    return contact_id, company_id, types
+
+
+def _error_keys(error: Mapping[str, Any]) -> set[str]:
+    """Every string an error's ``context`` names (trace ids, ids, property names)."""
+    found: set[str] = set()
+    for values in (error.get("context") or {}).values():
+        if isinstance(values, list):
+            found.update(str(value) for value in values)
+        elif values is not None:
+            found.add(str(values))
+    return found
+
+
+def _error_reason(error: Mapping[str, Any]) -> str:
+    message = str(error.get("message") or error.get("category") or "rejected")
+    details = [
+        str(detail.get("message"))
+        for detail in error.get("errors") or []
+        if isinstance(detail, dict) and detail.get("message") and detail.get("message") != message
+    ]
+    return "; ".join([message, *details])[:300]
+
+
+def _error_is_retryable(error: Mapping[str, Any]) -> bool:
+    status = str(error.get("status") or "")
+    return status in {"408", "423", "429", "477"} or status.startswith("5")
+
+
+class HubSpotDestination:
+    """Sends the hub's batches to one HubSpot account."""
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        context: DestinationContext,
+        capabilities: Capabilities,
+    ) -> None:
+        self.capabilities = capabilities
+        self.name = context.name
+        self.settings = settings
+        self.client = HubSpotClient(settings, context)
+        self.credential_id = self.client.credential_id
+        unique = {
+            "contacts": [settings.contact_id_property],
+            "companies": [settings.company_id_property],
+        }
+        self._catalogs = {
+            object_type: PropertyCatalog(
+                self.client,
+                object_type,
+                settings.property_group,
+                settings.property_group_label,
+                unique=unique[object_type],
+            )
+            for object_type in ("contacts", "companies")
+        }
+        self._stage_rank = {stage: i for i, stage in enumerate(settings.lifecycle_stage_order)}
+        #: Role label -> its USER_DEFINED type id (contact -> company), read once.
+        self._labels: dict[str, int] | None = None
+
+    def __repr__(self) -> str:
+        return f"HubSpotDestination({self.name!r}, url={self.client.base_url!r})"
+
+    # -- the Destination protocol ----------------------------------------------
+
+    def send(self, batch: Batch) -> Sequence[RecordResult]:
+        """Apply ``batch`` (see the module); one result per item."""
+        self.client.prepaid(1)
+        try:
+            if batch.object is BatchObject.LINK:
+                if batch.operation is Operation.UNLINK:
+                    return self._unlink(batch.items)
+                return self._link(batch.items)
+            object_type = "companies" if batch.object is BatchObject.ACCOUNT else "contacts"
+            if batch.operation is Operation.DELETE:
+                return self._archive(object_type, batch.items)
+            return self._upsert(object_type, batch)
+        except RetryableBatchError as exc:
+            return [RecordResult.retryable(i.key, exc.reason, exc.retry_after) for i in batch.items]
+        except PermanentBatchError as exc:
+            return [RecordResult.permanent(i.key, exc.reason) for i in batch.items]
+        finally:
+            self.client.prepaid(0)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.client.close()
+
+    # -- records ------------------------------------------------------------------
+
+    def _id_property(self, object_type: str) -> str:
+        if object_type == "companies":
+            return self.settings.company_id_property
+        if self.settings.contact_match == "email":
+            return "email"
+        return self.settings.contact_id_property
+
+    def _properties(self, object_type: str, item: BatchItem) -> dict[str, str]:
+        properties = {name: encode_value(value) for name, value in item.payload.items()}
+        if object_type == "contacts" and LIFECYCLE_PROPERTY in properties:
+            stage = properties[LIFECYCLE_PROPERTY]
+            properties[LIFECYCLE_PROPERTY] = self.settings.lifecycle_stage_values.get(stage, stage)
+        return properties
+
+    def _upsert(self, object_type: str, batch: Batch) -> list[RecordResult]:
+        id_property = self._id_property(object_type)
+        results: list[RecordResult] = []
+        # One input per HubSpot identity: two hub records with one e-mail are one contact.
+        inputs: dict[str, dict[str, Any]] = {}
+        keys_of: dict[str, list[str]] = {}
+        samples: dict[str, list[Any]] = {}
+        for item in batch.items:
+            properties = self._properties(object_type, item)
+            if id_property == "email":
+                match = properties.get("email", "").strip().lower()
+                if not match:
+                    results.append(
+                        RecordResult.permanent(item.key, "no e-mail to match the contact on")
+                    )
+                    continue
+            else:
+                match = item.key
+                properties[id_property] = item.key
+            for name, value in item.payload.items():
+                samples.setdefault(name, []).append(value)
+            if id_property != "email":
+                samples.setdefault(id_property, []).append(item.key)
+            trace = (
+                f"{batch.run_id}-{len(inputs)}"
+                if match not in inputs
+                else inputs[match]["objectWriteTraceId"]
+            )
+            inputs[match] = {
+                "idProperty": id_property,
+                "id": match,
+                "objectWriteTraceId": trace,
+                "properties": {**inputs.get(match, {}).get("properties", {}), **properties},
+            }
+            keys_of.setdefault(trace, []).append(item.key)
+        if not inputs:
+            return results
+        self._catalogs[object_type].ensure(samples)
+        answer = self.client.request(
+            "POST",
+            f"/crm/v3/objects/{object_type}/batch/upsert",
+            {"inputs": list(inputs.values())},
+        )
+        document = answer.document or {}
+        by_match = {match: entry["objectWriteTraceId"] for match, entry in inputs.items()}
+        done: dict[str, dict[str, Any]] = {}
+        for entry in document.get("results") or []:
+            trace = entry.get("objectWriteTraceId")
+            if trace not in keys_of:
+                value = str((entry.get("properties") or {}).get(id_property, "")).lower()
+                trace = by_match.get(value) or by_match.get(str(entry.get("id")))
+            if trace in keys_of:
+                done[trace] = entry
+        failed: dict[str, RecordResult] = {}
+        for error in document.get("errors") or []:
+            named = _error_keys(error)
+            reason = f"HubSpot: {_error_reason(error)}"
+            for trace in named & set(keys_of):
+                failed[trace] = (
+                    RecordResult.retryable("", reason)
+                    if _error_is_retryable(error)
+                    else RecordResult.permanent("", reason)
+                )
+            for match in named & set(by_match):
+                trace = by_match[match]
+                failed.setdefault(trace, RecordResult.permanent("", reason))
+        stage_failures = self._stick_lifecycle_stages(object_type, inputs, done)
+        for trace, keys in keys_of.items():
+            for key in keys:
+                if trace in done and trace not in stage_failures:
+                    results.append(RecordResult.ok(key, str(done[trace]["id"])))
+                elif trace in stage_failures:
+                    results.append(RecordResult.retryable(key, stage_failures[trace]))
+                elif trace in failed:
+                    answer_for = failed[trace]
+                    results.append(
+                        RecordResult(key, answer_for.outcome, None, None, answer_for.reason)
+                    )
+                else:
+                    results.append(
+                        RecordResult.retryable(key, "HubSpot's answer did not mention this record")
+                    )
+        return results
+
+    def _stick_lifecycle_stages(
+        self,
+        object_type: str,
+        inputs: Mapping[str, Mapping[str, Any]],
+        done: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, str]:
+        """Clear, then set, the stages HubSpot refused to move backwards; return
+        the traces whose stage could not be set, with the reason."""
+        if object_type != "contacts":
+            return {}
+        regressed: dict[str, tuple[str, str]] = {}
+        for entry in inputs.values():
+            trace = entry["objectWriteTraceId"]
+            wanted = entry["properties"].get(LIFECYCLE_PROPERTY)
+            if not wanted or trace not in done:
+                continue
+            kept = str((done[trace].get("properties") or {}).get(LIFECYCLE_PROPERTY) or "")
+            if kept == wanted or kept not in self._stage_rank or wanted not in self._stage_rank:
+                continue
+            if self._stage_rank[wanted] < self._stage_rank[kept]:
+                regressed[trace] = (str(done[trace]["id"]), wanted)
+        if not regressed:
+            return {}
+        path = f"/crm/v3/objects/{object_type}/batch/update"
+        try:
+            for phase in ("clear", "set"):
+                self.client.request(
+                    "POST",
+                    path,
+                    {
+                        "inputs": [
+                            {
+                                "id": record_id,
+                                "properties": {
+                                    LIFECYCLE_PROPERTY: "" if phase == "clear" else wanted
+                                },
+                            }
+                            for record_id, wanted in regressed.values()
+                        ]
+                    },
+                )
+        except (RetryableBatchError, PermanentBatchError) as exc:
+            reason = f"lifecycle stage regression not applied: {exc.reason}"
+            return {trace: reason for trace in regressed}
+        return {}
+
+    def _archive(self, object_type: str, items: Sequence[BatchItem]) -> list[RecordResult]:
+        results: list[RecordResult] = []
+        ids: dict[str, list[str]] = {}
+        for item in items:
+            if not item.destination_id:
+                # Nothing the hub knows of in HubSpot: nothing to delete.
+                results.append(RecordResult.ok(item.key, None))
+                continue
+            ids.setdefault(item.destination_id, []).append(item.key)
+        if ids:
+            self.client.request(
+                "POST",
+                f"/crm/v3/objects/{object_type}/batch/archive",
+                {"inputs": [{"id": record_id} for record_id in ids]},
+            )
+        for record_id, keys in ids.items():
+            results.extend(RecordResult.ok(key, record_id) for key in keys)
+        return results
+
+    # -- links ---------------------------------------------------------------------
+
+    def label_name(self, role: str) -> str:
+        """The association label name of ``role`` (``hub_role_account_owner``)."""
+        slug = _NOT_NAME.sub("_", role.lower()).strip("_") or "role"
+        return f"{self.settings.role_label_prefix}{slug}"
+
+    def _role_types(self, roles: Iterable[str]) -> dict[str, int]:
+        """Label type ids of ``roles``, creating the labels HubSpot lacks."""
+        base = "/crm/associations/v4/contacts/companies/labels"
+        if self._labels is None:
+            answer = self.client.request("GET", base)
+            self._labels = {
+                str(entry.get("label")): int(entry["typeId"])
+                for entry in (answer.document or {}).get("results") or []
+                if entry.get("category") == USER_DEFINED and entry.get("label")
+            }
+        for role in sorted(set(roles) - set(self._labels)):
+            answer = self.client.request(
+                "POST", base, {"label": role, "name": self.label_name(role)}
+            )
+            for entry in (answer.document or {}).get("results") or []:
+                if entry.get("label") == role and entry.get("category") == USER_DEFINED:
+                    self._labels[role] = int(entry["typeId"])
+                    break
+            else:
+                raise PermanentBatchError(f"HubSpot created no association label for {role!r}")
+        return {role: self._labels[role] for role in roles}
+
+    @staticmethod
+    def _role(item: BatchItem) -> str:
+        # A link's payload is {"properties": {...}, "primary": bool} (hub.fingerprint.link_payload).
+        properties = item.payload.get("properties") or {}
+        role = properties.get("role")
+        return str(role).strip() if role is not None else ""
+
+    def _link(self, items: Sequence[BatchItem]) -> list[RecordResult]:
+        results: list[RecordResult] = []
+        pending: list[BatchItem] = []
+        for item in items:
+            if item.link is None or not item.link.contact_id or not item.link.account_id:
+                results.append(
+                    RecordResult.retryable(item.key, "the contact or company has no HubSpot id yet")
+                )
+            else:
+                pending.append(item)
+        if not pending:
+            return results
+        role_types = self._role_types({self._role(i) for i in pending if self._role(i)})
+        # Never the same pair twice in one request: links reaching one pair merge.
+        pairs: dict[tuple[str, str], set[AssociationType]] = {}
+        stale: dict[tuple[str, str], set[AssociationType]] = {}
+        keys_of: dict[tuple[str, str], list[BatchItem]] = {}
+        for item in pending:
+            assert item.link is not None and item.link.contact_id and item.link.account_id
+            pair = (item.link.contact_id, item.link.account_id)
+            role = self._role(item)
+            types: set[AssociationType] = (
+                {(USER_DEFINED, role_types[role])}
+                if role
+                else {(HUBSPOT_DEFINED, UNLABELED_TYPE_ID)}
+            )
+            if item.link.primary:
+                types.add((HUBSPOT_DEFINED, PRIMARY_TYPE_ID))
+            pairs.setdefault(pair, set()).update(types)
+            keys_of.setdefault(pair, []).append(item)
+            before = parse_link_destination_id(item.destination_id)
+            if before is not None and (before[0], before[1]) == pair:
+                stale.setdefault(pair, set()).update(before[2])
+        removals = {
+            pair: old - pairs[pair] - {(HUBSPOT_DEFINED, UNLABELED_TYPE_ID)}
+            for pair, old in stale.items()
+        }
+        removals = {pair: types for pair, types in removals.items() if types}
+        if removals:
+            self._archive_labels(removals)
+        answer = self.client.request(
+            "POST",
+            "/crm/v4/associations/contacts/companies/batch/create",
+            {"inputs": [self._association_input(pair, types) for pair, types in pairs.items()]},
+        )
+        document = answer.document or {}
+        linked = {
+            (str(entry.get("fromObjectId")), str(entry.get("toObjectId")))
+            for entry in document.get("results") or []
+        }
+        errors = document.get("errors") or []
+        for pair, pair_items in keys_of.items():
+            if pair in linked:
+                destination_id = link_destination_id(pair[0], pair[1], pairs[pair])
+                results.extend(RecordResult.ok(item.key, destination_id) for item in pair_items)
+                continue
+            reason = next(
+                (f"HubSpot: {_error_reason(e)}" for e in errors if set(pair) <= _error_keys(e)),
+                None,
+            )
+            for item in pair_items:
+                if reason is None:
+                    results.append(
+                        RecordResult.retryable(
+                            item.key, "HubSpot's answer did not mention this link"
+                        )
+                    )
+                else:
+                    results.append(RecordResult.permanent(item.key, reason))
+        return results
+
+    @staticmethod
+    def _association_input(
+        pair: tuple[str, str], types: Iterable[AssociationType]
+    ) -> dict[str, Any]:
+        return {
+            "from": {"id": pair[0]},
+            "to": {"id": pair[1]},
+            "types": [
+                {"associationCategory": category, "associationTypeId": type_id}
+                for category, type_id in sorted(set(types))
+            ],
+        }
+
+    def _archive_labels(self, removals: Mapping[tuple[str, str], set[AssociationType]]) -> None:
+        self.client.request(
+            "POST",
+            "/crm/v4/associations/contacts/companies/batch/labels/archive",
+            {"inputs": [self._association_input(pair, types) for pair, types in removals.items()]},
+        )
+
+    def _unlink(self, items: Sequence[BatchItem]) -> list[RecordResult]:
+        results: list[RecordResult] = []
+        removals: dict[tuple[str, str], set[AssociationType]] = {}
+        keys_of: dict[tuple[str, str], list[str]] = {}
+        for item in items:
+            applied = parse_link_destination_id(item.destination_id)
+            if applied is None:
+                # The hub has no record of applying anything here: nothing of its to remove.
+                results.append(RecordResult.ok(item.key, item.destination_id))
+                continue
+            contact_id, company_id, types = applied
+            pair = (contact_id, company_id)
+            if not self.settings.unlink_keeps_association:
+                types = types | {(HUBSPOT_DEFINED, UNLABELED_TYPE_ID)}
+            else:
+                types = types - {(HUBSPOT_DEFINED, UNLABELED_TYPE_ID)}
+            removals.setdefault(pair, set()).update(types)
+            keys_of.setdefault(pair, []).append(item.key)
+        removals = {pair: types for pair, types in removals.items() if types}
+        if removals:
+            # Already removed is fine: HubSpot answers 204 either way.
+            self._archive_labels(removals)
+        for pair, keys in keys_of.items():
+            destination_id = link_destination_id(pair[0], pair[1], ())
+            results.extend(RecordResult.ok(key, destination_id) for key in keys)
+        return results

@@ -1,0 +1,712 @@
+"""The live Salesforce destination.
+
+- **Accounts and contacts** are upserted on hub-managed external-id fields:
+  through sObject Collections (``PATCH composite/sobjects/{SObject}/{ExtId}``,
+  200 records a request, ``allOrNone: false``, one result per record), or, for
+  a batch of at least ``bulk_threshold`` records, one Bulk API 2.0 ingest job
+  (create, upload the CSV, close, poll, then ``failedResults/`` for the
+  per-record errors and ``successfulResults/`` for the ids).
+- **Leads**: with ``leads_for_accountless_users``, a user whose
+  ``account_count_field`` is 0 is upserted as a Lead on ``lead_external_id``
+  (a user already held as a Contact stays one).
+- **Links** are ``AccountContactRelation`` records (:meth:`_link`): the primary
+  link sets ``Contact.AccountId`` (Salesforce then makes that relation the
+  direct one), every other link is an indirect relation created or updated
+  with its ``Roles``, ``IsActive``, ``StartDate``, ``EndDate``. An unlink
+  deletes an indirect relation; the direct relation is never deleted (Salesforce
+  refuses it: the primary changes through ``AccountId``), so its unlink is a
+  no-op that succeeds.
+- **Limits**: every response's ``Sforce-Limit-Info: api-usage=N/M`` feeds the
+  budget (``daily_remaining = M - N``); once ``N/M`` reaches ``max_api_share``
+  the destination stops (fatal) before sending more. 403
+  ``REQUEST_LIMIT_EXCEEDED`` is fatal; ``INVALID_SESSION_ID`` refreshes the
+  session once, then is fatal naming the credential settings. Per-record
+  errors are classified by :mod:`hub_salesforce.errors`.
+
+simple-salesforce (1.12) is imported lazily: ``sf.restful`` for collections
+and queries, ``sf.bulk2`` for ingest jobs.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+
+from hub.capabilities import Capabilities, Operation, RateLimit
+from hub.config import env_var_name
+from hub.destination import (
+    Batch,
+    BatchItem,
+    BatchObject,
+    DestinationContext,
+    FatalDestinationError,
+    Outcome,
+    RecordResult,
+)
+from hub_salesforce.auth import AuthError, fetch_token
+from hub_salesforce.errors import (
+    GONE_CODES,
+    QUOTA_CODE,
+    SESSION_CODE,
+    classify_bulk_error,
+    classify_record,
+    error_code,
+    record_codes,
+    request_error_text,
+)
+from hub_salesforce.relations import (
+    RELATION_COLUMNS,
+    RelationRefused,
+    WantedRelation,
+    changes,
+    link_properties,
+    relation_fields,
+    without_direct_only,
+)
+from hub_salesforce.settings import (
+    _REQUIRED,
+    COLLECTION_SIZE,
+    PICKLIST_SEPARATOR,
+    SalesforceSettings,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Salesforce key prefixes (the first three characters of a record id).
+CONTACT_PREFIX = "003"
+LEAD_PREFIX = "00Q"
+RELATION_OBJECT = "AccountContactRelation"
+#: Bulk API 2.0 CSV: this value sets a field to null (an empty cell leaves it unchanged).
+BULK_NULL = "#N/A"
+#: Keep each ingest job's CSV under this many bytes (Salesforce takes 100 MB a job, encoded).
+BULK_MAX_BYTES = 90 * 1024 * 1024
+_API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_MISSING = object()
+
+
+class _RequestFailed(Exception):
+    """A whole request failed in a way that is every one of its records' problem."""
+
+    def __init__(self, outcome: Outcome, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+    def result(self, key: str) -> RecordResult:
+        if self.outcome is Outcome.RETRYABLE:
+            return RecordResult.retryable(key, self.reason)
+        return RecordResult.permanent(key, self.reason)
+
+
+class _MeteredSession(requests.Session):
+    """A session with a default timeout that tells the destination about every
+    request before it goes and every response once it is back."""
+
+    def __init__(
+        self,
+        timeout: float,
+        before: Callable[[], None],
+        after: Callable[[requests.Response], None],
+    ) -> None:
+        super().__init__()
+        self._default_timeout = timeout
+        self._before = before
+        self._after = after
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", self._default_timeout)
+        self._before()
+        response = super().request(method, url, *args, **kwargs)
+        self._after(response)
+        return response
+
+
+def instance_capabilities(base: Capabilities, settings: SalesforceSettings) -> Capabilities:
+    """The type's declaration narrowed to one instance's settings."""
+    rate = settings.requests_per_second
+    limit = (
+        RateLimit(requests=int(rate), per_seconds=1.0)
+        if rate >= 1 and rate.is_integer()
+        else RateLimit(requests=1, per_seconds=1.0 / rate)
+    )
+    sizes = dict(base.batch_sizes)
+    sizes[Operation.UPSERT] = min(settings.bulk_batch_size, base.batch_size(Operation.UPSERT))
+    return base.model_copy(update={"batch_sizes": sizes, "rate_limit": limit})
+
+
+def _value(value: Any) -> Any:
+    """A payload value as Salesforce JSON takes it."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        # A multi-select picklist.
+        return PICKLIST_SEPARATOR.join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        raise ValueError("a nested object is not a Salesforce field value")
+    return value
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return BULK_NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _soql_list(values: Sequence[str]) -> str:
+    quoted = (value.replace("\\", "\\\\").replace("'", "\\'") for value in values)
+    return ", ".join(f"'{value}'" for value in quoted)
+
+
+def _job_results(sobject: str, job_id: str, kind: str, sf: Any) -> str:
+    """The ``failedResults/`` or ``successfulResults/`` CSV of an ingest job."""
+    handler = getattr(sf.bulk2, sobject)
+    if kind == "failed":
+        return str(handler.get_failed_records(job_id))
+    return str(handler.get_successful_records(job_id))
+
+
+class SalesforceDestination:
+    """Writes batches to one Salesforce org."""
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        context: DestinationContext,
+        capabilities: Capabilities,
+    ) -> None:
+        self.settings = settings
+        self.name = context.name
+        self.capabilities = instance_capabilities(capabilities, settings)
+        who = settings.client_id or settings.username or ""
+        digest = hashlib.sha256(f"{settings.login_url}|{who}".encode()).hexdigest()[:12]
+        # The daily quota is per org; the login and the app identify it well enough.
+        self.credential_id = f"salesforce:{digest}"
+        self._budget = context.budget
+        self._timeout = settings.timeout if settings.timeout is not None else context.timeout
+        self._session = _MeteredSession(self._timeout, self._before_request, self._after_response)
+        self._sf: Any = None
+        self._requests_in_send = 0
+        self._usage: tuple[int, int] | None = None
+        self._over_quota = False
+        self._credential_settings = ", ".join(
+            env_var_name(("destinations", self.name, "settings", field))
+            if field in ("password", "security_token", "client_secret", "private_key")
+            else f"destinations.{self.name}.settings.{field}"
+            for field in _REQUIRED[settings.auth]
+        )
+        self._picklist_setting = f"destinations.{self.name}.settings.role_picklist"
+
+    def __repr__(self) -> str:
+        return f"SalesforceDestination({self.name!r}, auth={self.settings.auth.value!r})"
+
+    # -- transport -------------------------------------------------------------------
+
+    def _before_request(self) -> None:
+        self._requests_in_send += 1
+        if self._requests_in_send > 1:
+            # The engine acquired one request for the batch; the rest are ours.
+            self._budget.acquire(1)
+
+    def _after_response(self, response: requests.Response) -> None:
+        match = _API_USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match is None:
+            return
+        used, total = int(match.group(1)), int(match.group(2))
+        self._usage = (used, total)
+        self._budget.observe(daily_remaining=max(total - used, 0))
+        if total and used / total >= self.settings.max_api_share:
+            self._over_quota = True
+
+    def _quota_reason(self) -> str:
+        used, total = self._usage or (0, 0)
+        return (
+            f"Salesforce reports {used} of the org's {total} daily API requests used "
+            f"({used / total:.0%}), reaching max_api_share = {self.settings.max_api_share:g}: "
+            "stopping before the org's quota is spent"
+        )
+
+    def _stop_if_over_quota(self) -> None:
+        if self._over_quota:
+            raise FatalDestinationError(
+                self._quota_reason(), setting=f"destinations.{self.name}.settings.max_api_share"
+            )
+
+    def _login(self) -> None:
+        from simple_salesforce.api import Salesforce
+
+        try:
+            token = fetch_token(self.settings, self._session, self._timeout)
+        except AuthError as error:
+            raise FatalDestinationError(str(error), setting=self._credential_settings) from None
+        except requests.RequestException as error:
+            raise _RequestFailed(
+                Outcome.RETRYABLE, f"could not reach the token endpoint: {type(error).__name__}"
+            ) from None
+        sf = Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            session=self._session,
+            version=self.settings.api_version,
+        )
+        if urlsplit(token.instance_url).scheme == "http":
+            # simple-salesforce always builds https:// URLs; a local fake speaks http.
+            for attribute in ("base_url", "bulk2_url", "apex_url", "oauth2_url"):
+                url = getattr(sf, attribute)
+                setattr(sf, attribute, "http://" + url.removeprefix("https://"))
+        self._sf = sf
+
+    def _call(self, operation: Callable[[Any], T]) -> T:
+        """Run ``operation(sf)``; refresh the session once on ``INVALID_SESSION_ID``;
+        map whole-request failures to :class:`_RequestFailed` or a fatal error."""
+        from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
+        if self._sf is None:
+            self._login()
+        for attempt in (1, 2):
+            try:
+                return operation(self._sf)
+            except SalesforceExpiredSession as error:
+                if error_code(error.content) == SESSION_CODE and attempt == 1:
+                    logger.info("%s: session expired; getting a new one", self.name)
+                    self._login()
+                    continue
+                raise FatalDestinationError(
+                    "Salesforce refused the session even after a refresh "
+                    f"({request_error_text(error.content)})",
+                    setting=self._credential_settings,
+                ) from None
+            except SalesforceError as error:
+                raise self._request_error(error.status, error.content) from None
+            except (requests.Timeout, requests.ConnectionError) as error:
+                raise _RequestFailed(
+                    Outcome.RETRYABLE, f"no answer from Salesforce: {type(error).__name__}"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request_error(self, status: int, content: Any) -> Exception:
+        code = error_code(content)
+        text = request_error_text(content)
+        if code == QUOTA_CODE:
+            return FatalDestinationError(
+                f"the org's daily API request limit is exhausted ({text}); it frees up "
+                "over a rolling 24 hours",
+                setting=f"destinations.{self.name}.settings.max_api_share",
+            )
+        if status == 403:
+            return FatalDestinationError(
+                f"Salesforce refused the integration user (HTTP 403 {text})",
+                setting=self._credential_settings,
+            )
+        if status >= 500 or code in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"):
+            return _RequestFailed(Outcome.RETRYABLE, f"HTTP {status} {text}")
+        return _RequestFailed(Outcome.PERMANENT, f"HTTP {status} {text}")
+
+    def _restful(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        return self._call(lambda sf: sf.restful(path, method=method, **kwargs))
+
+    def _query(self, soql: str) -> list[dict[str, Any]]:
+        """Every record of a SOQL query, following ``nextRecordsUrl``."""
+        answer = self._restful("query/", params={"q": soql})
+        records: list[dict[str, Any]] = list(answer.get("records", []))
+        while not answer.get("done", True) and answer.get("nextRecordsUrl"):
+            path = str(answer["nextRecordsUrl"]).split(f"/v{self.settings.api_version}/", 1)[-1]
+            answer = self._restful(path)
+            records.extend(answer.get("records", []))
+        return records
+
+    # -- the contract ------------------------------------------------------------------
+
+    def send(self, batch: Batch) -> Sequence[RecordResult]:
+        """Apply ``batch``; one result per item (see the module docstring)."""
+        self._requests_in_send = 0
+        self._stop_if_over_quota()
+        try:
+            if batch.object is BatchObject.LINK:
+                if batch.operation is Operation.UNLINK:
+                    return self._unlink(batch.items)
+                return self._link(batch.items)
+            if batch.operation is Operation.DELETE:
+                return self._delete(batch.items)
+            return self._upsert(batch)
+        except _RequestFailed as failure:
+            return [failure.result(item.key) for item in batch.items]
+
+    def close(self) -> None:
+        """Close the HTTP session's connections."""
+        self._session.close()
+
+    # -- accounts, contacts, leads -------------------------------------------------------
+
+    def _target(self, batch: Batch, item: BatchItem) -> tuple[str, str, dict[str, Any]]:
+        """The sObject, external-id field and record of an upsert item (ValueError: refused)."""
+        settings = self.settings
+        payload = dict(item.payload)
+        if batch.object is BatchObject.ACCOUNT:
+            sobject, external_id = "Account", settings.account_external_id
+        else:
+            count = payload.pop(settings.account_count_field, _MISSING)
+            sobject, external_id = "Contact", settings.contact_external_id
+            held_as_contact = (item.destination_id or "").startswith(CONTACT_PREFIX)
+            if settings.leads_for_accountless_users and not held_as_contact:
+                if count is _MISSING:
+                    raise ValueError(
+                        f"leads_for_accountless_users is on but the record has no "
+                        f"{settings.account_count_field!r} field: map users.fields."
+                        f'{settings.account_count_field} = "rollup.account_count"'
+                    )
+                if not count:
+                    sobject, external_id = "Lead", settings.lead_external_id
+                    for name in settings.lead_omit_fields:
+                        payload.pop(name, None)
+                    if not any(name.lower() == "company" for name in payload):
+                        payload["Company"] = settings.lead_company
+        record: dict[str, Any] = {"attributes": {"type": sobject}}
+        for name, value in payload.items():
+            record[name] = _value(value)
+        record[external_id] = item.key
+        return sobject, external_id, record
+
+    def _upsert(self, batch: Batch) -> list[RecordResult]:
+        results: list[RecordResult] = []
+        groups: dict[tuple[str, str], list[tuple[BatchItem, dict[str, Any]]]] = {}
+        for item in batch.items:
+            try:
+                sobject, external_id, record = self._target(batch, item)
+            except ValueError as problem:
+                results.append(RecordResult.permanent(item.key, str(problem)))
+                continue
+            groups.setdefault((sobject, external_id), []).append((item, record))
+        for (sobject, external_id), entries in groups.items():
+            if len(entries) >= self.settings.bulk_threshold:
+                results.extend(self._bulk_upsert(sobject, external_id, entries))
+                continue
+            for chunk in _chunks(entries, COLLECTION_SIZE):
+                if self._over_quota:
+                    reason = self._quota_reason()
+                    results.extend(RecordResult.retryable(item.key, reason) for item, _ in chunk)
+                    continue
+                results.extend(self._collection_upsert(sobject, external_id, chunk))
+        return results
+
+    def _collection_upsert(
+        self,
+        sobject: str,
+        external_id: str,
+        entries: Sequence[tuple[BatchItem, dict[str, Any]]],
+    ) -> list[RecordResult]:
+        body = {"allOrNone": False, "records": [record for _, record in entries]}
+        try:
+            answers = self._restful(
+                f"composite/sobjects/{sobject}/{external_id}", method="PATCH", json=body
+            )
+        except _RequestFailed as failure:
+            return [failure.result(item.key) for item, _ in entries]
+        return self._per_record([item.key for item, _ in entries], answers, sobject)
+
+    def _per_record(
+        self,
+        keys: Sequence[str],
+        answers: Any,
+        what: str,
+        known_ids: Mapping[str, str | None] | None = None,
+        gone_is_ok: bool = False,
+    ) -> list[RecordResult]:
+        """One result per key from collection results (same order as the request);
+        an ok record's id is the answered one, else the one in ``known_ids``."""
+        if not isinstance(answers, list) or len(answers) != len(keys):
+            reason = f"Salesforce answered {what} with no result per record"
+            return [RecordResult.retryable(key, reason) for key in keys]
+        results: list[RecordResult] = []
+        for key, answer in zip(keys, answers, strict=True):
+            errors = answer.get("errors") or []
+            if answer.get("success") or (gone_is_ok and record_codes(errors) <= GONE_CODES):
+                answered = answer.get("id") or (known_ids or {}).get(key)
+                results.append(RecordResult.ok(key, str(answered) if answered else None))
+            else:
+                results.append(classify_record(key, errors))
+        return results
+
+    def _bulk_upsert(
+        self,
+        sobject: str,
+        external_id: str,
+        entries: Sequence[tuple[BatchItem, dict[str, Any]]],
+    ) -> list[RecordResult]:
+        names = {name for _, record in entries for name in record} - {"attributes", external_id}
+        columns = [external_id, *sorted(names)]
+        results: dict[str, RecordResult] = {}
+        for job_entries, text in self._bulk_files(columns, entries):
+            keys = [item.key for item, _ in job_entries]
+            try:
+                answered = self._bulk_job(sobject, external_id, text)
+            except _RequestFailed as failure:
+                results.update((key, failure.result(key)) for key in keys)
+                continue
+            for key in keys:
+                results[key] = answered.get(key) or RecordResult.retryable(
+                    key, f"not processed by the {sobject} ingest job"
+                )
+        return [results[item.key] for item, _ in entries]
+
+    def _bulk_files(
+        self, columns: list[str], entries: Sequence[tuple[BatchItem, dict[str, Any]]]
+    ) -> Iterator[tuple[list[tuple[BatchItem, dict[str, Any]]], str]]:
+        """CSV documents of at most :data:`BULK_MAX_BYTES`, with their entries."""
+        header = io.StringIO()
+        csv.writer(header, lineterminator="\n").writerow(columns)
+        rows: list[tuple[BatchItem, dict[str, Any]]] = []
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for entry in entries:
+            record = entry[1]
+            writer.writerow([_csv_cell(record.get(name, None)) for name in columns])
+            rows.append(entry)
+            if buffer.tell() > BULK_MAX_BYTES:
+                yield rows, header.getvalue() + buffer.getvalue()
+                rows, buffer = [], io.StringIO()
+                writer = csv.writer(buffer, lineterminator="\n")
+        if rows:
+            yield rows, header.getvalue() + buffer.getvalue()
+
+    def _bulk_job(self, sobject: str, external_id: str, text: str) -> dict[str, RecordResult]:
+        """One ingest job for ``text``; results by external id."""
+        from simple_salesforce.exceptions import SalesforceOperationError
+
+        handle, path = tempfile.mkstemp(prefix="hub-salesforce-", suffix=".csv")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+                file.write(text)
+
+            def run(sf: Any) -> Any:
+                return getattr(sf.bulk2, sobject).upsert(
+                    csv_file=path,
+                    external_id_field=external_id,
+                    wait=self.settings.bulk_poll_seconds,
+                )
+
+            try:
+                jobs = self._call(run)
+            except SalesforceOperationError as error:
+                # The job as a whole failed (e.g. a column Salesforce does not know).
+                raise _RequestFailed(
+                    Outcome.PERMANENT, f"the {sobject} ingest job failed: {error}"[:300]
+                ) from None
+        finally:
+            os.unlink(path)
+        results: dict[str, RecordResult] = {}
+        for job in jobs:
+            failed = self._call(partial(_job_results, sobject, str(job["job_id"]), "failed"))
+            for row in csv.DictReader(io.StringIO(failed)):
+                key = row.get(external_id, "")
+                results[key] = classify_bulk_error(key, row.get("sf__Error", ""))
+            done = self._call(partial(_job_results, sobject, str(job["job_id"]), "successful"))
+            for row in csv.DictReader(io.StringIO(done)):
+                key = row.get(external_id, "")
+                results[key] = RecordResult.ok(key, row.get("sf__Id") or None)
+        return results
+
+    def _delete(self, items: Sequence[BatchItem]) -> list[RecordResult]:
+        results = [
+            RecordResult.ok(item.key, None) for item in items if not item.destination_id
+        ]  # never confirmed in Salesforce: nothing to delete
+        known = [item for item in items if item.destination_id]
+        for chunk in _chunks(known, COLLECTION_SIZE):
+            ids = [str(item.destination_id) for item in chunk]
+            try:
+                answers = self._restful(
+                    "composite/sobjects",
+                    method="DELETE",
+                    params={"ids": ",".join(ids), "allOrNone": "false"},
+                )
+            except _RequestFailed as failure:
+                results.extend(failure.result(item.key) for item in chunk)
+                continue
+            results.extend(
+                self._per_record(
+                    [item.key for item in chunk],
+                    answers,
+                    "the delete",
+                    {item.key: item.destination_id for item in chunk},
+                    gone_is_ok=True,
+                )
+            )
+        return results
+
+    # -- links: AccountContactRelation -------------------------------------------------
+
+    def _relations(
+        self, contact_ids: Sequence[str], extra_fields: Sequence[str] = ()
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The relations of ``contact_ids``, by (contact id, account id)."""
+        if not contact_ids:
+            return {}
+        columns = list(dict.fromkeys([*RELATION_COLUMNS, *extra_fields]))
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(contact_ids)), COLLECTION_SIZE):
+            soql = (
+                f"SELECT {', '.join(columns)} FROM {RELATION_OBJECT} "
+                f"WHERE ContactId IN ({_soql_list(chunk)})"
+            )
+            for row in self._query(soql):
+                found[(str(row["ContactId"]), str(row["AccountId"]))] = row
+        return found
+
+    def _link(self, items: Sequence[BatchItem]) -> list[RecordResult]:
+        results: dict[str, RecordResult] = {}
+        wanted: list[WantedRelation] = []
+        for item in items:
+            ends = item.link
+            if ends is None or not ends.contact_id or not ends.account_id:
+                results[item.key] = RecordResult.retryable(
+                    item.key, "its contact or account has no Salesforce id yet"
+                )
+                continue
+            properties, primary = link_properties(item)
+            try:
+                fields = relation_fields(properties, self.settings, self._picklist_setting)
+            except RelationRefused as problem:
+                results[item.key] = RecordResult.permanent(item.key, str(problem))
+                continue
+            wanted.append(WantedRelation(item, ends.contact_id, ends.account_id, primary, fields))
+        if wanted:
+            results.update(self._reconcile(wanted))
+        return [results[item.key] for item in items]
+
+    def _reconcile(self, wanted: list[WantedRelation]) -> dict[str, RecordResult]:
+        results: dict[str, RecordResult] = {}
+        contacts = [link.contact_id for link in wanted]
+        extra = sorted({field for link in wanted for field in link.fields})
+        current = self._relations(contacts, extra)
+        # 1. The primary account: Contact.AccountId (never a delete of the direct relation).
+        moves: dict[str, WantedRelation] = {}
+        for link in wanted:
+            row = current.get((link.contact_id, link.account_id))
+            if link.primary and not (row and row.get("IsDirect")):
+                moves.setdefault(link.contact_id, link)
+        if moves:
+            records = [
+                {"attributes": {"type": "Contact"}, "Id": contact_id, "AccountId": link.account_id}
+                for contact_id, link in moves.items()
+            ]
+            keys = [link.item.key for link in moves.values()]
+            answers = self._restful(
+                "composite/sobjects",
+                method="PATCH",
+                json={"allOrNone": False, "records": records},
+            )
+            for result in self._per_record(keys, answers, "Contact.AccountId"):
+                if result.outcome is not Outcome.OK:
+                    results[result.key] = result
+            # Salesforce made (or turned) the new account's relation the direct one.
+            current = self._relations(contacts, extra)
+        # 2. Every relation: create what is missing, update what differs.
+        creates: list[tuple[WantedRelation, dict[str, Any]]] = []
+        updates: list[tuple[WantedRelation, dict[str, Any]]] = []
+        for link in wanted:
+            if link.item.key in results:
+                continue
+            row = current.get((link.contact_id, link.account_id))
+            if row is None:
+                fields = {k: v for k, v in link.fields.items() if v is not None}
+                creates.append(
+                    (
+                        link,
+                        {
+                            "attributes": {"type": RELATION_OBJECT},
+                            "AccountId": link.account_id,
+                            "ContactId": link.contact_id,
+                            **fields,
+                        },
+                    )
+                )
+                continue
+            delta = changes(row, without_direct_only(link.fields, bool(row.get("IsDirect"))))
+            if delta:
+                updates.append(
+                    (link, {"attributes": {"type": RELATION_OBJECT}, "Id": row["Id"], **delta})
+                )
+            else:
+                results[link.item.key] = RecordResult.ok(link.item.key, str(row["Id"]))
+        for method, entries in (("POST", creates), ("PATCH", updates)):
+            for chunk in _chunks(entries, COLLECTION_SIZE):
+                keys = [link.item.key for link, _ in chunk]
+                ids = {link.item.key: record.get("Id") for link, record in chunk}
+                try:
+                    answers = self._restful(
+                        "composite/sobjects",
+                        method=method,
+                        json={"allOrNone": False, "records": [record for _, record in chunk]},
+                    )
+                except _RequestFailed as failure:
+                    results.update((key, failure.result(key)) for key in keys)
+                    continue
+                for result in self._per_record(keys, answers, RELATION_OBJECT, ids):
+                    results[result.key] = result
+        return results
+
+    def _unlink(self, items: Sequence[BatchItem]) -> list[RecordResult]:
+        results: dict[str, RecordResult] = {}
+        pairs: dict[str, tuple[str, str]] = {}
+        for item in items:
+            ends = item.link
+            if ends is None or not ends.contact_id or not ends.account_id:
+                # An end Salesforce never held: there is no relation to remove.
+                results[item.key] = RecordResult.ok(item.key, item.destination_id)
+            else:
+                pairs[item.key] = (ends.contact_id, ends.account_id)
+        current = self._relations([contact for contact, _ in pairs.values()])
+        deletes: list[tuple[str, str]] = []
+        for key, pair in pairs.items():
+            row = current.get(pair)
+            if row is None:
+                results[key] = RecordResult.ok(key, None)  # already gone
+            elif row.get("IsDirect"):
+                # The direct relation follows Contact.AccountId and cannot be deleted:
+                # it goes when the primary account changes. Nothing to do.
+                results[key] = RecordResult.ok(key, str(row["Id"]))
+            else:
+                deletes.append((key, str(row["Id"])))
+        for chunk in _chunks(deletes, COLLECTION_SIZE):
+            ids = dict(chunk)
+            try:
+                answers = self._restful(
+                    "composite/sobjects",
+                    method="DELETE",
+                    params={"ids": ",".join(ids.values()), "allOrNone": "false"},
+                )
+            except _RequestFailed as failure:
+                results.update((key, failure.result(key)) for key in ids)
+                continue
+            for result in self._per_record(list(ids), answers, "the unlink", ids, gone_is_ok=True):
+                results[result.key] = result
+        return [results[item.key] for item in items]
