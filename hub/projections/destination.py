@@ -415,6 +415,7 @@ class DestinationProjector:
             for name, r in link_refs.items()
             if r.attribute not in _BUILTINS["relationship"]
         )
+        self._link_builtin_readers = tuple(attrgetter(attribute) for _, attribute in builtins)
         self.link_property_names = tuple(name for name, _ in props)
         self.link_property_attributes = tuple(attribute for _, attribute in props)
 
@@ -465,6 +466,7 @@ class DestinationProjector:
         self._user_scope = Scope()
         self._account_scope = Scope()
         self._shared_link_properties: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._flat_link_properties: dict[tuple[Any, ...], dict[str, Any]] = {}
         #: (rollup index, members) -> the value of a rollup of an account without events.
         self._quiet_rollups: dict[tuple[int, int], Any] = {}
         self._notices = NoticeCollector()
@@ -1026,13 +1028,13 @@ class DestinationProjector:
         graph = self.graph
         by_user_get = graph.memberships_by_user.get
         flat: list[Membership] = list(
-            chain.from_iterable(by_user_get(user_id, _NO_MEMBERSHIPS) for user_id in ids)
+            chain.from_iterable(map(by_user_get, ids, repeat(_NO_MEMBERSHIPS)))
         )
         primary_ids = {id(p) for p in primaries if p is not None}
         flags: list[bool] = list(map(primary_ids.__contains__, map(id, flat)))
-        shared = self._shared_link_properties
-        builtins = self.link_builtins
-        attributes = self.link_property_attributes
+        # Link properties shared per distinct key: one flat tuple of the
+        # built-ins then the properties (see _link_values for the nested key).
+        shared = self._flat_link_properties
         try:
             where = self.link_where
             if where is not None:
@@ -1043,25 +1045,32 @@ class DestinationProjector:
                     mask = batch.mask(list(map(graph.accounts.get, map(_account_id_of, flat))))
                 flat = list(compress(flat, mask))
                 flags = list(compress(flags, mask))
-            first: Iterable[Any] = (
-                repeat(None, len(flat)) if builtins is None else map(builtins, flat)
+            columns: list[Iterable[Any]] = [map(read, flat) for read in self._link_builtin_readers]
+            columns.extend(
+                column(flat, Reference("relationship", a)) for a in self.link_property_attributes
             )
-            second: Iterable[Any] = (
-                zip(*(column(flat, Reference("relationship", a)) for a in attributes), strict=True)
-                if attributes
-                else repeat((), len(flat))
+            keys: list[tuple[Any, ...]] = (
+                list(zip(*columns, strict=True)) if columns else [()] * len(flat)
             )
-            keys = list(zip(first, second, strict=True))
             values: list[Any] = list(map(shared.get, keys))
         except (AttributeError, TypeError):
             return None
         if None in values:
+            nested = self._shared_link_properties
+            builtins = len(self.link_builtin_names)
             for i, value in enumerate(values):
                 if value is None:
                     key = keys[i]
                     value = shared.get(key)
                     if value is None:
-                        value = shared[key] = self._link_values(key)
+                        original = (
+                            None if not builtins else key[0] if builtins == 1 else key[:builtins],
+                            key[builtins:],
+                        )
+                        value = nested.get(original)
+                        if value is None:
+                            value = nested[original] = self._link_values(original)
+                        shared[key] = value
                     values[i] = value
         return make_links(
             list(map(_user_id_of, flat)), list(map(_account_id_of, flat)), flags, values
