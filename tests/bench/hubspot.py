@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "plugins" / "hubspot"))
 
 from fake_hubspot import FakeHubSpot  # noqa: E402
-from helpers import make_destination  # noqa: E402
 from hub_hubspot import HubSpotDestination  # noqa: E402
+from hubspot_helpers import make_destination  # noqa: E402
 
 from hub.capabilities import Operation, RateLimit  # noqa: E402
 from hub.destination import (  # noqa: E402
@@ -47,6 +47,7 @@ from hub.destination import (  # noqa: E402
     RateBudget,
     link_key,
 )
+from hub.fingerprint import link_payload  # noqa: E402
 from hub.ratelimit import CredentialBudget  # noqa: E402
 from hub.testing import RecordingBudget, make_batch  # noqa: E402
 
@@ -104,7 +105,14 @@ def _sync(
                 contact.key, company.key, ids.get(contact.key), ids.get(company.key), j == 0
             )
             role = ("Owner", "Admin", "User")[i % 3]
-            links.append(BatchItem(link_key(contact.key, company.key), {"role": role}, None, ends))
+            links.append(
+                BatchItem(
+                    link_key(contact.key, company.key),
+                    link_payload({"role": role}, ends.primary),
+                    None,
+                    ends,
+                )
+            )
     link_size = destination.capabilities.batch_size(Operation.LINK)
     for start in range(0, len(links), link_size):
         send(BatchObject.LINK, Operation.LINK, links[start : start + link_size])
@@ -152,7 +160,12 @@ def _sync_links_only(
         ends = LinkEnds(contact.key, f"acct-{i % 1000:05d}", contact_id[0], company_id[0], True)
         role = ("Owner", "Admin", "User")[i % 3]
         items.append(
-            BatchItem(link_key(ends.contact_key, ends.account_key), {"role": role}, None, ends)
+            BatchItem(
+                link_key(ends.contact_key, ends.account_key),
+                link_payload({"role": role}, ends.primary),
+                None,
+                ends,
+            )
         )
     destination.send(make_batch(BatchObject.LINK, Operation.LINK, items))
 
