@@ -37,6 +37,8 @@ app = typer.Typer(
 )
 inspect_app = typer.Typer(help="Show exactly what each destination would receive.")
 app.add_typer(inspect_app, name="inspect")
+playbooks_app = typer.Typer(help="Engagement playbooks: preview and run them.")
+app.add_typer(playbooks_app, name="playbooks")
 
 console = Console()
 err = Console(stderr=True)
@@ -528,6 +530,106 @@ def daemon_command(
         sys.stderr.flush()
         os._exit(code)
     raise typer.Exit(code)
+
+
+def _playbooks(config: Path, as_of: datetime | None, *, dry_run: bool, as_json: bool) -> None:
+    from datetime import UTC
+
+    from hub.pipeline import resolve
+    from hub.playbooks import open_playbook_store, run_resolution
+    from hub.sync import open_store
+
+    try:
+        resolution = resolve(config, as_of=as_of, project_destinations=False)
+        settings = resolution.project.settings
+        if not settings.playbooks.paths:
+            err.print("no playbooks configured ([playbooks] paths in hub.toml)", markup=False)
+            raise typer.Exit(1)
+        store = open_playbook_store(settings, config.parent, read_only=dry_run)
+        sync_store = open_store(settings, config.parent, read_only=True)
+        try:
+            report = run_resolution(
+                resolution,
+                store,
+                lambda: datetime.now(UTC),
+                dry_run=dry_run,
+                sync_store=sync_store,
+            )
+        finally:
+            store.close()
+            sync_store.close()
+    except ConfigError as error:
+        _fail_config(error)
+        return
+    if as_json:
+        _emit_json(
+            {
+                "dry_run": report.dry_run,
+                "entered": report.entered,
+                "goal_reached": report.goal_reached,
+                "timed_out": report.timed_out,
+                "actions": [
+                    {
+                        "playbook": a.playbook,
+                        "account_id": a.account_id,
+                        "phase": a.phase,
+                        "destination": a.destination,
+                        "action": a.action,
+                        "subject": a.subject,
+                        "status": a.status,
+                        "params": dict(a.params),
+                        "reason": a.reason,
+                    }
+                    for a in report.actions
+                ],
+                "errors": report.errors,
+            }
+        )
+    else:
+        verb = "would enter" if dry_run else "entered"
+        for playbook, account in report.entered:
+            console.print(f"{playbook}: {account} {verb}")
+        for playbook, account in report.goal_reached:
+            console.print(f"{playbook}: {account} reached the goal")
+        for playbook, account in report.timed_out:
+            console.print(f"{playbook}: {account} timed out")
+        table = Table("playbook", "account", "phase", "action", "subject", "status", "detail")
+        for a in report.actions:
+            detail = a.reason or "; ".join(f"{k}={v}" for k, v in sorted(a.params.items()))
+            table.add_row(
+                a.playbook,
+                a.account_id,
+                a.phase,
+                f"{a.destination}.{a.action}",
+                a.subject,
+                a.status,
+                detail,
+            )
+        console.print(table)
+        for message in report.errors:
+            err.print(message, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@playbooks_app.command("plan")
+def playbooks_plan(
+    config: ConfigOption = Path("hub.toml"),
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who would enter, and which actions would run: nothing is written or sent."""
+    _playbooks(config, as_of, dry_run=True, as_json=as_json)
+
+
+@playbooks_app.command("run")
+def playbooks_run(
+    config: ConfigOption = Path("hub.toml"),
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Evaluate entries, goals and timeouts now, and perform pending actions once."""
+    _playbooks(config, as_of, dry_run=False, as_json=as_json)
 
 
 def main() -> None:

@@ -218,7 +218,8 @@ class Daemon:
         the file on disk as far as it can be read)."""
         paths = {self.config_path}
         for destination in project.settings.destinations.values():
-            paths.add(project.resolve(destination.mapping))
+            if destination.mapping is not None:
+                paths.add(project.resolve(destination.mapping))
         with contextlib.suppress(Exception):
             data = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
             for destination in (data.get("destinations") or {}).values():
@@ -652,6 +653,35 @@ class Daemon:
             self.metrics.running.labels(name).set(0)
         finished = self.clock()
         self._conclude(status, locks, destinations, runs, error, started, finished)
+        if error is None and project.settings.playbooks.paths:
+            self._run_playbooks(project)
+
+    def _run_playbooks(self, project: Project) -> None:
+        """Playbooks, after a successful sync (their destination ids are fresh)."""
+        from datetime import UTC, datetime
+
+        from hub.pipeline import resolve
+        from hub.playbooks import open_playbook_store, run_resolution
+        from hub.sync import open_store
+
+        try:
+            resolution = resolve(
+                self.config_path, project=project, plugins=self.plugins, project_destinations=False
+            )
+            store = open_playbook_store(project.settings, project.base_dir, read_only=False)
+            sync_store = open_store(project.settings, project.base_dir, read_only=True)
+            try:
+                report = run_resolution(
+                    resolution, store, lambda: datetime.now(UTC), sync_store=sync_store
+                )
+            finally:
+                store.close()
+                sync_store.close()
+            log.info("playbooks.finished", counts=report.counts(), errors=report.errors)
+        except ConfigError as problem:
+            log.error("playbooks.config_error", problems=[str(p) for p in problem.problems])
+        except Exception:
+            log.exception("playbooks.error")
 
     def _call_sync(self, project: Project, destinations: list[str], entry: _Held) -> list[Any]:
         from hub.sync import sync

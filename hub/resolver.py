@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import gc
 from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from itertools import groupby
-from operator import attrgetter
+from itertools import groupby, islice
+from operator import attrgetter, lt
 from types import MappingProxyType
 from typing import Any
 
@@ -97,27 +98,30 @@ class Graph:
         self.users = dataset.users
         self.accounts = dataset.accounts
         by_user: dict[str, list[Membership]] = {}
-        by_account: dict[str, list[Membership]] = {}
         memberships_in = dataset.memberships.values()
         # Sources list a user's memberships together: a run of them at a time.
+        run_ids: list[str] = []
         for user_id, run in groupby(memberships_in, key=_by_user_id):
+            run_ids.append(user_id)
             user_list = by_user.get(user_id)
             if user_list is None:
                 by_user[user_id] = list(run)
             else:
                 user_list.extend(run)
+        grouped: defaultdict[str, list[Membership]] = defaultdict(list)
         for membership in memberships_in:
-            account_list = by_account.get(membership.account_id)
-            if account_list is None:
-                by_account[membership.account_id] = [membership]
-            else:
-                account_list.append(membership)
+            grouped[membership.account_id].append(membership)
+        by_account: dict[str, list[Membership]] = dict(grouped)
+        del grouped
         for memberships in by_user.values():
             if len(memberships) > 1:
                 memberships.sort(key=_by_account_id)
-        for memberships in by_account.values():
-            if len(memberships) > 1:
-                memberships.sort(key=_by_user_id)
+        # Users in increasing id order, one run each: every account's list was
+        # filled in user id order (a user appears once per account), so it is sorted.
+        if not all(map(lt, run_ids, islice(run_ids, 1, None))):
+            for memberships in by_account.values():
+                if len(memberships) > 1:
+                    memberships.sort(key=_by_user_id)
         #: user id -> the user's memberships, sorted by account id.
         self.memberships_by_user: dict[str, list[Membership]] = by_user
         #: account id -> the account's memberships, sorted by user id.

@@ -107,8 +107,9 @@ class DestinationSettings(_Section):
 
     type: str
     """The destination plugin's type name (``outbox``, ``webhook``, ``hubspot``, ...)."""
-    mapping: Path
-    """The mapping file for this destination."""
+    mapping: Path | None = None
+    """The mapping file for this destination; required unless the destination's
+    type holds no objects (an action-only destination such as ``slack``)."""
     enabled: bool = True
     """False: keep the destination configured but do not sync it."""
     mode: SyncMode = SyncMode.UPSERT
@@ -280,6 +281,14 @@ class DaemonSettings(_Section):
         return value
 
 
+class PlaybookSettings(_Section):
+    """Where the playbooks are (see :mod:`hub.playbooks`)."""
+
+    paths: list[str] = Field(default_factory=list)
+    """Glob patterns of playbook files, relative to hub.toml
+    (e.g. ``mappings/playbooks/*.toml``); none by default."""
+
+
 class HubSettings(_Section):
     """The whole of ``hub.toml``."""
 
@@ -297,3 +306,5 @@ class HubSettings(_Section):
     """When ``hub daemon`` runs each sync, by sync name."""
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     """The daemon's endpoint, stop timeout, reloading, locks and alerts."""
+    playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
+    """Engagement playbooks run after each sync (``hub playbooks``)."""

@@ -333,7 +333,7 @@ class _Destination:
 def _destinations(settings: HubSettings | None, data: dict[str, Any]) -> list[_Destination]:
     if settings is not None:
         return [
-            _Destination(name, d.type, str(d.mapping), d.enabled)
+            _Destination(name, d.type, None if d.mapping is None else str(d.mapping), d.enabled)
             for name, d in settings.destinations.items()
         ]
     found: list[_Destination] = []
@@ -529,6 +529,14 @@ def check_project(
         if info is not None and settings is not None and destination.enabled:
             problems.extend(_plugin_settings_problems(document, destination.name, settings, info))
         if destination.mapping is None:
+            # Only an action-only type (no objects to sync) may go without a mapping.
+            if info is None or info.capabilities.objects:
+                problems.append(
+                    document.problem(
+                        ("destinations", destination.name, "mapping"),
+                        "missing required key 'mapping'",
+                    )
+                )
             continue
         mapping_path = Path(destination.mapping)
         if not mapping_path.is_absolute():
@@ -566,6 +574,10 @@ def check_project(
             )
         if destination.enabled:
             mappings[destination.name] = mapping
+    if settings is not None and settings.playbooks.paths:
+        from hub.playbooks import playbook_problems  # builds on this module
+
+        problems.extend(playbook_problems(settings, base_dir, destination_types))
     return CheckedProject(settings, mappings, _in_file_order(problems))
 
 

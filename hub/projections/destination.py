@@ -467,6 +467,10 @@ class DestinationProjector:
         self._account_scope = Scope()
         self._shared_link_properties: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._flat_link_properties: dict[tuple[Any, ...], dict[str, Any]] = {}
+        #: account attribute -> its value per account id (see _account_column).
+        self._account_columns: dict[str, dict[str, Any]] = {}
+        #: user list value -> its value per user id (see _user_column).
+        self._user_columns: dict[str, dict[str, Any]] = {}
         #: (rollup index, members) -> the value of a rollup of an account without events.
         self._quiet_rollups: dict[tuple[int, int], Any] = {}
         self._notices = NoticeCollector()
@@ -845,6 +849,27 @@ class DestinationProjector:
             summaries,
         )
 
+    def _account_column(self, reference: Reference) -> dict[str, Any]:
+        """``reference`` (namespace ``account``) read off every account, by account id."""
+        key = reference.attribute
+        table = self._account_columns.get(key)
+        if table is None:
+            accounts = self.graph.accounts
+            table = self._account_columns[key] = dict(
+                zip(accounts, column(accounts.values(), reference), strict=True)
+            )
+        return table
+
+    def _user_column(self, key: str, read: Callable[[Any], Any]) -> dict[str, Any]:
+        """``read`` (of a user) applied to every user, by user id; ``key`` names it."""
+        table = self._user_columns.get(key)
+        if table is None:
+            users = self.graph.users
+            table = self._user_columns[key] = dict(
+                zip(users, map(read, users.values()), strict=True)
+            )
+        return table
+
     def _contacts_columnar(self, task: _Task, plan: _ContactsPlan) -> list[Record] | None:
         graph = self.graph
         ids = task.ids
@@ -854,11 +879,8 @@ class DestinationProjector:
         mlists = [by_user_get(user_id, _NO_MEMBERSHIPS) for user_id in ids]
         counts = list(map(len, mlists))
         flat: list[Membership] = list(chain.from_iterable(mlists))
-        accounts_flat: list[Account | None] = (
-            list(map(accounts_get, map(_account_id_of, flat)))
-            if self.need_accounts_per_user
-            else []
-        )
+        accounts_flat: list[Account | None] | None = None
+        account_ids: list[str] | None = None
         # Everything that may raise first: a failure here falls back, noticing nothing twice.
         try:
             masks: dict[Predicate, list[bool]] = {}
@@ -866,23 +888,31 @@ class DestinationProjector:
                 where = compiled.where
                 if where is not None and where not in masks:
                     batch = self._batches[where]
-                    masks[where] = batch.mask(
-                        flat if batch.namespace == "relationship" else accounts_flat
-                    )
+                    if batch.namespace == "relationship":
+                        masks[where] = batch.mask(flat)
+                        continue
+                    if accounts_flat is None:
+                        accounts_flat = list(map(accounts_get, map(_account_id_of, flat)))
+                    masks[where] = batch.mask(accounts_flat)
             entries: dict[int, list[str]] = {}
             users_flat: list[Any] | None = None
             for index, (pattern, references) in plan.summaries.items():
                 columns: list[list[Any]] = []
                 for reference in references:
-                    if reference.namespace == "relationship":
-                        objects: Sequence[Any] = flat
-                    elif reference.namespace == "account":
-                        objects = accounts_flat
+                    if reference.namespace == "account":
+                        # Off a table per account id: no visit to each account object.
+                        if account_ids is None:
+                            account_ids = list(map(_account_id_of, flat))
+                        by_id = self._account_column(reference)
+                        values = list(map(by_id.__getitem__, account_ids))
                     else:
-                        if users_flat is None:
-                            users_flat = list(chain.from_iterable(map(repeat, users, counts)))
-                        objects = users_flat
-                    values = list(column(objects, reference))
+                        if reference.namespace == "relationship":
+                            objects: Sequence[Any] = flat
+                        else:
+                            if users_flat is None:
+                                users_flat = list(chain.from_iterable(map(repeat, users, counts)))
+                            objects = users_flat
+                        values = list(column(objects, reference))
                     if not set(map(type, values)) <= _STR_ONLY:
                         values = [v if v.__class__ is str else render(v) for v in values]
                     columns.append(values)
@@ -895,7 +925,7 @@ class DestinationProjector:
             if self.need_ranks:
                 stages = column(flat, Reference("relationship", self.ranking.property))
                 ranks = list(map(self._rank_table.get, stages))
-        except (AttributeError, TypeError):
+        except (AttributeError, KeyError, TypeError):  # KeyError: a missing account
             return None
         if self.need_ranks and None in ranks:
             unknown = self._unknown_stage if self.need_stage else None
@@ -1090,9 +1120,8 @@ class DestinationProjector:
         mlists = [by_account_get(account_id, _NO_MEMBERSHIPS) for account_id in ids]
         counts = list(map(len, mlists))
         flat: list[Membership] = list(chain.from_iterable(mlists))
-        users_flat: list[Any] = list(map(users_get, map(_user_id_of, flat)))
-        if len(list(filter(None, users_flat))) != len(users_flat):
-            return None
+        user_ids = list(map(_user_id_of, flat))
+        users_flat: list[Any] | None = None
         ends = list(accumulate(counts))
         starts = [0, *ends[:-1]] if ends else []
         spans = list(map(slice, starts, ends))
@@ -1110,6 +1139,10 @@ class DestinationProjector:
                 if batch.namespace == "relationship":
                     objects: list[Any] = flat
                 elif batch.namespace == "user":
+                    if users_flat is None:
+                        users_flat = list(map(users_get, user_ids))
+                        if len(list(filter(None, users_flat))) != len(users_flat):
+                            return None  # a missing user
                     objects = users_flat
                 else:
                     if accounts_flat is None:
@@ -1123,12 +1156,17 @@ class DestinationProjector:
                 if item.direct is None:
                     return None
                 namespace, read = item.direct
-                raws = list(map(read, users_flat if namespace == "user" else flat))
+                if namespace == "user":
+                    # Off a table per user id (KeyError: a missing user).
+                    by_id = self._user_column(item.value_text, read)
+                    raws = list(map(by_id.__getitem__, user_ids))
+                else:
+                    raws = list(map(read, flat))
                 entries[item.value_text] = [
                     raw if raw.__class__ is str else render(raw) for raw in raws
                 ]
             field_columns = [list(read_field(accounts)) for read_field in self._account_readers]
-        except (AttributeError, TypeError):
+        except (AttributeError, KeyError, TypeError):
             return None
         names = list(self.account_fields)
         for item in self.user_lists:

@@ -39,7 +39,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from hub.capabilities import Capabilities, Operation
+from hub.actions import ActionRequest
+from hub.capabilities import Action, Capabilities, Operation
 from hub.destination import (
     Batch,
     BatchItem,
@@ -198,6 +199,61 @@ class HubSpotDestination:
     def close(self) -> None:
         """Close the HTTP session."""
         self.client.close()
+
+    # -- playbook actions (hub.actions) ----------------------------------------
+
+    def perform(self, requests: Sequence[ActionRequest]) -> Sequence[RecordResult]:
+        """Playbook actions: ``add_to_list`` / ``remove_from_list`` (params
+        ``list_id``; the subject's ``contact_id``) and ``create_task`` (params
+        ``subject``, ``body``, optional ``priority``; associated with the
+        subject's ``contact_id`` and ``company_id`` when known). List changes are
+        idempotent in HubSpot; a task is created once per confirmed key."""
+        from hub_hubspot.actions import ActionError, add_to_list, create_task, remove_from_list
+
+        results: list[RecordResult] = []
+        for request in requests:
+            contact_id = request.subject.get("contact_id")
+            company_id = request.subject.get("company_id")
+            try:
+                if request.action in (Action.ADD_TO_LIST, Action.REMOVE_FROM_LIST):
+                    if not contact_id:
+                        results.append(
+                            RecordResult.retryable(
+                                request.key,
+                                f"user {request.subject.get('user_id')!r} has no HubSpot contact"
+                                f" yet: sync destination {self.name!r} first",
+                            )
+                        )
+                        continue
+                    change = (
+                        add_to_list if request.action is Action.ADD_TO_LIST else remove_from_list
+                    )
+                    change(self, str(request.params["list_id"]), [str(contact_id)])
+                    results.append(RecordResult.ok(request.key, str(contact_id)))
+                elif request.action is Action.CREATE_TASK:
+                    task_id = create_task(
+                        self,
+                        subject=str(request.params.get("subject", "")),
+                        body=str(request.params["body"]) if request.params.get("body") else None,
+                        priority=str(request.params["priority"])
+                        if request.params.get("priority")
+                        else None,
+                        contact_id=str(contact_id) if contact_id else None,
+                        company_id=str(company_id) if company_id else None,
+                    )
+                    results.append(RecordResult.ok(request.key, task_id))
+                else:
+                    results.append(
+                        RecordResult.permanent(request.key, f"hubspot cannot {request.action}")
+                    )
+            except ActionError as error:
+                if error.retryable:
+                    results.append(
+                        RecordResult.retryable(request.key, error.reason, error.retry_after)
+                    )
+                else:
+                    results.append(RecordResult.permanent(request.key, error.reason))
+        return results
 
     # -- records ------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ and the secret in the environment: ``HUB_DESTINATIONS__EVENTS__SETTINGS__SECRET`
 from __future__ import annotations
 
 from hub.capabilities import (
+    Action,
     Capabilities,
     LinkCapability,
     ObjectCapability,
@@ -52,6 +53,8 @@ CAPABILITIES = Capabilities(
     batch_sizes={operation: MAX_BATCH_SIZE for operation in Operation},
     rate_limit=None,
     sync_modes=frozenset(SyncMode),
+    # Playbook actions are POSTed like a batch, with object "action".
+    actions=frozenset(Action),
 )
 
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from hub.actions import ActionRequest
 from hub.capabilities import Capabilities, Operation, RateLimit
 from hub.config import env_var_name
 from hub.destination import (
@@ -220,6 +221,68 @@ class WebhookDestination:
             )
             self._observe(response.headers)
             return results + self._classify(response, items)
+
+    def perform(self, requests_: Sequence[ActionRequest]) -> Sequence[RecordResult]:
+        """POST playbook actions as one signed document, like a batch with
+        ``"object": "action"`` and ``"operation": "perform"``; each item carries
+        its ``action``, ``subject`` and ``payload`` (the action's parameters).
+        Answers are classified like a batch's; the same actions have the same
+        ``Idempotency-Key``."""
+        document = {
+            "destination": self.name,
+            "object": "action",
+            "operation": "perform",
+            "items": [
+                {
+                    "key": request.key,
+                    "action": request.action.value,
+                    "subject": dict(request.subject),
+                    "payload": dict(request.params),
+                }
+                for request in requests_
+            ],
+        }
+        items = [BatchItem(request.key, {}) for request in requests_]
+        try:
+            body = json.dumps(
+                document,
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
+                default=_json_default,
+            ).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            return [RecordResult.permanent(i.key, f"action is not JSON: {exc}") for i in items]
+        return self._post(body, items, "perform")
+
+    def _post(self, body: bytes, items: list[BatchItem], operation: str) -> list[RecordResult]:
+        timestamp = str(int(self._clock()))
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(self._secret.get_secret_value(), timestamp, body),
+            IDEMPOTENCY_HEADER: idempotency_key(body),
+        }
+        try:
+            response = self._session.post(
+                self.url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.Timeout:
+            reason = f"no answer from {self._display_url} within {self._timeout:g}s"
+            return [RecordResult.retryable(item.key, reason) for item in items]
+        except requests.RequestException as exc:
+            reason = f"could not reach {self._display_url}: {type(exc).__name__}"
+            return [RecordResult.retryable(item.key, reason) for item in items]
+        with response:
+            logger.debug(
+                "webhook %s: %s %s items -> HTTP %s",
+                self.name,
+                operation,
+                len(items),
+                response.status_code,
+            )
+            self._observe(response.headers)
+            return self._classify(response, items)
 
     def _encodable(self, batch: Batch) -> tuple[list[BatchItem], list[RecordResult]]:
         # One unencodable payload is that record's problem, not its batch's.

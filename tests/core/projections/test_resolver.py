@@ -53,6 +53,19 @@ def test_graph_indexes_are_sorted() -> None:
     assert graph.events_of_user("nobody") == ()
 
 
+def test_account_memberships_are_sorted_whatever_the_input_order() -> None:
+    """Users listed in id order skip the per-account sort; any other order
+    (ids decreasing, a user's memberships split in two runs) sorts."""
+    ids = [("u2", "a"), ("u1", "a"), ("u3", "b"), ("u1", "b"), ("u3", "a"), ("u0", "a")]
+    orders = [sorted(ids), ids, sorted(ids, reverse=True)]
+    for order in orders:
+        memberships = {pair: Membership(pair[0], pair[1], "User", {}) for pair in order}
+        graph = Graph(Dataset({}, {}, memberships, []))
+        assert [m.user_id for m in graph.memberships_of_account("a")] == ["u0", "u1", "u2", "u3"]
+        assert [m.user_id for m in graph.memberships_of_account("b")] == ["u1", "u3"]
+        assert [m.account_id for m in graph.memberships_of_user("u3")] == ["a", "b"]
+
+
 def test_count_and_last_in_window() -> None:
     events = Graph(dataset()).events_of_account("a")
     assert count_events(events, AS_OF) == 4
