@@ -19,11 +19,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from hub.model import Account, Membership, User
-from hub.projections.user_lists import join_entries
-from hub.projections.values import sort_key
+from hub.projections.user_lists import Entries
 from hub.references import Getter, Scope
 
 __all__ = ["RelationshipValue", "relationship_any", "relationship_count", "relationship_summary"]
@@ -60,34 +59,17 @@ def relationship_summary(
     if scope is None:
         scope = Scope()
     scope.user = user
-    plain: list[tuple[str, str]] = []  # (entry, account id) when ordered by the entry
-    keyed: list[tuple[tuple[int, Any], str, str]] = []
-    rejected: list[str] = []
+    entries = Entries(separator, order_by is not None)
     for membership in memberships:
         account_id = membership.account_id
         scope.account = accounts.get(account_id)
         scope.relationship = membership
         if where is not None and not where(scope):
             continue
-        entry = template(scope)
-        if not entry:
-            continue
-        if separator in entry:
-            rejected.append(account_id)
-            continue
-        if order_by is None:
-            plain.append((entry, account_id))
-        else:
-            keyed.append((sort_key(order_by(scope)), account_id, entry))
-    if order_by is None:
-        plain.sort()
-        entries = [item[0] for item in plain]
-    else:
-        keyed.sort(key=lambda item: (item[0], item[1]))
-        entries = [item[2] for item in keyed]
-    joined = join_entries(entries, separator, max_length)
+        entries.add(template(scope), account_id, None if order_by is None else order_by(scope))
+    joined = entries.join(max_length)
     return RelationshipValue(
-        joined.value, joined.kept, joined.dropped, joined.marked, tuple(rejected)
+        joined.value, joined.kept, joined.dropped, joined.marked, tuple(entries.rejected)
     )
 
 

@@ -100,6 +100,45 @@ class UserList(NamedTuple):
     rejected: tuple[str, ...]
 
 
+class Entries:
+    """Whole entries of a list value, collected one by one, then joined.
+
+    An empty entry is skipped; an entry containing the separator is rejected
+    (reported by its id), so a "contains" filter matches whole entries only.
+    Entries sort by themselves, or by ``order_key`` when the list is
+    ``ordered``, ties by id. Shared by the account user lists and the user
+    relationship summaries.
+    """
+
+    __slots__ = ("keyed", "ordered", "plain", "rejected", "separator")
+
+    def __init__(self, separator: str, ordered: bool) -> None:
+        self.separator = separator
+        self.ordered = ordered
+        self.plain: list[tuple[str, str]] = []  # (entry, id) when ordered by the entry
+        self.keyed: list[tuple[tuple[int, Any], str, str]] = []
+        self.rejected: list[str] = []
+
+    def add(self, entry: str, ident: str, order_key: Any = None) -> None:
+        if not entry:
+            return
+        if self.separator in entry:
+            self.rejected.append(ident)
+        elif self.ordered:
+            self.keyed.append((sort_key(order_key), ident, entry))
+        else:
+            self.plain.append((entry, ident))
+
+    def join(self, max_length: int | None) -> Joined:
+        if self.ordered:
+            self.keyed.sort(key=lambda item: (item[0], item[1]))
+            entries = [item[2] for item in self.keyed]
+        else:
+            self.plain.sort()
+            entries = [item[0] for item in self.plain]
+        return join_entries(entries, self.separator, max_length)
+
+
 def user_list(
     account: Account,
     memberships: Sequence[Membership],
@@ -119,9 +158,7 @@ def user_list(
     if scope is None:
         scope = Scope()
     scope.account = account
-    plain: list[tuple[str, str]] = []  # (entry, user id) when ordered by the entry
-    keyed: list[tuple[tuple[int, Any], str, str]] = []
-    rejected: list[str] = []
+    entries = Entries(separator, order_by is not None)
     for membership in memberships:
         user_id = membership.user_id
         scope.user = users.get(user_id)
@@ -130,20 +167,7 @@ def user_list(
             continue
         raw = value(scope)
         entry = raw if raw.__class__ is str else render(raw)
-        if not entry:
-            continue
-        if separator in entry:
-            rejected.append(user_id)
-            continue
-        if order_by is None:
-            plain.append((entry, user_id))
-        else:
-            keyed.append((sort_key(order_by(scope)), user_id, entry))
-    if order_by is None:
-        plain.sort()
-        entries = [item[0] for item in plain]
-    else:
-        keyed.sort(key=lambda item: (item[0], item[1]))
-        entries = [item[2] for item in keyed]
-    joined = join_entries(entries, separator, max_length)
-    return UserList(joined.value, joined.kept, joined.dropped, joined.marked, tuple(rejected))
+        entries.add(entry, user_id, None if order_by is None else order_by(scope))
+    joined = entries.join(max_length)
+    rejected = tuple(entries.rejected)
+    return UserList(joined.value, joined.kept, joined.dropped, joined.marked, rejected)
