@@ -26,6 +26,7 @@ from hub import __version__
 from hub.errors import EXIT_CONFIG, ConfigError
 
 if TYPE_CHECKING:
+    from hub.pipeline import Resolution
     from hub.state import StateStore
 
 app = typer.Typer(
@@ -74,6 +75,19 @@ def _fail_config(error: ConfigError) -> None:
     err.print(f"[bold red]{len(error.problems)} problem(s) in the configuration:[/]")
     err.print(format_problems(error.problems), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_CONFIG)
+
+
+def _require_subject(resolution: Resolution, kind: str, subject_id: str) -> None:
+    """Exit 1, saying so (and where a quarantined row of that id went), when
+    the sources hold no ``kind`` with ``subject_id``."""
+    known = resolution.dataset.users if kind == "user" else resolution.dataset.accounts
+    if subject_id in known:
+        return
+    err.print(f"[red]no {kind} with id {subject_id!r} in the sources.[/]")
+    for row in resolution.loaded.quarantine:
+        if row.record_id == subject_id:
+            err.print(f"  quarantined at {row.location}: {row.reason}", markup=False)
+    raise typer.Exit(1)
 
 
 def _emit_json(data: Any) -> None:
@@ -157,13 +171,7 @@ def _inspect(
     except ConfigError as error:
         _fail_config(error)
         return
-    known = resolution.dataset.users if kind == "user" else resolution.dataset.accounts
-    if subject_id not in known:
-        quarantined = [row for row in resolution.loaded.quarantine if row.record_id == subject_id]
-        err.print(f"[red]no {kind} with id {subject_id!r} in the sources.[/]")
-        for row in quarantined:
-            err.print(f"  quarantined at {row.location}: {row.reason}", markup=False)
-        raise typer.Exit(1)
+    _require_subject(resolution, kind, subject_id)
     data = inspect_subject(resolution, kind, subject_id)
     if as_json:
         _emit_json(data)
@@ -347,14 +355,7 @@ def plan_command(
         return
     kind, subject_id = ("user", user) if user is not None else ("account", account)
     assert subject_id is not None
-    dataset = report.resolution.dataset
-    known = dataset.users if kind == "user" else dataset.accounts
-    if subject_id not in known:
-        err.print(f"[red]no {kind} with id {subject_id!r} in the sources.[/]")
-        for row in report.resolution.loaded.quarantine:
-            if row.record_id == subject_id:
-                err.print(f"  quarantined at {row.location}: {row.reason}", markup=False)
-        raise typer.Exit(1)
+    _require_subject(report.resolution, kind, subject_id)
     data = plan_subject(report, kind, subject_id)
     if as_json:
         _emit_json(data)
