@@ -100,7 +100,7 @@ def vcr_config(target: Target) -> dict[str, Any]:
         return response
 
     return {
-        "filter_headers": [("authorization", f"Bearer {FILTERED}")],
+        "filter_headers": ["authorization"],
         "before_record_request": request,
         "before_record_response": response,
         "decode_compressed_response": True,
