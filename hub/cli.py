@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -88,6 +89,14 @@ def _require_subject(resolution: Resolution, kind: str, subject_id: str) -> None
         if row.record_id == subject_id:
             err.print(f"  quarantined at {row.location}: {row.reason}", markup=False)
     raise typer.Exit(1)
+
+
+def _show(data: Any, as_json: bool, printer: Callable[[Console, Any], None]) -> None:
+    """``data`` as JSON for scripts, or through ``printer`` for people."""
+    if as_json:
+        _emit_json(data)
+    else:
+        printer(console, data)
 
 
 def _emit_json(data: Any) -> None:
@@ -173,10 +182,7 @@ def _inspect(
         return
     _require_subject(resolution, kind, subject_id)
     data = inspect_subject(resolution, kind, subject_id)
-    if as_json:
-        _emit_json(data)
-    else:
-        print_inspection(console, data)
+    _show(data, as_json, print_inspection)
 
 
 @inspect_app.command("user")
@@ -348,19 +354,13 @@ def plan_command(
         return
     if user is None and account is None:
         data = plan_summary(report)
-        if as_json:
-            _emit_json(data)
-        else:
-            print_plan(console, data)
+        _show(data, as_json, print_plan)
         return
     kind, subject_id = ("user", user) if user is not None else ("account", account)
     assert subject_id is not None
     _require_subject(report.resolution, kind, subject_id)
     data = plan_subject(report, kind, subject_id)
-    if as_json:
-        _emit_json(data)
-    else:
-        print_plan_subject(console, data)
+    _show(data, as_json, print_plan_subject)
 
 
 @app.command("runs")
@@ -380,10 +380,7 @@ def runs_command(
         data = runs_json(store.runs(destination, limit=limit))
     finally:
         store.close()
-    if as_json:
-        _emit_json(data)
-    else:
-        print_runs(console, data)
+    _show(data, as_json, print_runs)
 
 
 @app.command("errors")
@@ -407,10 +404,7 @@ def errors_command(
         data = errors_json(store.errors(run, destination, limit=limit))
     finally:
         store.close()
-    if as_json:
-        _emit_json(data)
-    else:
-        print_errors(console, data)
+    _show(data, as_json, print_errors)
 
 
 @app.command("retry")
