@@ -160,8 +160,11 @@ def test_two_daemons_sharing_a_store_never_run_the_same_sync_together(tmp_path: 
         thread.start()
     deadline = time.monotonic() + 20
     try:
+        # Which daemon wins each slot is a race (under load one may win most of
+        # them): what is guaranteed is that both contend and never overlap.
         while time.monotonic() < deadline and not (
-            all(d.syncs["crm"].runs >= 2 and _skipped(d) for d in daemons)
+            all(d.syncs["crm"].runs + _skipped(d) >= 2 for d in daemons)
+            and any(_skipped(d) for d in daemons)
             and sum(d.syncs["crm"].runs for d in daemons) >= 6
         ):
             time.sleep(0.05)
@@ -171,9 +174,11 @@ def test_two_daemons_sharing_a_store_never_run_the_same_sync_together(tmp_path: 
         for thread in threads:
             thread.join(timeout=15)
     assert not any(thread.is_alive() for thread in threads)
-    # Both ran the sync, and both left due runs to the other at times ...
-    assert all(d.syncs["crm"].runs >= 2 for d in daemons)
-    assert all(_skipped(d) > 0 for d in daemons)
+    # Both took part (ran the sync or found it held by the other), runs were
+    # left to the other daemon at times ...
+    assert all(d.syncs["crm"].runs + _skipped(d) >= 2 for d in daemons)
+    assert any(_skipped(d) > 0 for d in daemons)
+    assert sum(d.syncs["crm"].runs for d in daemons) >= 6
     # ... and no run ever met another one running: the store marks a run it
     # finds still running as interrupted, and none is.
     with SqliteStateStore(tmp_path / ".hub" / "state.db") as store:
