@@ -181,3 +181,34 @@ def test_events_follow_the_segment_conventions() -> None:
     assert {"Task Completed", "Project Created", "Logged In"} <= {
         c["event"] for c in calls if c["type"] == "track"
     }
+
+
+def test_the_sample_billing_database_is_read_through_sql_and_can_be_regenerated(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from hub.loading import load
+    from hub.validate import load_project
+
+    root = Path(__file__).resolve().parents[2]
+    project = load_project(root / "hub.toml")
+    assert project.settings.sources["billing"].kind == "sql"
+    loaded = load(project.settings, project.base_dir)
+    invoices = [e for e in loaded.dataset.events if e.event == "Invoice Paid"]
+    paying = {a for a, acc in loaded.dataset.accounts.items() if acc.stage == "Customer"}
+    assert paying and {e.account_id for e in invoices} == paying
+    assert all(e.user_id is None and e.properties["amount_cents"] > 0 for e in invoices)
+    assert len(invoices) == 3 * len(paying)  # one per month, three months
+
+    sys.path.insert(0, str(root / "examples" / "sample"))
+    try:
+        from make_billing_db import write_billing_db
+    finally:
+        sys.path.pop(0)
+
+    def rows(path: Path) -> list[tuple[object, ...]]:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT * FROM invoices ORDER BY id").fetchall()
+
+    assert rows(write_billing_db(tmp_path)) == rows(root / "examples" / "sample" / "billing.db")
