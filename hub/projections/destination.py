@@ -546,10 +546,12 @@ class DestinationProjector:
     def _mask(
         self,
         where: Predicate,
-        user: User | None,
         memberships: Sequence[Membership],
-        accounts: list[Account | None],
+        users: Sequence[User | None],
+        accounts: Sequence[Account | None],
     ) -> list[bool]:
+        """``where`` for each membership, with its user and account (one of
+        them the same for all: a user's memberships, or an account's)."""
         batch = self._batches.get(where)
         if batch is not None:
             namespace = batch.namespace
@@ -559,15 +561,15 @@ class DestinationProjector:
                     if namespace == "relationship"
                     else accounts
                     if namespace == "account"
-                    else [user] * len(memberships)
+                    else users
                 )
             except (AttributeError, TypeError):  # a missing object, an unhashable value
                 pass
         scope = self._scope
-        scope.user = user
         mask: list[bool] = []
         append = mask.append
-        for membership, account in zip(memberships, accounts, strict=True):
+        for membership, user, account in zip(memberships, users, accounts, strict=True):
+            scope.user = user
             scope.account = account
             scope.relationship = membership
             append(where(scope))
@@ -581,7 +583,7 @@ class DestinationProjector:
         accounts: list[Account | None],
     ) -> bool:
         if where in self._batches:
-            return any(self._mask(where, user, memberships, accounts))
+            return any(self._mask(where, memberships, [user] * len(memberships), accounts))
         scope = self._scope
         scope.user = user
         for membership, account in zip(memberships, accounts, strict=True):
@@ -687,7 +689,9 @@ class DestinationProjector:
                     continue
                 mask = masks.get(where)
                 if mask is None:
-                    mask = masks[where] = self._mask(where, user, memberships, accounts)
+                    mask = masks[where] = self._mask(
+                        where, memberships, [user] * len(memberships), accounts
+                    )
                 fields[item.field] = sum(map(bool, mask))
             elif kind == RelationshipFieldKind.ANY:
                 if where is None:
@@ -702,7 +706,9 @@ class DestinationProjector:
                 if where is not None:
                     mask = masks.get(where)
                     if mask is None:
-                        mask = masks[where] = self._mask(where, user, memberships, accounts)
+                        mask = masks[where] = self._mask(
+                            where, memberships, [user] * len(memberships), accounts
+                        )
                 summary = self._summary(item, user, memberships, accounts, mask)
                 fields[item.field] = summary.value
                 if summary.dropped or summary.rejected:
@@ -761,7 +767,9 @@ class DestinationProjector:
         if where is not None:
             accounts = list(map(graph.accounts.get, map(_account_id_of, memberships)))
             memberships = list(
-                compress(memberships, self._mask(where, user, memberships, accounts))
+                compress(
+                    memberships, self._mask(where, memberships, [user] * len(memberships), accounts)
+                )
             )
         shared = self._shared_link_properties
         builtins = self.link_builtins
@@ -1280,7 +1288,9 @@ class DestinationProjector:
             if where is not None:
                 mask = masks.get(where)
                 if mask is None:
-                    mask = masks[where] = self._account_mask(where, account, memberships, users)
+                    mask = masks[where] = self._mask(
+                        where, memberships, users, [account] * len(memberships)
+                    )
             listed = self._user_list(item, account, memberships, users, entries, mask)
             fields[item.field] = listed.value
             if listed.dropped or listed.rejected:
@@ -1291,7 +1301,9 @@ class DestinationProjector:
             if where is not None:
                 mask = masks.get(where)
                 if mask is None:
-                    mask = masks[where] = self._account_mask(where, account, memberships, users)
+                    mask = masks[where] = self._mask(
+                        where, memberships, users, [account] * len(memberships)
+                    )
                 members = list(compress(memberships, mask))
             if rollup.kind == AccountRollupKind.USER_COUNT:
                 fields[rollup.field] = len(members)
@@ -1311,36 +1323,6 @@ class DestinationProjector:
                 rollup, members, events, self.as_of, filtered=where is not None
             )
         return make_record(ObjectKind.ACCOUNT, account_id, fields)
-
-    def _account_mask(
-        self,
-        where: Predicate,
-        account: Account,
-        memberships: Sequence[Membership],
-        users: list[User | None],
-    ) -> list[bool]:
-        batch = self._batches.get(where)
-        if batch is not None:
-            namespace = batch.namespace
-            try:
-                return batch.mask(
-                    memberships
-                    if namespace == "relationship"
-                    else users
-                    if namespace == "user"
-                    else [account] * len(memberships)
-                )
-            except (AttributeError, TypeError):  # a missing object, an unhashable value
-                pass
-        scope = self._scope
-        scope.account = account
-        mask: list[bool] = []
-        append = mask.append
-        for membership, user in zip(memberships, users, strict=True):
-            scope.user = user
-            scope.relationship = membership
-            append(where(scope))
-        return mask
 
     def _entries(
         self,
