@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from hub.state.connection import connect, immediate
+
 __all__ = ["LockHolder", "ScheduleMark", "SyncLocks"]
 
 _SCHEMA = (
@@ -97,6 +99,11 @@ def _dead_here(owner: str) -> bool:
     return False
 
 
+def _create(db: sqlite3.Connection) -> None:
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
 class SyncLocks:
     """Locks and schedule marks in the SQLite file at ``path`` (``None``: in
     memory, this process only). Thread-safe; ``clock`` gives epoch seconds."""
@@ -114,31 +121,15 @@ class SyncLocks:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            target, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        self._db = connect(
+            path, busy_timeout=busy_timeout, pragmas=("synchronous = NORMAL",), setup=_create
         )
-        try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-        except BaseException:
-            self._db.close()
-            raise
 
     # -- plumbing -------------------------------------------------------------
 
     def _transaction(self, work: Callable[[sqlite3.Connection], object]) -> object:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return result
+        with immediate(self._db, self._lock) as db:
+            return work(db)
 
     def close(self) -> None:
         with self._lock:

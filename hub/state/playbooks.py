@@ -24,11 +24,14 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from hub.state.connection import connect, immediate
 
 __all__ = ["ActionRow", "EntryRow", "NewAction", "PlaybookStore"]
 
@@ -161,6 +164,11 @@ def _action(row: tuple[Any, ...]) -> ActionRow:
     )
 
 
+def _create(db: sqlite3.Connection) -> None:
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
 class PlaybookStore:
     """Playbook state in one SQLite file (``None``: private, in memory)."""
 
@@ -168,18 +176,9 @@ class PlaybookStore:
         target = ":memory:" if path is None else str(path)
         self.path = None if target == ":memory:" else Path(target)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            target, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        self._db = connect(
+            path, busy_timeout=busy_timeout, pragmas=("foreign_keys = ON",), setup=_create
         )
-        try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-        except BaseException:
-            self._db.close()
-            raise
 
     def __enter__(self) -> PlaybookStore:
         return self
@@ -196,8 +195,8 @@ class PlaybookStore:
         with self._lock:
             self._db.close()
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db, self._lock)
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._db, self._lock)
 
     # -- reads -------------------------------------------------------------------
 
@@ -316,28 +315,6 @@ class PlaybookStore:
                 " WHERE key = ?",
                 (status, error, destination_id, _iso(at), key),
             )
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
-        self._db = db
-        self._lock = lock
-
-    def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        self._db.execute("BEGIN IMMEDIATE")
-        return self._db
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
-        finally:
-            self._lock.release()
 
 
 def iter_keys(rows: Iterable[ActionRow]) -> Iterator[str]:

@@ -56,6 +56,7 @@ from hub.state import (
     RunInfo,
     RunStatus,
 )
+from hub.state.connection import connect, immediate
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStateStore", "StateVersionError", "migrate"]
 
@@ -259,26 +260,22 @@ class SqliteStateStore:
         self.path = None if target == ":memory:" else Path(target)
         self._clock = clock
         self._lock = threading.RLock()
-        # isolation_level=None: no implicit transactions; every write method
-        # opens its own BEGIN IMMEDIATE.
-        self._db = sqlite3.connect(
-            target, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        self._db = connect(
+            path,
+            busy_timeout=busy_timeout,
+            pragmas=(
+                "synchronous = NORMAL",
+                "foreign_keys = ON",
+                # Millions of rows: a 64 MiB page cache, temporary b-trees in memory.
+                f"cache_size = -{_CACHE_KIB}",
+                "temp_store = MEMORY",
+                # Checkpoint the WAL every ~40 MiB rather than 4: a sync confirms
+                # millions of rows, and each checkpoint syncs the file.
+                f"wal_autocheckpoint = {_CHECKPOINT_PAGES}",
+            ),
+            setup=migrate,
         )
-        try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self.journal_mode: str = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            # Millions of rows: a 64 MiB page cache, temporary b-trees in memory.
-            self._db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
-            self._db.execute("PRAGMA temp_store = MEMORY")
-            # Checkpoint the WAL every ~40 MiB rather than 4: a sync confirms
-            # millions of rows, and each checkpoint syncs the file.
-            self._db.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
-            migrate(self._db)
-        except BaseException:
-            self._db.close()
-            raise
+        self.journal_mode: str = self._db.execute("PRAGMA journal_mode").fetchone()[0]
         placeholders = ", ".join("?" * _IN_CHUNK)
         self._get_full = (
             f"SELECT {_COLUMNS} FROM records WHERE destination = ? AND object = ?"
@@ -289,14 +286,8 @@ class SqliteStateStore:
 
     def _write(self, work: Callable[[sqlite3.Connection], None]) -> None:
         """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                work(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with immediate(self._db, self._lock) as db:
+            work(db)
 
     def __enter__(self) -> SqliteStateStore:
         return self
