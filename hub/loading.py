@@ -477,7 +477,7 @@ def _source(
         return SegmentSource(name, path, label, key), []
     assert settings.table is not None
     if kind is SourceKind.CSV:
-        return CsvSource(name, settings.table, path, label, key), []
+        return CsvSource(name, settings.table, path, label, key, settings.multiline), []
     return JsonlSource(name, settings.table, path, label, key), []
 
 

@@ -70,6 +70,9 @@ class SourceSettings(_Section):
     """SQLAlchemy database URL (``sql``); with a password, set ``HUB_SOURCES__<NAME>__URL``."""
     queries: dict[Table, str] = Field(default_factory=dict)
     """One SQL query per canonical table (``sql``)."""
+    multiline: bool = False
+    """``csv``: quoted cells may hold line breaks. Off by default, so that a quote
+    left open costs its own line (quarantined), not the rows after it."""
 
 
 class EventRollupLevel(StrEnum):

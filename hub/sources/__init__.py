@@ -22,10 +22,13 @@ Values:
 - CSV cells are strings. An empty cell is absent (the key is left out). Other
   cells are typed: ``true`` / ``false`` (any case) become booleans, integers
   (``0``, ``-12``, ``+7``; a number with a leading zero such as ``007`` stays a
-  string) become ``int``, decimals (``1.5``, ``.5``, ``2e3``) become ``float``,
-  everything else stays a string. Ids, ``email``, ``name``, ``domain``,
+  string) become ``int``, decimals (``1.5``, ``.5``, ``2e3``) become ``float``
+  (one too large for a float, ``1e999``, stays a string), everything else
+  stays a string. Ids, ``email``, ``name``, ``domain``,
   ``stage``, ``role``, ``event`` and ``timestamp`` are never converted.
 - JSON Lines and SQL values keep their types; ``null`` / ``NULL`` is absent.
+  JSON is parsed strictly (:mod:`hub.sources.lines`); a SQL row holding a
+  ``NaN`` or infinite float is quarantined.
   A nested ``traits`` (users, accounts) or ``properties`` (memberships, events)
   object is merged over the flat columns (the nested value wins); it may also
   hold ``email`` / ``name`` / ``domain`` / ``stage`` / ``role``. SQL datetimes
@@ -204,7 +207,9 @@ def infer(text: str) -> Any:
         if digits.isdigit() and digits.isascii() and (digits[0] != "0" or len(digits) == 1):
             return int(text)
         if _DECIMAL.fullmatch(text):
-            return float(text)
+            value = float(text)
+            # 1e999 is no number JSON can carry: the cell stays the text it is.
+            return value if value - value == 0.0 else text
         return text
     size = len(text)
     if size == 4 or size == 5:
@@ -275,6 +280,12 @@ def feed_mapping(
     nested_key = NESTED_KEY[table]
     extra: dict[str, Any] = {}
     nested: object = None
+    if origin.sql:
+        for key, value in row.items():
+            if isinstance(value, float) and value - value != 0.0:
+                reason = f"column {key} is {value!r}, which JSON cannot carry"
+                sink.reject(origin, n, table, reason, _record_id(table, row))
+                return
     for key, value in row.items():
         if value is None or key in reserved:
             continue

@@ -30,7 +30,6 @@ whose timestamp is missing or bad.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import Any
 from hub.errors import Problem
 from hub.settings import Table
 from hub.sources import Origin, RowSink, SourceError, parse_timestamp
+from hub.sources.lines import BadRow, decode_line, parse_json_line, read_lines
 from hub.sources.tables import file_problems
 
 __all__ = ["SegmentSource"]
@@ -139,24 +139,23 @@ class SegmentSource:
         parsed = _Parsed()
         n = 0
         try:
-            with self.path.open(encoding="utf-8-sig") as handle:
-                for n, line in enumerate(handle, 1):
-                    if line and not line.isspace():
-                        self._call(parsed, sink, n, line)
-        except (OSError, UnicodeDecodeError) as error:
-            where = None if isinstance(error, UnicodeDecodeError) else n + 1
+            for n, raw in read_lines(self.path):
+                self._call(parsed, sink, n, raw)
+        except OSError as error:
             message = f"cannot read the file: {error}"
-            problem = Problem(message, file=self.label, line=where, key=self.key)
+            problem = Problem(message, file=self.label, line=n + 1, key=self.key)
             raise SourceError(problem) from None
         return parsed
 
-    def _call(self, parsed: _Parsed, sink: RowSink, n: int, line: str) -> None:
+    def _call(self, parsed: _Parsed, sink: RowSink, n: int, raw: bytes) -> None:
         origin = self.origin
         try:
-            call = json.loads(line)
-        except json.JSONDecodeError as error:
-            reason = f"invalid JSON: {error.msg} (column {error.colno})"
-            sink.reject(origin, n, Table.EVENTS, reason)
+            line = decode_line(raw)
+            if line.isspace():
+                return
+            call = parse_json_line(line)
+        except BadRow as bad:
+            sink.reject(origin, n, Table.EVENTS, bad.reason)
             return
         if not isinstance(call, dict):
             sink.reject(origin, n, Table.EVENTS, "not a JSON object")

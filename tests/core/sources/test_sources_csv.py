@@ -88,7 +88,8 @@ def test_locations_are_physical_lines_with_multiline_cells(tmp_path: Path) -> No
         "u1,dup@b.io,again\n"  # line 9
         "u3,e@f.io,ok,extra\n"  # line 10
     )
-    result = _load(tmp_path, {"data/users.csv": text}, {"u": _csv("users", "data/users.csv")})
+    source = {**_csv("users", "data/users.csv"), "multiline": True}
+    result = _load(tmp_path, {"data/users.csv": text}, {"u": source})
     assert _reasons(result) == [
         ("users", "data/users.csv:5", "missing user_id"),
         ("users", "data/users.csv:6", "malformed email 'not-an-email'"),
@@ -290,8 +291,8 @@ def test_header_names_are_trimmed_and_bom_ignored(tmp_path: Path) -> None:
     assert _reasons(result) == [("users", "users.csv:2", "malformed email ' '")]
 
 
-def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
-    (tmp_path / "users.csv").write_bytes(b"user_id,name\nu1,Ren\xe9\n")
+def test_a_line_that_is_not_utf8_is_quarantined_not_the_file(tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_bytes(b"user_id,name\nu1,Ren\xe9\nu2,Ok\n")
     (tmp_path / "seg.jsonl").write_bytes(b'{"type": "identify", "userId": "\xff"}\n')
     settings = HubSettings.model_validate(
         {
@@ -301,11 +302,9 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
             }
         }
     )
-    with pytest.raises(ConfigError) as caught:
-        load(settings, tmp_path)
-    problems = caught.value.problems
-    assert [(p.key, p.file) for p in problems] == [
-        ("sources.u.path", "users.csv"),
-        ("sources.s.path", "seg.jsonl"),
+    result = load(settings, tmp_path)
+    assert list(result.dataset.users) == ["u2"]
+    assert _reasons(result) == [
+        ("users", "users.csv:2", "invalid UTF-8: byte 0xe9 at column 7"),
+        ("events", "seg.jsonl:1", "invalid UTF-8: byte 0xff at column 33"),
     ]
-    assert all("cannot read the file" in p.message and "utf-8" in p.message for p in problems)
