@@ -127,7 +127,7 @@ class OutboxDestination:
     def send(self, batch: Batch) -> Sequence[RecordResult]:
         """Append one line per item, flush and fsync; every item is ``ok``
         unless its payload cannot be written as JSON (``permanent``)."""
-        lines: list[str] = []
+        lines: list[bytes] = []
         results: list[RecordResult] = []
         for item in batch.items:
             destination_id = item.destination_id or outbox_id(item.key)
@@ -138,10 +138,12 @@ class OutboxDestination:
                 continue
             results.append(RecordResult.ok(item.key, destination_id))
         if lines:
-            self._append(self.path(batch), "".join(lines))
+            self._append(self.path(batch), b"".join(lines))
         return results
 
-    def _line(self, batch: Batch, item: BatchItem, destination_id: str) -> str:
+    def _line(self, batch: Batch, item: BatchItem, destination_id: str) -> bytes:
+        """One strict JSON line (RFC 8259: no NaN or Infinity, valid UTF-8), or
+        :class:`ValueError` / :class:`TypeError` for a payload JSON cannot carry."""
         record = {
             "operation": batch.operation.value,
             "key": item.key,
@@ -149,12 +151,15 @@ class OutboxDestination:
             "payload": dict(item.payload),
             "link": _link_dict(item.link) if item.link is not None else None,
         }
-        return json.dumps(record, ensure_ascii=False, sort_keys=True, default=_json_default) + "\n"
+        text = json.dumps(
+            record, ensure_ascii=False, sort_keys=True, allow_nan=False, default=_json_default
+        )
+        return (text + "\n").encode("utf-8")
 
-    def _append(self, path: Path, text: str) -> None:
+    def _append(self, path: Path, text: bytes) -> None:
         created = not path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
+        with path.open("ab") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -91,9 +91,21 @@ def _item_json(item: BatchItem) -> dict[str, Any]:
     }
 
 
+def _canonical(document: Mapping[str, Any]) -> bytes:
+    """Canonical, strict JSON: sorted keys, no spaces, no NaN or Infinity, UTF-8
+    (a lone surrogate raises :class:`UnicodeEncodeError`, a :class:`ValueError`)."""
+    return json.dumps(
+        document,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_json_default,
+    ).encode("utf-8")
+
+
 def encode_body(destination: str, batch: Batch, items: Sequence[BatchItem]) -> bytes:
-    """The request body of ``batch``: canonical JSON (sorted keys, no spaces), so
-    the same batch always has the same bytes and the same ``Idempotency-Key``."""
+    """The request body of ``batch``: canonical JSON (see :func:`_canonical`)."""
     document = {
         "destination": destination,
         "run_id": batch.run_id,
@@ -101,9 +113,21 @@ def encode_body(destination: str, batch: Batch, items: Sequence[BatchItem]) -> b
         "operation": batch.operation.value,
         "items": [_item_json(item) for item in items],
     }
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    ).encode("utf-8")
+    return _canonical(document)
+
+
+def content_key(destination: str, batch: Batch, items: Sequence[BatchItem]) -> str:
+    """The ``Idempotency-Key`` of a batch: the SHA-256 of its canonical body
+    *without* the run id, so the same records with the same content have the
+    same key whichever run sends them (a batch re-sent after a crash, a
+    ``hub retry``), and a receiver can de-duplicate at-least-once delivery."""
+    document = {
+        "destination": destination,
+        "object": batch.object.value,
+        "operation": batch.operation.value,
+        "items": [_item_json(item) for item in items],
+    }
+    return idempotency_key(_canonical(document))
 
 
 def _display_url(url: str) -> str:
@@ -194,33 +218,8 @@ class WebhookDestination:
         if not items:
             return results
         body = encode_body(self.name, batch, items)
-        timestamp = str(int(self._clock()))
-        headers = {
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(self._secret.get_secret_value(), timestamp, body),
-            IDEMPOTENCY_HEADER: idempotency_key(body),
-        }
-        try:
-            response = self._session.post(
-                self.url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
-            )
-        except requests.Timeout:
-            reason = f"no answer from {self._display_url} within {self._timeout:g}s"
-            return results + [RecordResult.retryable(item.key, reason) for item in items]
-        except requests.RequestException as exc:
-            reason = f"could not reach {self._display_url}: {type(exc).__name__}"
-            return results + [RecordResult.retryable(item.key, reason) for item in items]
-        with response:
-            logger.debug(
-                "webhook %s: %s %s items -> HTTP %s",
-                self.name,
-                batch.operation.value,
-                len(items),
-                response.status_code,
-            )
-            self._observe(response.headers)
-            return results + self._classify(response, items)
+        key = content_key(self.name, batch, items)
+        return results + self._post(body, key, items, batch.operation.value)
 
     def perform(self, requests_: Sequence[ActionRequest]) -> Sequence[RecordResult]:
         """POST playbook actions as one signed document, like a batch with
@@ -244,24 +243,20 @@ class WebhookDestination:
         }
         items = [BatchItem(request.key, {}) for request in requests_]
         try:
-            body = json.dumps(
-                document,
-                sort_keys=True,
-                separators=(",", ":"),
-                ensure_ascii=False,
-                default=_json_default,
-            ).encode("utf-8")
+            body = _canonical(document)
         except (TypeError, ValueError) as exc:
             return [RecordResult.permanent(i.key, f"action is not JSON: {exc}") for i in items]
-        return self._post(body, items, "perform")
+        return self._post(body, idempotency_key(body), items, "perform")
 
-    def _post(self, body: bytes, items: list[BatchItem], operation: str) -> list[RecordResult]:
+    def _post(
+        self, body: bytes, key: str, items: list[BatchItem], operation: str
+    ) -> list[RecordResult]:
         timestamp = str(int(self._clock()))
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(self._secret.get_secret_value(), timestamp, body),
-            IDEMPOTENCY_HEADER: idempotency_key(body),
+            IDEMPOTENCY_HEADER: key,
         }
         try:
             response = self._session.post(
@@ -290,7 +285,7 @@ class WebhookDestination:
         results: list[RecordResult] = []
         for item in batch.items:
             try:
-                json.dumps(_item_json(item), default=_json_default)
+                _canonical(_item_json(item))
             except (TypeError, ValueError) as exc:
                 results.append(RecordResult.permanent(item.key, f"payload is not JSON: {exc}"))
             else:

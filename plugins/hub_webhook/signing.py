@@ -4,7 +4,7 @@ Every request carries::
 
     X-Hub-Timestamp: 1718000000
     X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
-    Idempotency-Key: <hex SHA-256(body)>
+    Idempotency-Key: <hex SHA-256 of the body without its run id>
 
 A receiver recomputes the HMAC over the *raw* body bytes (before any JSON
 parsing), compares it in constant time, and refuses a timestamp too far from
@@ -22,7 +22,8 @@ import time
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 #: Header carrying the Unix time (whole seconds) the request was signed at.
 TIMESTAMP_HEADER = "X-Hub-Timestamp"
-#: Header carrying the SHA-256 of the body: the same batch re-sent has the same key.
+#: Header carrying the SHA-256 of the batch's content (its body without the run
+#: id): the same records with the same content have the same key in any run.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: How far (seconds) a receiver should accept a timestamp from its own clock.
 DEFAULT_TOLERANCE = 300.0
@@ -53,12 +54,17 @@ def verify_signature(
     now: float | None = None,
 ) -> bool:
     """True when ``signature`` signs ``body`` at ``timestamp`` with ``secret``
-    and ``timestamp`` is within ``tolerance`` seconds of ``now``."""
-    try:
-        signed_at = int(timestamp)
-    except ValueError:
+    and ``timestamp`` is within ``tolerance`` seconds of ``now``.
+
+    Never raises on what a sender controls: a malformed header (non-ASCII,
+    not a decimal number, empty, not a string) is simply False."""
+    if not isinstance(timestamp, str) or not isinstance(signature, str):
+        return False
+    if not (timestamp.isascii() and timestamp.isdigit() and signature.isascii()):
+        return False
+    if not isinstance(body, bytes | bytearray):
         return False
     current = time.time() if now is None else now
-    if abs(current - signed_at) > tolerance:
+    if abs(current - int(timestamp)) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    return hmac.compare_digest(sign(secret, timestamp, bytes(body)), signature)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -139,6 +140,30 @@ def test_a_payload_that_is_not_json_fails_alone(tmp_path: Path) -> None:
     assert [(line["key"], line["payload"]) for line in lines] == [
         ("good", {"seen": "2024-05-01T12:30:00+00:00"})
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), -float("inf"), "\ud800"],
+    ids=["nan", "inf", "-inf", "surrogate"],
+)
+def test_lines_are_strict_json_and_a_value_json_lacks_fails_alone(
+    tmp_path: Path, value: object
+) -> None:
+    outbox = _outbox(tmp_path)
+    items = [BatchItem("good", {"n": 1.5}), BatchItem("bad", {"n": value})]
+    results = {
+        r.key: r for r in outbox.send(make_batch(BatchObject.CONTACT, Operation.UPSERT, items))
+    }
+    assert results["good"].outcome is Outcome.OK
+    assert results["bad"].outcome is Outcome.PERMANENT
+    raw = (tmp_path / "outbox/crm/contact/run-000001.jsonl").read_bytes()
+    raw.decode("utf-8")  # valid UTF-8
+    assert b"NaN" not in raw and b"Infinity" not in raw
+    assert [json.loads(line)["key"] for line in raw.splitlines()] == ["good"]
+    # A later batch still writes: one bad value never breaks the file or later runs.
+    outbox.send(make_batch(BatchObject.CONTACT, Operation.UPSERT, [BatchItem("next", {})]))
+    assert len(read_records(tmp_path / "outbox/crm/contact/run-000001.jsonl")) == 2
 
 
 def test_the_registered_type_builds_an_outbox_from_its_settings(tmp_path: Path) -> None:

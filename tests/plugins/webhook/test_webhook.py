@@ -91,7 +91,10 @@ def test_a_batch_is_one_signed_json_post(tmp_path: Path, receiver: Receiver) -> 
     # Computed here from the documented recipe, independently of the plugin.
     expected = hmac.new(SECRET.encode(), b"1718000000." + request.body, hashlib.sha256).hexdigest()
     assert headers["X-Hub-Signature-256"] == f"sha256={expected}"
-    assert headers["Idempotency-Key"] == hashlib.sha256(request.body).hexdigest()
+    # The key is the SHA-256 of the canonical body without its run id.
+    content = {k: v for k, v in request.document.items() if k != "run_id"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert headers["Idempotency-Key"] == hashlib.sha256(canonical.encode()).hexdigest()
     assert request.signature_ok
 
 
@@ -104,6 +107,53 @@ def test_the_same_batch_has_the_same_body_and_idempotency_key(
     first, second = receiver.requests
     assert first.body == second.body
     assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+
+
+def test_the_same_records_resent_by_another_run_keep_their_idempotency_key(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    webhook = _webhook(tmp_path, receiver.url)
+    for run_id in (12, 13):  # a batch re-sent after a crash comes from a new run
+        webhook.send(make_batch(BatchObject.CONTACT, Operation.UPSERT, _contacts(), run_id=run_id))
+    changed = [BatchItem("u0", {"email": "changed@example.com"}), *_contacts()[1:]]
+    webhook.send(make_batch(BatchObject.CONTACT, Operation.UPSERT, changed, run_id=14))
+    first, second, third = receiver.requests
+    assert first.document["run_id"] != second.document["run_id"]
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+    assert third.headers["Idempotency-Key"] != first.headers["Idempotency-Key"]
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), "\ud800"], ids=["nan", "inf", "surrogate"]
+)
+def test_bodies_are_strict_json_and_a_value_json_lacks_fails_alone(
+    tmp_path: Path, receiver: Receiver, value: object
+) -> None:
+    webhook = _webhook(tmp_path, receiver.url)
+    results = _send(webhook, [*_contacts(1), BatchItem("bad", {"n": value})])
+    assert results["bad"].outcome is Outcome.PERMANENT
+    assert results["u0"].outcome is Outcome.OK
+    [request] = receiver.requests
+    assert b"NaN" not in request.body and b"Infinity" not in request.body
+    request.body.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature"),
+    [
+        ("١٧١٨٠٠٠٠٠٠", None),  # Arabic-Indic digits: int() takes them, ASCII does not
+        ("1718000000", "sha256=é"),
+        ("", None),
+        (" 1718000000", None),
+        ("-1", None),
+    ],
+)
+def test_verify_signature_is_false_on_any_malformed_header(
+    timestamp: str, signature: str | None
+) -> None:
+    body = b'{"items":[]}'
+    good = sign(SECRET, "1718000000", body)
+    assert verify_signature(SECRET, timestamp, body, signature or good, now=NOW) is False
 
 
 def test_verify_signature_refuses_tampering_and_stale_timestamps() -> None:
