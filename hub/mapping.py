@@ -185,7 +185,7 @@ class MembershipContactsMapping(_Section):
 
     enabled: bool = False
     """Sync one contact per membership (for tools with no notion of accounts)."""
-    separator: str = Field(default=":", min_length=1)
+    separator: str = Field(default=":", min_length=1, pattern=r"^[^\\]+$")
     """Between user id and account id in the contact's key."""
     where: str | None = None
     """Only memberships matching this condition become contacts."""

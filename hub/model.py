@@ -87,8 +87,9 @@ class Membership:
         return self.properties.get(name)
 
     def key(self, separator: str = ":") -> str:
-        """The membership's identity, ``"{user_id}{separator}{account_id}"``."""
-        return f"{self.user_id}{separator}{self.account_id}"
+        """The membership's identity, ``"{user_id}{separator}{account_id}"``
+        (escaped where an id holds the separator: :func:`membership_key`)."""
+        return membership_key(self.user_id, self.account_id, separator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +116,45 @@ class Dataset:
     accounts: dict[str, Account] = field(default_factory=dict)
     memberships: dict[tuple[str, str], Membership] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+
+
+_ESCAPE = "\\"
+
+
+def _escaped(text: str, special: str) -> str:
+    if _ESCAPE not in text and not any(char in text for char in special):
+        return text
+    return "".join(_ESCAPE + char if char == _ESCAPE or char in special else char for char in text)
+
+
+def membership_key(user_id: str, account_id: str, separator: str) -> str:
+    """The contact key of a membership: ``user_id + separator + account_id``,
+    each id escaped so that no two memberships share a key.
+
+    In an id, a backslash and every character of the separator are preceded by
+    a backslash (user ``a:b`` in account ``c`` is ``a\\:b:c``; user ``a`` in
+    account ``b:c`` is ``a:b\\:c``); ids holding neither are written as they
+    are, so ordinary keys read ``u1:a1``. :func:`split_membership_key` reverses it.
+    """
+    return _escaped(user_id, separator) + separator + _escaped(account_id, separator)
+
+
+def split_membership_key(key: str, separator: str) -> tuple[str, str] | None:
+    """``(user_id, account_id)`` of a :func:`membership_key`; ``None`` when
+    ``key`` holds no unescaped separator (a user's own contact key)."""
+    parts: list[list[str]] = [[]]
+    i, n = 0, len(key)
+    while i < n:
+        char = key[i]
+        if char == _ESCAPE and i + 1 < n:
+            parts[-1].append(key[i + 1])
+            i += 2
+        elif len(parts) == 1 and key.startswith(separator, i):
+            parts.append([])
+            i += len(separator)
+        else:
+            parts[-1].append(char)
+            i += 1
+    if len(parts) == 1:
+        return None
+    return "".join(parts[0]), "".join(parts[1])

@@ -36,7 +36,10 @@ holds are updated, in ``create_only`` only new ones are linked; neither unlinks.
 none, ``delete_guard`` says why, naming ``--force-delete`` and
 ``destinations.NAME.max_delete_share``) when, for an object kind, the source
 has no record at all while the hub created some there, or the deletes exceed
-``max_delete_share`` of the records the hub created there. ``force_delete``
+``max_delete_share`` of the records the hub created there. The same holds
+when the load was not clean (``unclean_load``: the sources quarantined rows
+this run): a record may have left the source only because its row could not
+be read, so nothing is deleted or unlinked on that evidence. ``force_delete``
 lifts the guard. Creates and updates are still planned.
 
 **Memory and speed**: the projection is read once, a chunk at a time (it may
@@ -65,6 +68,7 @@ from typing import Any, Final
 from hub.capabilities import SyncMode
 from hub.destination import BatchObject, LinkEnds, link_key, split_link_key
 from hub.fingerprint import fingerprint, link_payload
+from hub.model import split_membership_key
 from hub.records import (
     AccountsChunk,
     ContactsChunk,
@@ -444,12 +448,15 @@ class DestinationPlanner:
         force_delete: bool = False,
         chunk_size: int = CHUNK_SIZE,
         end_ids: bool = True,
+        unclean_load: str | None = None,
     ) -> None:
         self.state = state
         self.destination = destination
         self.mode = SyncMode(mode)
         self.max_delete_share = max_delete_share
         self.force_delete = force_delete
+        #: Why the load was not clean (quarantined rows), ``None`` when it was.
+        self.unclean_load = unclean_load
         self.chunk_size = max(1, chunk_size)
         self.end_ids = end_ids
         self.counts = _initial_counts()
@@ -655,6 +662,15 @@ class DestinationPlanner:
                     f" ({leaving / total:.0%}) left the source, over"
                     f" destinations.{name}.max_delete_share = {self.max_delete_share:g}"
                 )
+        if self.gone and not reasons and self.unclean_load:
+            what = ", ".join(
+                f"{count} {'unlink' if kind is BatchObject.LINK else 'delete'}(s) of {kind}s"
+                for kind, count in self.gone.items()
+            )
+            reasons.append(
+                f"{self.unclean_load}, so {what} may come from rows that could not be read"
+                " (hub errors --quarantine lists them)"
+            )
         if reasons and not self.force_delete:
             self.delete_guard = (
                 "; ".join(reasons)
@@ -732,6 +748,7 @@ def plan_destination(
     force_delete: bool = False,
     destination: str | None = None,
     chunk_size: int = CHUNK_SIZE,
+    unclean_load: str | None = None,
 ) -> DestinationPlan:
     """Diff ``projection`` (a whole projection, or a stream of chunks: accounts,
     contacts, links, summary) with what ``state`` holds for its destination.
@@ -752,6 +769,7 @@ def plan_destination(
         max_delete_share=max_delete_share,
         force_delete=force_delete,
         chunk_size=chunk_size,
+        unclean_load=unclean_load,
     )
     items: list[PlannedItem] = []
     for chunk in _chunks(projection):
@@ -760,10 +778,6 @@ def plan_destination(
     for part in planner.iter_deletes():
         items.extend(part)
     return planner.plan(items)
-
-
-def _about_user(key: str, user_id: str, separator: str) -> bool:
-    return key == user_id or key.startswith(user_id + separator)
 
 
 def plan_for_subject(
@@ -782,7 +796,6 @@ def plan_for_subject(
     """
     if user_id is None and account_id is None:
         raise ValueError("plan_for_subject needs user_id or account_id")
-    account_suffix = None if account_id is None else separator + account_id
     chosen: list[PlannedItem] = []
     for item in plan.items:
         if item.object is BatchObject.LINK:
@@ -795,14 +808,17 @@ def plan_for_subject(
             contact_key, account_key = item.key, None
         else:
             contact_key, account_key = None, item.key
+        member = None
+        if contact_key is not None and item.object is BatchObject.CONTACT:
+            member = split_membership_key(contact_key, separator)
         match = False
         if user_id is not None and contact_key is not None:
-            match = _about_user(contact_key, user_id, separator)
+            match = contact_key == user_id or (member is not None and member[0] == user_id)
         if not match and account_id is not None:
             if account_key is not None:
                 match = account_key == account_id
-            elif contact_key is not None and account_suffix is not None:
-                match = contact_key.endswith(account_suffix)
+            elif member is not None:
+                match = member[1] == account_id
         if match:
             chosen.append(item)
     return chosen

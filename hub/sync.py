@@ -36,7 +36,8 @@ names the setting), a stop request, an unexpected plugin error, or a refused
 mass delete. Other destinations go on after a failed one.
 
 **Refused mass deletes.** When the planner's delete guard trips (mirror mode,
-the source came back empty or the delete share is over ``max_delete_share``),
+the source came back empty or the delete share is over ``max_delete_share``,
+or any deletes or unlinks at all while the sources quarantined rows this run),
 the creates, updates and links still go out, every delete and unlink is held
 back (``skipped.delete_guard`` in the counts), and the run is ``failed`` with
 the guard's message, so ``hub sync`` exits non-zero until someone looks, and
@@ -267,7 +268,20 @@ def _plan_one(
         mode=settings.mode,
         max_delete_share=settings.max_delete_share,
         force_delete=force_delete,
+        unclean_load=unclean_load(resolution),
     )
+
+
+def unclean_load(resolution: Resolution) -> str | None:
+    """Why this run's load was not clean (rows quarantined, by source), or ``None``."""
+    rows = resolution.loaded.quarantine.rows
+    if not rows:
+        return None
+    by_source: dict[str, int] = {}
+    for row in rows:
+        by_source[row.source] = by_source.get(row.source, 0) + 1
+    sources = ", ".join(f"{name}: {count}" for name, count in sorted(by_source.items()))
+    return f"the sources quarantined {len(rows)} row(s) this run ({sources})"
 
 
 def plan(
@@ -545,6 +559,7 @@ class _SyncOne:
             self.settings.mode,
             max_delete_share=self.settings.max_delete_share,
             force_delete=self.force_delete,
+            unclean_load=unclean_load(self.resolution),
             end_ids=False,  # the executor reads them right before sending each batch
         )
 

@@ -62,7 +62,7 @@ from hub.mapping import (
 from hub.mapping import (
     Mapping as DestinationMapping,
 )
-from hub.model import EMPTY, Account, Dataset, Membership, User
+from hub.model import EMPTY, Account, Dataset, Membership, User, split_membership_key
 from hub.projections.account_rollups import rollup_value
 from hub.projections.associations import membership_links
 from hub.projections.columns import BatchCondition, column, reader
@@ -1566,7 +1566,7 @@ class DestinationProjector:
         chunk_size: int,
     ) -> Iterator[ContactsChunk]:
         members.sort(key=_record_key)
-        distinct = _distinct_users(self.graph, members, self.member_separator)
+        distinct = _distinct_users(members, self.member_separator)
         ratio = inflation(len(members), distinct)
         stats["membership_contacts"] = len(members)
         stats["membership_contact_users"] = distinct
@@ -1751,22 +1751,12 @@ def _record_key(record: Record) -> str:
     return record.key
 
 
-def _distinct_users(graph: Graph, members: list[Record], separator: str) -> int:
-    # Keys are "user{sep}account"; a user id may itself contain the separator,
-    # so match against the known user ids rather than splitting blindly.
+def _distinct_users(members: list[Record], separator: str) -> int:
     seen: set[str] = set()
-    users = graph.users
     for record in members:
-        key = record.key
-        start = 0
-        while True:
-            at = key.find(separator, start)
-            if at < 0:
-                break
-            if key[:at] in users:
-                seen.add(key[:at])
-                break
-            start = at + 1
+        split = split_membership_key(record.key, separator)
+        if split is not None:
+            seen.add(split[0])
     return len(seen)
 
 

@@ -2,7 +2,7 @@
 
 For user-centric tools with no notion of accounts, each membership matching
 ``where`` becomes a contact keyed ``"{user_id}{separator}{account_id}"``
-(``"u1:a1"``), its fields read from ``user``, ``account``,
+(``"u1:a1"``, :func:`membership_key`), its fields read from ``user``, ``account``,
 ``relationship``, ``rollup``, ``primary_account`` and
 ``primary_relationship``. Such tools often bill per contact, so the run
 reports the *inflation*: contacts / distinct users among them (``0.0`` when
@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hub.capabilities import ObjectKind
-from hub.model import Account, Membership, User
+from hub.model import Account, Membership, User, membership_key, split_membership_key
 from hub.records import Record, make_record
 from hub.references import Getter, Scope
 
-__all__ = ["inflation", "membership_contact_records"]
+__all__ = ["inflation", "membership_contact_records", "membership_key", "split_membership_key"]
 
 Predicate = Callable[[Scope], bool]
 
@@ -52,7 +52,7 @@ def membership_contact_records(
         records.append(
             make_record(
                 ObjectKind.CONTACT,
-                f"{membership.user_id}{separator}{membership.account_id}",
+                membership_key(membership.user_id, membership.account_id, separator),
                 {name: fields[name](scope) for name in names},
             )
         )
