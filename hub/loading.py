@@ -39,7 +39,7 @@ from __future__ import annotations
 import gc
 import sys
 from array import array
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,6 +78,9 @@ class LoadResult:
     quarantine: Quarantine
     #: Accepted rows per table: ``{"users": 52, "accounts": 9, ...}``.
     counts: dict[str, int]
+    #: The attribute names the sources hold, per table (``None``: not read from
+    #: sources, e.g. a ready-made data set), see :meth:`hub.sources.RowSink.columns`.
+    columns: dict[Table, set[str]] | None = None
 
 
 class _Invalid(Exception):
@@ -139,6 +142,8 @@ class DatasetBuilder:
         self._users_seen = _FirstSeen(Table.USERS.value)
         self._accounts_seen = _FirstSeen(Table.ACCOUNTS.value)
         self._memberships_seen = _FirstSeen(Table.MEMBERSHIPS.value)
+        #: The attribute names the sources hold, per table.
+        self.attributes: dict[Table, set[str]] = {table: set() for table in Table}
 
     # -- bookkeeping --------------------------------------------------------------
 
@@ -166,6 +171,9 @@ class DatasetBuilder:
         self, origin: Origin, n: int, table: str, reason: str, record_id: str | None = None
     ) -> None:
         self.quarantine.add(origin.source, str(table), origin.at(n), reason, record_id)
+
+    def columns(self, table: Table, names: Iterable[str]) -> None:
+        self.attributes[table].update(names)
 
     def _duplicate(
         self, seen: _FirstSeen, origin: Origin, n: int, key: Hashable, what: str, record_id: str
@@ -540,4 +548,90 @@ def load(settings: HubSettings, base_dir: Path) -> LoadResult:
         Table.MEMBERSHIPS.value: len(dataset.memberships),
         Table.EVENTS.value: len(dataset.events),
     }
-    return LoadResult(dataset, quarantine, counts)
+    return LoadResult(dataset, quarantine, counts, builder.attributes)
+
+
+class _ColumnSink:
+    """A :class:`hub.sources.RowSink` that keeps only the attribute names."""
+
+    def __init__(self) -> None:
+        self.attributes: dict[Table, set[str]] = {table: set() for table in Table}
+
+    def columns(self, table: Table, names: Iterable[str]) -> None:
+        self.attributes[table].update(names)
+
+    def user(self, *args: Any) -> None:
+        pass
+
+    def account(self, *args: Any) -> None:
+        pass
+
+    def membership(self, *args: Any) -> None:
+        pass
+
+    def event(self, *args: Any) -> None:
+        pass
+
+    def reject(self, *args: Any) -> None:
+        pass
+
+
+def discover_columns(
+    settings: HubSettings, base_dir: Path
+) -> tuple[dict[Table, set[str]], list[Problem]]:
+    """The attribute names every source holds, per table, and what makes a
+    source unreadable (a missing file, a header without the required columns, a
+    database that does not connect, a failing query), without building a data
+    set: a CSV file's header alone, every row of a JSON Lines or Segment file
+    (their keys vary by row), and each query's result columns."""
+    sink = _ColumnSink()
+    problems: list[Problem] = []
+    for name, source_settings in settings.sources.items():
+        source, found = _source(name, source_settings, base_dir)
+        problems.extend(found)
+        if source is None:
+            continue
+        try:
+            if isinstance(source, CsvSource):
+                header, found = source.columns()
+                problems.extend(found)
+                if not found:
+                    sink.columns(source.table, [column for column in header if column])
+                continue
+            if isinstance(source, SqlSource):
+                source.fetch_rows = False
+            found = source.check()
+            if found:
+                problems.extend(found)
+                continue
+            for table in TABLE_ORDER:
+                try:
+                    source.feed(table, sink)
+                except SourceError as error:
+                    problems.append(error.problem)
+                    if not isinstance(source, SqlSource):
+                        break
+        finally:
+            source.close()
+    return sink.attributes, problems
+
+
+def source_tables(settings: HubSettings, failed: list[Problem]) -> set[Table]:
+    """The tables whose every source could be read: those of sources that none
+    of the ``failed`` problems (keyed ``sources.NAME...``) is about."""
+    broken = {
+        problem.key.split(".")[1]
+        for problem in failed
+        if problem.key and problem.key.startswith("sources.") and problem.key.count(".") >= 1
+    }
+    complete = set(Table)
+    for name, source in settings.sources.items():
+        if name not in broken:
+            continue
+        if source.kind is SourceKind.SEGMENT:
+            complete -= {Table.USERS, Table.ACCOUNTS, Table.MEMBERSHIPS, Table.EVENTS}
+        elif source.kind is SourceKind.SQL:
+            complete -= set(source.queries)
+        elif source.table is not None:
+            complete.discard(source.table)
+    return complete

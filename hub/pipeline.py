@@ -20,7 +20,7 @@ from hub.projections.destination import project_destination
 from hub.quarantine import Quarantine
 from hub.records import DestinationProjection
 from hub.resolver import Graph, enrich
-from hub.validate import Project, load_project
+from hub.validate import Project, data_problems, known_attributes, load_project
 
 
 @dataclass(slots=True)
@@ -92,6 +92,13 @@ def resolve(
     moment = resolve_as_of(project, as_of)
     if dataset is None:
         loaded = load(project.settings, project.base_dir)
+        if loaded.columns is not None:
+            # A reference to an attribute no source holds would sync null into
+            # every record (blanking the destination's field): refuse it now.
+            known = known_attributes(loaded.columns, project.settings.events)
+            problems = data_problems(project, known)
+            if problems:
+                raise ConfigError(problems)
     else:
         counts = {
             "users": len(dataset.users),

@@ -21,10 +21,12 @@ What is checked:
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from collections.abc import Mapping as AbcMapping
-from dataclasses import dataclass
+from collections.abc import Set as AbcSet
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,7 +46,7 @@ from hub.config import (
 from hub.errors import ConfigError, Problem
 from hub.mapping import Mapping
 from hub.references import ALLOWED, NAMESPACES, ROLLUP_ATTRIBUTES
-from hub.settings import HubSettings, SourceKind
+from hub.settings import EventRollupLevel, EventSettings, HubSettings, SourceKind, Table
 from hub.toml_locations import KeyPath
 
 __all__ = [
@@ -185,11 +187,90 @@ def _reference_problem(
     return None
 
 
+#: The namespaces whose attributes come from the sources, and the table each reads.
+_SOURCE_NAMESPACES: dict[str, Table] = {
+    "user": Table.USERS,
+    "account": Table.ACCOUNTS,
+    "relationship": Table.MEMBERSHIPS,
+    "primary_account": Table.ACCOUNTS,
+    "primary_relationship": Table.MEMBERSHIPS,
+}
+#: Built-in attributes of each table, present whatever the sources hold.
+_BUILT_IN: dict[Table, tuple[str, ...]] = {
+    Table.USERS: ("user_id", "email"),
+    Table.ACCOUNTS: ("account_id", "name", "domain", "stage"),
+    Table.MEMBERSHIPS: ("user_id", "account_id", "role"),
+}
+_ROLLUP_TABLES: dict[EventRollupLevel, Table] = {
+    EventRollupLevel.USER: Table.USERS,
+    EventRollupLevel.ACCOUNT: Table.ACCOUNTS,
+    EventRollupLevel.RELATIONSHIP: Table.MEMBERSHIPS,
+}
+
+#: Attribute names per namespace (``user``, ``account``, ...), as the data holds them.
+KnownAttributes = AbcMapping[str, AbcSet[str]]
+
+
+def known_attributes(
+    columns: AbcMapping[Table, AbcSet[str]],
+    events: EventSettings,
+    complete: AbcSet[Table] | None = None,
+) -> dict[str, set[str]]:
+    """What each namespace can read: the built-in attributes, the sources'
+    columns (:attr:`hub.loading.LoadResult.columns`) and the ``[events]``
+    rollups. ``complete``: the tables whose every source could be read (the
+    others are left out: their attributes are unknown, not missing)."""
+    per_table: dict[Table, set[str]] = {}
+    for table, built_in in _BUILT_IN.items():
+        if complete is not None and table not in complete:
+            continue
+        per_table[table] = {*built_in, *columns.get(table, ())}
+    for rollup in events.rollups:
+        table = _ROLLUP_TABLES[rollup.level]
+        if table in per_table:
+            per_table[table].add(rollup.property)
+    return {
+        namespace: per_table[table]
+        for namespace, table in _SOURCE_NAMESPACES.items()
+        if table in per_table
+    }
+
+
+def _attribute_problem(
+    document: TomlDocument,
+    path: KeyPath,
+    text: str,
+    offset: int | None,
+    known: KnownAttributes,
+) -> Problem | None:
+    """A reference to an attribute that no source holds (it would read null for
+    every record, and blank the destination's field)."""
+    namespace, _, attribute = text.strip().partition(".")
+    names = known.get(namespace)
+    if names is None or attribute in names:
+        return None
+    table = _SOURCE_NAMESPACES[namespace]
+    return document.problem(
+        path,
+        f"no source has {namespace}.{attribute}: the {table} sources hold no"
+        f" {attribute!r} column or key, so every record would get null",
+        expected=f"an attribute of {table}: " + ", ".join(sorted(names)),
+        hint=did_you_mean(attribute, sorted(names))
+        or f"add the column to the {table} source, or fix the reference",
+        offset=0 if offset is None else offset,
+    )
+
+
 def _is_reference_text(text: str) -> bool:
     return all(part and all(c.isalnum() or c == "_" for c in part) for part in text.split("."))
 
 
-def _expression_problems(document: TomlDocument) -> list[Problem]:
+def _expression_problems(
+    document: TomlDocument, known: KnownAttributes | None = None, *, syntax: bool = True
+) -> list[Problem]:
+    """Every reference, condition and template of a mapping document: their
+    syntax and namespaces (``syntax``), and with ``known`` whether the data
+    holds each attribute they read."""
     problems: list[Problem] = []
     for location, kind in _EXPRESSIONS:
         for path, value in _values_at(document.data, location.split("."), ()):
@@ -197,28 +278,59 @@ def _expression_problems(document: TomlDocument) -> list[Problem]:
                 if isinstance(value, dict):
                     for name, item in value.items():
                         if isinstance(item, str):
-                            found = _reference_problem(
-                                document, (*path, name), item, location, None
+                            problems.extend(
+                                _checked(
+                                    document, (*path, name), item, location, None, known, syntax
+                                )
                             )
-                            problems.extend([found] if found else [])
             elif isinstance(value, str):
-                problems.extend(_string_expression_problems(document, path, value, location, kind))
+                problems.extend(
+                    _string_expression_problems(
+                        document, path, value, location, kind, known, syntax
+                    )
+                )
     return problems
 
 
+def _checked(
+    document: TomlDocument,
+    path: KeyPath,
+    text: str,
+    location: str,
+    offset: int | None,
+    known: KnownAttributes | None,
+    syntax: bool,
+) -> list[Problem]:
+    found = _reference_problem(document, path, text, location, offset)
+    if found is not None:
+        return [found] if syntax else []
+    if known is not None:
+        missing = _attribute_problem(document, path, text, offset, known)
+        if missing is not None:
+            return [missing]
+    return []
+
+
 def _string_expression_problems(
-    document: TomlDocument, path: KeyPath, value: str, location: str, kind: str
+    document: TomlDocument,
+    path: KeyPath,
+    value: str,
+    location: str,
+    kind: str,
+    known: KnownAttributes | None = None,
+    syntax: bool = True,
 ) -> list[Problem]:
     problems: list[Problem] = []
     if kind == "ref":
-        found = _reference_problem(document, path, value, location, None)
-        return [found] if found else []
+        return _checked(document, path, value, location, None, known, syntax)
     try:
         if kind == "condition":
             references = [(ref.position, ref.name) for ref in iter_refs(parse_condition(value))]
         else:
             references = template_references(value)
     except ConditionSyntaxError as error:
+        if not syntax:
+            return []
         what = "template" if kind == "template" else "condition"
         return [
             document.problem(
@@ -229,9 +341,7 @@ def _string_expression_problems(
             )
         ]
     for offset, text in references:
-        found = _reference_problem(document, path, text, location, offset)
-        if found:
-            problems.append(found)
+        problems.extend(_checked(document, path, text, location, offset, known, syntax))
     return problems
 
 
@@ -328,6 +438,11 @@ class _Destination:
     type: str | None
     mapping: str | None
     enabled: bool
+    #: The mapping was read from a misspelt key (``mappin``): it is checked, and
+    #: ``mapping`` is still reported missing.
+    guessed: bool = False
+    #: The key the mapping was read from (``mapping``, or the misspelt one).
+    mapping_key: str = "mapping"
 
 
 def _destinations(settings: HubSettings | None, data: dict[str, Any]) -> list[_Destination]:
@@ -343,12 +458,21 @@ def _destinations(settings: HubSettings | None, data: dict[str, Any]) -> list[_D
             if isinstance(d, dict):
                 type_ = d.get("type")
                 mapping = d.get("mapping")
+                guessed, mapping_key = False, "mapping"
+                if mapping is None:
+                    # A misspelt key ("mappin") still names the mapping to check:
+                    # its problems are reported beside the typo, not hidden by it.
+                    for key, value in d.items():
+                        if isinstance(value, str) and did_you_mean(key, ["mapping"]):
+                            mapping, guessed, mapping_key = value, True, key
                 found.append(
                     _Destination(
                         name,
                         type_ if isinstance(type_, str) else None,
                         mapping if isinstance(mapping, str) else None,
                         d.get("enabled", True) is not False,
+                        guessed,
+                        mapping_key,
                     )
                 )
     return found
@@ -496,8 +620,12 @@ def check_project(
     config_path: Path,
     destination_types: AbcMapping[str, DestinationTypeInfo] | None,
     secrets_dir: Path | None,
+    known: KnownAttributes | None = None,
 ) -> CheckedProject:
-    """Check everything once; what :func:`validate_project` and :func:`load_project` share."""
+    """Check everything once; what :func:`validate_project` and :func:`load_project` share.
+
+    ``known``: the attributes the data holds (:func:`known_attributes`); every
+    reference to another one is a problem too."""
     document, problems = read_toml(config_path)
     if document is None:
         return CheckedProject(None, {}, problems)
@@ -515,19 +643,26 @@ def check_project(
         if destination_types is not None and destination.type is not None:
             info = destination_types.get(destination.type)
             if info is None:
-                known = sorted(destination_types)
+                types = sorted(destination_types)
                 problems.append(
                     document.problem(
                         ("destinations", destination.name, "type"),
                         f"unknown destination type {destination.type!r}",
-                        expected="one of: " + ", ".join(known),
-                        hint=did_you_mean(destination.type, known)
+                        expected="one of: " + ", ".join(types),
+                        hint=did_you_mean(destination.type, types)
                         or "is its plugin installed? (pip install ...)",
                         at_value=True,
                     )
                 )
         if info is not None and settings is not None and destination.enabled:
             problems.extend(_plugin_settings_problems(document, destination.name, settings, info))
+        if destination.guessed:
+            problems.append(
+                document.problem(
+                    ("destinations", destination.name, "mapping"),
+                    "missing required key 'mapping'",
+                )
+            )
         if destination.mapping is None:
             # Only an action-only type (no objects to sync) may go without a mapping.
             if info is None or info.capabilities.objects:
@@ -545,7 +680,7 @@ def check_project(
             if not mapping_path.is_file():
                 problems.append(
                     document.problem(
-                        ("destinations", destination.name, "mapping"),
+                        ("destinations", destination.name, destination.mapping_key),
                         f"mapping file {destination.mapping!r} not found",
                         expected="a mapping file, relative to the directory of hub.toml",
                         hint=f"looked for {mapping_path}",
@@ -559,7 +694,7 @@ def check_project(
             if mapping_document is not None:
                 mapping, model_problems = mapping_from_document(mapping_document)
                 mapping_problems += model_problems
-                mapping_problems += _expression_problems(mapping_document)
+                mapping_problems += _expression_problems(mapping_document, known)
             problems.extend(mapping_problems)
             parsed[mapping_path] = (mapping_document, mapping)
         mapping_document, mapping = parsed[mapping_path]
@@ -640,13 +775,130 @@ def validate_project(
     destination_types: AbcMapping[str, DestinationTypeInfo] | None = None,
     *,
     secrets_dir: Path | None = None,
+    offline: bool = True,
 ) -> list[Problem]:
     """Every problem in ``hub.toml`` and the mapping files it names, in file order.
 
     ``destination_types`` (type name -> plugin info) enables the destination
     type and capability checks; without it only the files themselves are checked.
+
+    ``offline=False`` makes it the pre-flight of a sync (``hub validate``): the
+    sources are read too (each exists and is readable, SQL connects, CSV
+    headers, the keys JSON rows carry, each query's result columns) and every
+    reference is checked against the attributes they hold; the state store's
+    URL must be supported and its file usable (see :func:`state_problems`).
     """
-    return check_project(config_path, destination_types, secrets_dir).problems
+    checked = check_project(config_path, destination_types, secrets_dir)
+    if offline:
+        return checked.problems
+    from hub.loading import discover_columns, source_tables  # reads files: an edge
+
+    settings = checked.settings or _partial_settings(config_path, secrets_dir)
+    if settings is None:
+        return checked.problems
+    base_dir = config_path.parent
+    columns, source_problems = discover_columns(settings, base_dir)
+    complete = source_tables(settings, failed=source_problems)
+    known = known_attributes(columns, settings.events, complete)
+    rechecked = check_project(config_path, destination_types, secrets_dir, known)
+    problems = [*rechecked.problems, *_located(document_for(config_path), source_problems)]
+    problems.extend(state_problems(settings, config_path))
+    return _in_file_order(problems)
+
+
+def _partial_settings(config_path: Path, secrets_dir: Path | None) -> HubSettings | None:
+    """hub.toml's settings with the keys pydantic refuses left out (each
+    refused key, then its parent if still refused), so that one typo does not
+    hide the problems of the sources and the state store; ``None`` when not
+    even that validates."""
+    document, _ = read_toml(config_path)
+    if document is None:
+        return None
+    data = copy.deepcopy(document.data)
+    for _ in range(50):
+        pruned = replace(document, data=data)
+        try:
+            settings, _ = settings_from_document(pruned, secrets_dir)
+        except Exception:  # a broken override: give up, the first pass reported it
+            return None
+        if settings is not None:
+            return settings
+        locations = _refused_locations(pruned, secrets_dir)
+        if not locations or not any(_drop(data, loc) for loc in locations):
+            return None
+    return None
+
+
+def _refused_locations(document: TomlDocument, secrets_dir: Path | None) -> list[KeyPath]:
+    """Where pydantic refuses hub.toml's data (unknown keys, wrong types)."""
+    try:
+        HubSettings.model_validate(document.data)
+    except ValidationError as error:
+        return [tuple(detail["loc"]) for detail in error.errors()]
+    return []
+
+
+def _drop(data: dict[str, Any], location: KeyPath) -> bool:
+    """Remove the value at ``location`` (or its nearest present ancestor)."""
+    path = list(location)
+    while path:
+        current: Any = data
+        for part in path[:-1]:
+            current = current.get(part) if isinstance(current, dict) else None
+        if isinstance(current, dict) and path[-1] in current:
+            del current[path[-1]]
+            return True
+        path.pop()
+    return False
+
+
+def document_for(config_path: Path) -> TomlDocument | None:
+    """The parsed hub.toml, for locating problems found outside it."""
+    return read_toml(config_path)[0]
+
+
+def _located(document: TomlDocument | None, problems: list[Problem]) -> list[Problem]:
+    """``problems`` with a key but no line (a source file not found, a database
+    that does not connect, the state URL): located at that key in hub.toml."""
+    if document is None:
+        return problems
+    located: list[Problem] = []
+    for problem in problems:
+        if problem.line is None and problem.key:
+            path = tuple(problem.key.split("."))
+            where = document.problem(path, problem.message, at_value=True)
+            problem = replace(problem, file=where.file, line=where.line, column=where.column)
+        located.append(problem)
+    return located
+
+
+def state_problems(settings: HubSettings, config_path: Path) -> list[Problem]:
+    """The state store's URL is supported and its file can be opened and
+    written (``[state] url``); nothing is created."""
+    from hub.state import state_file_problems
+
+    document = document_for(config_path)
+    return _located(document, state_file_problems(settings.state.url, config_path.parent))
+
+
+def data_problems(project: Project, known: KnownAttributes) -> list[Problem]:
+    """References of the project's mappings to attributes the data does not
+    hold (see :func:`known_attributes`); what ``sync``, ``plan`` and the
+    daemon check after loading the sources, before anything is sent."""
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    for name in project.mappings:
+        mapping = project.settings.destinations[name].mapping
+        if mapping is None:
+            continue
+        path = mapping if mapping.is_absolute() else project.base_dir / mapping
+        if path in seen:
+            continue
+        seen.add(path)
+        document, _ = read_toml(path)
+        if document is not None:
+            problems.extend(_expression_problems(document, known, syntax=False))
+    return _in_file_order(problems)
 
 
 def load_project(

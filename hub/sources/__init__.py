@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
@@ -176,6 +176,12 @@ class RowSink(Protocol):
         """Quarantine a row the source itself could not make sense of."""
         ...
 
+    def columns(self, table: Table, names: Iterable[str]) -> None:
+        """The attribute names a source holds for ``table`` (a CSV header, the
+        keys JSON rows carry, a query's result columns): what mappings may read.
+        Called as they become known, possibly many times."""
+        ...
+
 
 class Source(Protocol):
     """One configured source."""
@@ -280,6 +286,11 @@ def feed_mapping(
     nested_key = NESTED_KEY[table]
     extra: dict[str, Any] = {}
     nested: object = None
+    if not origin.sql:  # a query's columns are given once, by its result
+        sink.columns(table, row)
+        inner = row.get(nested_key)
+        if isinstance(inner, Mapping):
+            sink.columns(table, inner)
     if origin.sql:
         for key, value in row.items():
             if isinstance(value, float) and value - value != 0.0:

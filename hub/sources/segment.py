@@ -76,6 +76,10 @@ class _Parsed:
     events: list[tuple[int, object, object, str | None, str | None, dict[str, Any]]] = field(
         default_factory=list
     )
+    #: The attribute names the calls carry, per table (a null value counts: it exists).
+    columns: dict[Table, set[str]] = field(
+        default_factory=lambda: {table: set() for table in Table}
+    )
 
 
 def _id(value: object) -> str | None:
@@ -115,6 +119,7 @@ class SegmentSource:
             self._parsed = self._parse(sink)
         parsed = self._parsed
         origin = self.origin
+        sink.columns(table, parsed.columns[table])
         if table is Table.USERS:
             for user_id, merged in parsed.users.items():
                 traits = merged.merge()
@@ -185,6 +190,7 @@ class SegmentSource:
                 sink.reject(origin, n, table, "properties must be an object", user_id)
                 return
             values = {sys.intern(k): v for k, v in properties.items() if v is not None}
+            parsed.columns[Table.EVENTS].update(properties)
             parsed.events.append((n, event, call.get("timestamp"), user_id, account_id, values))
             return
 
@@ -219,6 +225,7 @@ class SegmentSource:
         if merged is None:
             merged = records[record_id] = _Merged(n)
         merged.calls.append((timestamp, traits))
+        parsed.columns[table].update(traits)
 
         if kind == "group" and user_id is not None:
             relationship = context.get("relationship")
@@ -233,3 +240,4 @@ class SegmentSource:
             if membership is None:
                 membership = parsed.memberships[pair] = _Merged(n)
             membership.calls.append((timestamp, relationship))
+            parsed.columns[Table.MEMBERSHIPS].update(relationship)

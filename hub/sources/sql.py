@@ -48,6 +48,8 @@ class SqlSource:
         self.url = url
         self.queries = queries
         self.base_dir = base_dir
+        #: False: :meth:`feed` only reports each query's columns (validation).
+        self.fetch_rows = True
         self._engine: Engine | None = None
 
     def _key(self, table: Table | None = None) -> str:
@@ -110,6 +112,9 @@ class SqlSource:
                 if missing:
                     message = f"the query's result has no {' / '.join(missing)} column"
                     raise SourceError(Problem(message, key=key))
+                sink.columns(table, columns)
+                if not self.fetch_rows:
+                    return
                 n = 0
                 for partition in result.partitions(BATCH):
                     for values in partition:

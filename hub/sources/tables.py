@@ -251,6 +251,7 @@ class CsvSource(_TableFile):
                 header, problems = self._header(records)
                 if problems:
                     raise SourceError(problems[0])
+                sink.columns(table, [name for name in header if name])
                 self._rows(records, header, sink)
         except OSError as error:
             line = lines.current[0][0] if lines.current else None

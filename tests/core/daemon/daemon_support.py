@@ -47,6 +47,29 @@ path = "examples/sample/events.jsonl"
 [events]
 as_of = 2026-11-01T00:00:00Z
 
+# The rollups mappings/crm.toml reads (a reference to a missing one is refused).
+[[events.rollups]]
+property = "events_30d"
+level = "relationship"
+window_days = 30
+
+[[events.rollups]]
+property = "last_seen_at"
+level = "user"
+kind = "last_seen"
+
+[[events.rollups]]
+property = "invoices_paid_90d"
+level = "account"
+event = "Invoice Paid"
+window_days = 90
+
+[[events.rollups]]
+property = "tasks_completed_30d"
+level = "account"
+event = "Task Completed"
+window_days = 30
+
 [destinations.crm]
 type = "outbox"
 mapping = "mappings/crm.toml"

@@ -27,6 +27,18 @@ def _project(tmp_path: Path, url: str) -> Path:
     config.write_text(
         tables
         + f"""
+# The rollups mappings/hubspot.toml reads (a reference to a missing one is refused).
+[[events.rollups]]
+property = "last_seen_at"
+level = "user"
+kind = "last_seen"
+
+[[events.rollups]]
+property = "tasks_completed_30d"
+level = "account"
+event = "Task Completed"
+window_days = 30
+
 [destinations.hubspot]
 type = "hubspot"
 mapping = "mappings/hubspot.toml"
