@@ -9,6 +9,8 @@ fix.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import os
 import signal
@@ -24,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub import __version__
-from hub.errors import EXIT_CONFIG, ConfigError
+from hub.errors import EXIT_CONFIG, EXIT_STATE, ConfigError, StateStoreError
 
 if TYPE_CHECKING:
     from hub.pipeline import Resolution
@@ -41,6 +43,8 @@ inspect_app = typer.Typer(help="Show exactly what each destination would receive
 app.add_typer(inspect_app, name="inspect")
 playbooks_app = typer.Typer(help="Engagement playbooks: preview and run them.")
 app.add_typer(playbooks_app, name="playbooks")
+state_app = typer.Typer(help="The state store: check it, back it up.")
+app.add_typer(state_app, name="state")
 
 console = Console()
 err = Console(stderr=True)
@@ -113,20 +117,36 @@ def _root(
 
 
 @app.command()
-def validate(config: ConfigOption = Path("hub.toml")) -> None:
-    """Check hub.toml and every mapping; report every problem at once (exit 2)."""
+def validate(
+    config: ConfigOption = Path("hub.toml"),
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Check the files only: read no source and no state store (CI of mapping repos).",
+        ),
+    ] = False,
+) -> None:
+    """The pre-flight of a sync: hub.toml, every mapping, the sources (readable,
+    and holding every attribute the mappings read) and the state store; report
+    every problem at once (exit 2)."""
     from hub.plugins import load_plugins
     from hub.validate import format_problems, validate_project
 
     plugins = load_plugins()
-    problems = validate_project(config, destination_types=plugins.destinations.types())
+    problems = validate_project(
+        config, destination_types=plugins.destinations.types(), offline=offline
+    )
     for failed in plugins.failed:
         err.print(f"[yellow]plugin {failed.name} ({failed.value}) skipped: {failed.error}[/]")
     if problems:
         err.print(f"[bold red]{len(problems)} problem(s):[/]")
         err.print(format_problems(problems), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CONFIG)
-    console.print(f"[green]{config}: configuration and mappings are valid.[/]")
+    checked = (
+        "configuration and mappings" if offline else "configuration, mappings, sources and state"
+    )
+    console.print(f"[green]{config}: {checked} are valid.[/]")
 
 
 @app.command()
@@ -625,6 +645,87 @@ def playbooks_run(
 ) -> None:
     """Evaluate entries, goals and timeouts now, and perform pending actions once."""
     _playbooks(config, as_of, dry_run=False, as_json=as_json)
+
+
+def _state_file(config: Path) -> Path:
+    """The state file of ``config`` (exit 2 for a URL that is not a SQLite file)."""
+    from hub.config import load_settings
+    from hub.state import sqlite_path
+
+    try:
+        settings = load_settings(config)
+        path = sqlite_path(settings.state.url, config.parent)
+    except ConfigError as error:
+        _fail_config(error)
+        raise  # not reached
+    if path is None:
+        err.print("[red]state.url is sqlite:///:memory:: there is no file to check or back up.[/]")
+        raise typer.Exit(EXIT_CONFIG)
+    return path
+
+
+@state_app.command("check")
+def state_check(config: ConfigOption = Path("hub.toml"), as_json: JsonOption = False) -> None:
+    """Integrity, schema version and counts of the state store (read-only).
+
+    Exit 0 when sound, 3 when the file is damaged or from a newer hub."""
+    from hub.state.maintenance import check_state
+
+    report = check_state(_state_file(config))
+    data = dataclasses.asdict(report)
+    if as_json:
+        _emit_json(data)
+    else:
+        mark = "[green]ok[/]" if report.ok else "[bold red]problems[/]"
+        console.print(f"{report.path}: {mark}", highlight=False)
+        console.print(
+            f"schema version {report.schema_version} (this hub: {report.supported_version}),"
+            f" {report.size_bytes:,} bytes, {report.runs} run(s)",
+            highlight=False,
+        )
+        for destination, statuses in report.records.items():
+            counts = ", ".join(f"{n:,} {status}" for status, n in statuses.items())
+            console.print(f"  {destination}: {counts}", markup=False, highlight=False)
+        for name, owner in report.locks.items():
+            console.print(f"  lock {name}: {owner}", markup=False, highlight=False)
+        for problem in report.problems:
+            err.print(f"[red]{problem}[/]", highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_STATE)
+
+
+@state_app.command("backup")
+def state_backup(
+    path: Annotated[Path, typer.Argument(help="Where to write the copy (must not exist).")],
+    config: ConfigOption = Path("hub.toml"),
+) -> None:
+    """A consistent copy of the state store, safe while a daemon runs."""
+    from hub.state.maintenance import backup_state
+
+    size = backup_state(_state_file(config), path)
+    console.print(f"backed up to {path} ({size:,} bytes)", markup=False, highlight=False)
+
+
+def _refusing_state_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command``, printing an unusable state store as one clear message and
+    exiting with :data:`~hub.errors.EXIT_STATE` (3) instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except StateStoreError as error:
+            err.print("[bold red]the state store cannot be used:[/]")
+            err.print(str(error.problem), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_STATE) from None
+
+    return run
+
+
+for _typer in (app, inspect_app, playbooks_app, state_app):
+    for _command in _typer.registered_commands:
+        if _command.callback is not None:
+            _command.callback = _refusing_state_errors(_command.callback)
 
 
 def main() -> None:

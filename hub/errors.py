@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 #: Exit code for a configuration or mapping mistake.
 EXIT_CONFIG = 2
+#: Exit code for a state store that cannot be used as it is (empty, corrupt,
+#: read-only, full, from a newer hub): nothing was sent.
+EXIT_STATE = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +60,13 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class StateStoreError(Exception):
+    """The state store cannot be used as it is: the hub refuses to start over
+    by itself (which would send everything again and forget which links it
+    created). ``problem`` names ``state.url`` and says what to do."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))

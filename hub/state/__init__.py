@@ -13,6 +13,7 @@ implement the same interface.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hub.destination import BatchObject
-from hub.errors import ConfigError, Problem
+from hub.errors import ConfigError, Problem, StateStoreError
 
 
 class RecordStatus(StrEnum):
@@ -242,3 +243,58 @@ def open_state_store(url: str, base_dir: Path) -> StateStore:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteStateStore(path)
+
+
+def state_file_problems(url: str, base_dir: Path) -> list[Problem]:
+    """What keeps ``[state] url`` from being used, found without creating or
+    changing anything: an unsupported URL, a file that is empty, corrupt, not
+    SQLite, from a newer hub, or not writable, or a directory that cannot be
+    created. ``hub validate`` reports these; sync refuses them the same way."""
+    from hub.state.connection import check_state_file, state_error
+
+    try:
+        path = sqlite_path(url, base_dir)
+    except ConfigError as error:
+        return list(error.problems)
+    if path is None:
+        return []
+    try:
+        check_state_file(path)
+    except StateStoreError as error:
+        return [error.problem]
+    if not path.exists():
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            todo = "create it, make it writable, or point [state] url elsewhere"
+            return [state_error(path, f"cannot be created in {parent}", todo).problem]
+        return []
+    return _schema_problems(path)
+
+
+def _schema_problems(path: Path) -> list[Problem]:
+    """The version and readability of an existing state file, read only."""
+    import sqlite3
+
+    from hub.state.connection import sqlite_reason, state_error
+    from hub.state.sqlite import SCHEMA_VERSION
+
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as error:
+        return [state_error(path, *sqlite_reason(error)).problem]
+    if version > SCHEMA_VERSION:
+        return [
+            state_error(
+                path,
+                f"has schema version {version}, this hub knows up to {SCHEMA_VERSION}",
+                "upgrade the hub to the version that wrote it, or point [state] url elsewhere",
+            ).problem
+        ]
+    return []

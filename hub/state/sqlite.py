@@ -47,6 +47,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from hub.destination import BatchObject
+from hub.errors import Problem, StateStoreError
 from hub.state import (
     Confirmation,
     ErrorInfo,
@@ -167,7 +168,7 @@ WHERE destination = ? AND object = ? AND key = ?
 """
 
 
-class StateVersionError(RuntimeError):
+class StateVersionError(StateStoreError):
     """The state file was written by a newer hub (a schema this code does not know)."""
 
 
@@ -190,8 +191,12 @@ def migrate(connection: sqlite3.Connection) -> int:
     found: int = connection.execute("PRAGMA user_version").fetchone()[0]
     if found > SCHEMA_VERSION:
         raise StateVersionError(
-            f"the state store has schema version {found}, this hub knows up to"
-            f" {SCHEMA_VERSION}: upgrade the hub or point [state] url elsewhere"
+            Problem(
+                f"the state store has schema version {found}, this hub knows up to"
+                f" {SCHEMA_VERSION}; nothing was sent",
+                key="state.url",
+                hint="upgrade the hub to the version that wrote it, or point [state] url elsewhere",
+            )
         )
     for version in range(found, SCHEMA_VERSION):
         connection.execute("BEGIN IMMEDIATE")
