@@ -147,7 +147,6 @@ class Daemon:
         self.install_signals = install_signals
         self.owner = lock_owner(f"daemon-{uuid.uuid4().hex[:8]}")
         self.started_at = clock()
-        self.budgets = BudgetRegistry()
         self.syncs: dict[str, SyncStatus] = {}
         self.server: ObservabilityServer | None = None
         #: Every problem of the last reload that failed (``None``: the files on
@@ -168,6 +167,13 @@ class Daemon:
         self.metrics = Metrics(self._last_success_samples)
         project = self._load()
         self.project = project
+        # Rate-limit waits wake on a stop, and a wait past sync.max_retry_after
+        # ends the run rate-limited instead of holding the lock for hours.
+        self.budgets = BudgetRegistry(
+            sleep=self._sleep,
+            max_wait=project.settings.sync.max_retry_after,
+            should_stop=self._stop.is_set,
+        )
         self._locks = self._store_for(project)
         self.alerter = Alerter(
             project.settings.daemon.alerts, clock=clock, on_result=self.metrics.alert_result

@@ -50,7 +50,7 @@ from hub.destination import (
     RecordResult,
 )
 from hub.planner import DestinationPlan, PlanAction, PlannedItem, make_ends, make_item
-from hub.ratelimit import MeteredBudget
+from hub.ratelimit import MeteredBudget, WaitRefused
 from hub.settings import SyncSettings
 from hub.state import Confirmation, Failure, RecordState, RecordStatus, StateStore, describe
 
@@ -145,6 +145,9 @@ class ExecutionSummary:
     fatal: str | None = None
     #: True when ``should_stop`` ended the execution before the plan was done.
     stopped: bool = False
+    #: Seconds the destination asked to wait, when that was past
+    #: ``sync.max_retry_after`` and the execution ended rate-limited instead.
+    rate_limited: float | None = None
     #: Contract violations noticed in the plugin's results (missing, extra keys).
     plugin_errors: list[str] = field(default_factory=list)
 
@@ -315,7 +318,7 @@ class _Execution:
                     break
             if going:
                 self._drain(final=True)
-            elif self.summary.fatal is not None:
+            elif self.summary.fatal is not None or self.summary.rate_limited is not None:
                 # Nothing more goes out, but what was planned is counted pending.
                 for items in stream:
                     self.total += len(items)
@@ -447,23 +450,36 @@ class _Execution:
                 self._leave_pending(batch_object, reasons)
                 self._advance(len(retry))
                 return attempt >= self.settings.max_attempts
-            self._back_off(attempt, [result for _, result in retry])
+            if not self._back_off(attempt, [result for _, result in retry]):
+                self._leave_pending(batch_object, reasons)
+                self._advance(len(retry))
+                return False
             attempt += 1
             items = [item for item, _ in retry]
             self.summary.add("retried", len(items))
 
-    def _back_off(self, attempt: int, results: list[RecordResult]) -> None:
+    def _back_off(self, attempt: int, results: list[RecordResult]) -> bool:
         """Wait before the next attempt: full jitter over an exponential ceiling,
-        at least the longest ``Retry-After`` (which also pauses the credential)."""
+        at least the longest ``Retry-After`` (which also pauses the credential).
+        False, without waiting, when the ``Retry-After`` is longer than
+        ``sync.max_retry_after`` (the run ends rate-limited) or a stop came."""
         ceiling = min(self.settings.backoff_max, self.settings.backoff_initial * 2 ** (attempt - 1))
         delay = self.jitter(0.0, ceiling)
         retry_after = max((r.retry_after or 0.0 for r in results), default=0.0)
+        if retry_after > self.settings.max_retry_after:
+            self.summary.rate_limited = retry_after
+            self.budget.pause(retry_after)
+            return False
         if retry_after > 0:
             self.budget.pause(retry_after)
             delay = max(delay, retry_after)
         if delay > 0:
             self.summary.backoff_seconds += delay
             self.sleep(delay)
+        if self.should_stop():
+            self.summary.stopped = True
+            return False
+        return True
 
     def _send_once(
         self,
@@ -488,6 +504,14 @@ class _Execution:
         )
         try:
             self.budget.acquire()
+        except WaitRefused as refused:
+            # Nothing was sent: the items stay pending for the next run.
+            if refused.stopped:
+                self.summary.stopped = True
+            else:
+                self.summary.rate_limited = refused.seconds
+            return None
+        try:
             self.summary.add("batches")
             if first:
                 self.sent += len(items)

@@ -61,6 +61,18 @@ class QuotaExhausted(FatalDestinationError):
         self.quota = quota
 
 
+class WaitRefused(Exception):
+    """The budget will not wait: a stop was requested, or the wait would be
+    longer than the longest one allowed (``sync.max_retry_after``). The request
+    is not sent; the caller leaves its batch pending for the next run."""
+
+    def __init__(self, seconds: float, *, stopped: bool) -> None:
+        self.seconds = seconds
+        self.stopped = stopped
+        what = "a stop was requested" if stopped else f"the wait would be {seconds:.0f}s"
+        super().__init__(what)
+
+
 @dataclass(frozen=True, slots=True)
 class BudgetStats:
     """What a budget has done so far (for run summaries and metrics)."""
@@ -88,6 +100,9 @@ class CredentialBudget:
     :param name: how messages name the budget (``"hubspot credential 3f2a…"``).
     :param clock: monotonic seconds; injectable for tests.
     :param sleep: sleeps that many seconds; injectable for tests.
+    :param max_wait: the longest single wait; a longer one (a ``Retry-After``
+        of hours, an exhausted window far ahead) raises :class:`WaitRefused`.
+    :param should_stop: checked before each wait; true raises :class:`WaitRefused`.
     """
 
     def __init__(
@@ -97,10 +112,14 @@ class CredentialBudget:
         name: str = "this credential",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.name = name
         self._clock = clock
         self._sleep = sleep
+        self._max_wait = max_wait
+        self._should_stop = should_stop
         self._lock = threading.Lock()
         self._capacity: int | None = limit.requests if limit else None
         self._window = float(limit.per_seconds) if limit else 0.0
@@ -189,6 +208,10 @@ class CredentialBudget:
                 if wait <= 0:
                     self._take(requests, now)
                     return
+                if self._max_wait is not None and wait > self._max_wait:
+                    raise WaitRefused(wait, stopped=False)
+                if self._should_stop is not None and self._should_stop():
+                    raise WaitRefused(wait, stopped=True)
                 self._waits += 1
                 self._waited += wait
             # Sleep outside the lock: other threads may observe or pause meanwhile,
@@ -296,6 +319,8 @@ class BudgetRegistry:
     """One :class:`CredentialBudget` per (destination type, credential id).
 
     :param clock: and ``sleep``, passed to every budget (tests inject fakes).
+    :param max_wait: and ``should_stop``, passed to every budget (see
+        :class:`CredentialBudget`).
     """
 
     def __init__(
@@ -303,9 +328,13 @@ class BudgetRegistry:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.clock = clock
         self.sleep = sleep
+        self.max_wait = max_wait
+        self.should_stop = should_stop
         self._lock = threading.Lock()
         self._budgets: dict[tuple[str, str], CredentialBudget] = {}
 
@@ -322,6 +351,8 @@ class BudgetRegistry:
                     name=f"{destination_type} credential {credential_id or '(default)'}",
                     clock=self.clock,
                     sleep=self.sleep,
+                    max_wait=self.max_wait,
+                    should_stop=self.should_stop,
                 )
                 self._budgets[key] = found
             return found

@@ -144,6 +144,10 @@ class SyncSettings(_Section):
     """The longest retry delay, in seconds."""
     request_timeout: float = Field(default=30.0, gt=0)
     """Seconds to wait on any one request before it counts as a (retryable) timeout."""
+    max_retry_after: Duration = 300.0
+    """The longest wait the hub accepts (a ``Retry-After``, a rate window to
+    reset): past it the batch stays pending and the run ends rate-limited, to
+    resume next run, instead of holding its lock for hours."""
 
 
 def _duration(value: Any) -> Any:

@@ -52,6 +52,7 @@ not confirmed.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -406,12 +407,24 @@ def sync(
     )
     names = sorted(streams)
     validated = check_destinations(resolution, config_path, names, need_factory=True)
-    budgets = budgets or BudgetRegistry()
     held = _DestinationLocks.take(resolution, names, lock_owner)
-    store = open_store(resolution.project.settings, resolution.project.base_dir)
-    runs: list[DestinationRun] = []
     if held is not None:
-        progress = held.renewing(progress)
+        asked = should_stop
+        should_stop = held.stopping(asked)
+    if should_stop is not None and sleep is time.sleep:
+        sleep = _stoppable_sleep(should_stop)
+    budgets = budgets or BudgetRegistry(
+        sleep=sleep,
+        max_wait=resolution.project.settings.sync.max_retry_after,
+        should_stop=should_stop,
+    )
+    try:
+        store = open_store(resolution.project.settings, resolution.project.base_dir)
+    except BaseException:
+        if held is not None:
+            held.release()
+        raise
+    runs: list[DestinationRun] = []
     try:
         for name in names:
             runs.append(
@@ -427,6 +440,7 @@ def sync(
                     extras=extras or {},
                     should_stop=should_stop,
                     sleep=sleep,
+                    lost_lock=None if held is None else held.lost,
                 ).run()
             )
     finally:
@@ -448,14 +462,23 @@ class SyncBusy(Exception):
 class _DestinationLocks:
     """The daemon's per-destination locks (``destination:NAME`` in the state
     store), taken by a manual sync too, so two processes never sync one
-    destination together. Renewed as batches complete; a crashed holder's
-    locks expire after :data:`LOCK_TTL` seconds."""
+    destination together. A heartbeat thread renews them every third of
+    ``daemon.lock_ttl``, whatever the batches are doing (a long request, a
+    rate-limit wait); should they be lost all the same (the process was frozen
+    past the lifetime and another took them over), :attr:`lost` is set and the
+    sync sends nothing more."""
 
-    def __init__(self, locks: SyncLocks, names: list[str], owner: str) -> None:
+    def __init__(self, locks: SyncLocks, names: list[str], owner: str, ttl: float) -> None:
         self.locks = locks
         self.names = names
         self.owner = owner
-        self._renewed = time.monotonic()
+        self.ttl = ttl
+        #: Set when a renewal found the locks taken over.
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._heartbeat, name="hub-lock-heartbeat")
+        self._thread.daemon = True
+        self._thread.start()
 
     @classmethod
     def take(
@@ -467,31 +490,55 @@ class _DestinationLocks:
         path = sqlite_path(project.settings.state.url, project.base_dir)
         if path is None:  # in memory: nobody else can see this store
             return None
+        ttl = project.settings.daemon.lock_ttl
         locks = SyncLocks(path)
         names = [f"destination:{name}" for name in destinations]
-        taken, holders = locks.acquire(names, owner, LOCK_TTL)
+        taken, holders = locks.acquire(names, owner, ttl)
         if not taken:
             locks.close()
             raise SyncBusy(holders)
-        return cls(locks, names, owner)
+        return cls(locks, names, owner, ttl)
 
-    def renewing(self, progress: SyncProgress | None) -> SyncProgress:
-        def report(name: str, done: int, total: int) -> None:
-            if time.monotonic() - self._renewed > LOCK_TTL / 3:
-                self.locks.renew(self.names, self.owner, LOCK_TTL)
-                self._renewed = time.monotonic()
-            if progress is not None:
-                progress(name, done, total)
+    def _heartbeat(self) -> None:
+        while not self._done.wait(max(0.1, self.ttl / 3)):
+            try:
+                lost = self.locks.renew(self.names, self.owner, self.ttl)
+            except Exception:
+                log.exception("lock renewal failed")
+                continue
+            if lost:
+                log.error("lost the lock(s) %s: this sync sends nothing more", ", ".join(lost))
+                self.lost.set()
+                return
 
-        return report
+    def stopping(self, asked: Callable[[], bool] | None) -> Callable[[], bool]:
+        """``asked`` (a stop request), or the locks lost."""
+
+        def should_stop() -> bool:
+            return self.lost.is_set() or (asked is not None and asked())
+
+        return should_stop
 
     def release(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
         self.locks.release(self.names, self.owner)
         self.locks.close()
 
 
-#: Seconds a manual sync's destination locks outlive its last renewal.
-LOCK_TTL = 300.0
+def _stoppable_sleep(should_stop: Callable[[], bool]) -> Callable[[float], None]:
+    """``time.sleep`` that wakes within 0.1 s of ``should_stop()`` turning true
+    (SIGTERM during a backoff or a rate-limit wait)."""
+
+    def sleep(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not should_stop():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.1, left))
+
+    return sleep
 
 
 def _dry_run(resolution: Resolution, name: str, planned: DestinationPlan) -> DestinationRun:
@@ -525,8 +572,10 @@ class _SyncOne:
         extras: Mapping[str, Any],
         should_stop: Callable[[], bool] | None,
         sleep: Callable[[float], None],
+        lost_lock: threading.Event | None = None,
     ) -> None:
         self.resolution = resolution
+        self.lost_lock = lost_lock
         self.store = store
         self.name = name
         self.stream = stream
@@ -625,6 +674,15 @@ class _SyncOne:
             log.warning("%s: %s", self.name, planner.delete_guard)
         yield from planner.iter_deletes()
 
+    def stop_reason(self) -> str:
+        """Why a stopped run stopped: its lock was lost, or a stop was asked."""
+        if self.lost_lock is not None and self.lost_lock.is_set():
+            return (
+                "stopped: this sync lost its lock on the destination (another process took"
+                " it over), so it sent nothing more; the rest is sent next run"
+            )
+        return "stopped before the end of the plan; the rest is sent next run"
+
     def _build(self) -> tuple[Destination, Any]:
         factory = self.type.factory
         assert factory is not None  # checked by check_destinations
@@ -652,9 +710,17 @@ class _SyncOne:
         counts = summary.counts
         if summary.fatal is not None:
             result.status, result.message = RunStatus.FAILED, summary.fatal
+        elif summary.rate_limited is not None:
+            result.status = RunStatus.PARTIAL
+            bound = self.resolution.project.settings.sync.max_retry_after
+            result.message = (
+                f"rate-limited: {self.name} asked to wait {summary.rate_limited:.0f}s, over"
+                f" sync.max_retry_after = {bound:g}s;"
+                f" {counts.get('pending', 0)} record(s) left pending, sent next run"
+            )
         elif summary.stopped:
             result.status = RunStatus.FAILED
-            result.message = "stopped before the end of the plan; the rest is sent next run"
+            result.message = self.stop_reason()
         elif planned.delete_guard:
             result.status = RunStatus.FAILED
             result.message = (
