@@ -32,6 +32,7 @@ from typing import Any
 import requests
 import structlog
 
+from hub.redaction import redact
 from hub.settings import AlertSettings
 
 __all__ = ["Alert", "Alerter"]
@@ -68,7 +69,7 @@ class Alert:
             )
         if self.kind == "recovered":
             return f"hub: {where}: {run} {self.status} again"
-        return f"hub: {where}: {run} {self.status}: {self.message or 'no message'}"
+        return f"hub: {where}: {run} {self.status}: {redact(self.message or 'no message')}"
 
     def document(self, at: float) -> dict[str, Any]:
         return {
@@ -77,7 +78,7 @@ class Alert:
             "destination": self.destination,
             "run_id": self.run_id,
             "status": self.status,
-            "message": self.message,
+            "message": None if self.message is None else redact(self.message),
             "rejected": self.rejected,
             "sent": self.sent,
             "rejected_share": self.rejected_share,

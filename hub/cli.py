@@ -730,4 +730,7 @@ for _typer in (app, inspect_app, playbooks_app, state_app):
 
 def main() -> None:
     """Console-script entry point."""
+    from hub.redaction import install_log_redaction
+
+    install_log_redaction()
     app()

@@ -38,6 +38,7 @@ from pydantic_settings import (
 
 from hub.errors import ConfigError, Problem
 from hub.mapping import Mapping
+from hub.redaction import register_settings
 from hub.settings import HubSettings
 from hub.toml_locations import KeyPath, TomlLocator, decode_error_problem, format_key
 
@@ -416,6 +417,9 @@ def settings_from_document(
         _TOML_DATA.reset(token)
     # A plain HubSettings, so equality and copies behave like any other instance.
     settings = HubSettings.model_validate(layered.model_dump())
+    # Whatever secret the settings hold is scrubbed from every error text,
+    # log line and alert from now on.
+    register_settings(settings)
     return settings, problems
 
 

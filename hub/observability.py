@@ -30,6 +30,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hub.redaction import RedactingFilter, redact
+
 __all__ = [
     "RECORD_OUTCOMES",
     "Metrics",
@@ -55,6 +57,16 @@ RECORD_OUTCOMES = (
 )
 
 
+def _redacted(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A structlog processor: every string value scrubbed of secrets."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+        elif isinstance(value, list):
+            event[key] = [redact(item) if isinstance(item, str) else item for item in value]
+    return event
+
+
 def configure_logging(
     level: str = "info", log_format: LogFormat = "auto", stream: Any = None
 ) -> None:
@@ -68,6 +80,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redacted,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer(sort_keys=True)
@@ -95,6 +108,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -80,6 +80,7 @@ from hub.plugins import DestinationType, Plugins
 from hub.projections.destination import ProjectionError, iter_destination
 from hub.ratelimit import BudgetRegistry
 from hub.records import ProjectionChunk
+from hub.redaction import register_settings
 from hub.resolver import collection_paused
 from hub.settings import DestinationSettings, HubSettings
 from hub.state import RunStatus, StateStore, open_state_store, sqlite_path
@@ -226,6 +227,7 @@ def check_destinations(
             )
         try:
             validated[name] = destination_type.settings_model.model_validate(settings.settings)
+            register_settings(validated[name])
         except ValidationError as error:
             for item in error.errors(include_url=False):
                 path = ("destinations", name, "settings", *item["loc"])

@@ -185,7 +185,9 @@ class StateStore(Protocol):
 
 def describe(value: Any) -> str:
     """A short, secret-free description of an error value for the store."""
-    text = str(value)
+    from hub.redaction import redact
+
+    text = redact(str(value))
     return text if len(text) <= 500 else text[:497] + "..."
 
 

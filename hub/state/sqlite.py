@@ -15,8 +15,9 @@
   PostgreSQL backend can follow the same table layout (:data:`MIGRATIONS`,
   minus ``WITHOUT ROWID``).
 - **Secrets**: the store only ever receives keys, fingerprints, destination
-  ids, counts and error text. Failure reasons are stored as given: plugins
-  must not put secrets (tokens, authorization headers) in them.
+  ids, counts and error text, and error text is scrubbed before it is
+  written (:func:`hub.redaction.redact`): a destination's error body that
+  echoes a token or a webhook URL is stored without it.
 
 Tables::
 
@@ -48,6 +49,7 @@ from typing import Any, Final
 
 from hub.destination import BatchObject
 from hub.errors import Problem, StateStoreError
+from hub.redaction import redact
 from hub.state import (
     Confirmation,
     ErrorInfo,
@@ -412,7 +414,7 @@ class SqliteStateStore:
         error history. The accepted fingerprint and destination id stay.
 
         ``run_id`` must come from :meth:`start_run` (the error history refers
-        to it). Reasons are stored as given: never put secrets in them."""
+        to it). Reasons are scrubbed of secrets (:func:`hub.redaction.redact`)."""
         kind = object.value
         at = _iso(self._clock())
 
@@ -428,7 +430,7 @@ class SqliteStateStore:
                         f.key,
                         f.fingerprint if f.permanent else None,
                         failed if f.permanent else pending,
-                        f.reason,
+                        redact(f.reason),
                         run_id,
                     )
                     for f in failures
@@ -437,7 +439,7 @@ class SqliteStateStore:
             db.executemany(
                 _RUN_ERROR,
                 (
-                    (run_id, destination, kind, f.key, f.reason, int(f.permanent), at)
+                    (run_id, destination, kind, f.key, redact(f.reason), int(f.permanent), at)
                     for f in failures
                 ),
             )
@@ -529,7 +531,13 @@ class SqliteStateStore:
             db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, counts = ?, message = ?"
                 " WHERE run_id = ?",
-                (RunStatus(status).value, now, text, message, run_id),
+                (
+                    RunStatus(status).value,
+                    now,
+                    text,
+                    None if message is None else redact(message),
+                    run_id,
+                ),
             )
 
         self._write(work)
