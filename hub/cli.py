@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import logging
 import os
 import signal
 import sys
@@ -267,6 +268,16 @@ def _run_sync(
     from hub.sync import sync as run_sync
 
     show_bars = not as_json and console.is_terminal
+    # What the sync is doing, on stderr from its first second (the bars, or
+    # the JSON on stdout, only come once there is something to count).
+    status = logging.StreamHandler(sys.stderr)
+    status.setFormatter(logging.Formatter("hub: %(message)s"))
+    status.setLevel(logging.INFO)
+    sync_log = logging.getLogger("hub.sync")
+    sync_log.addHandler(status)
+    previous_level = sync_log.level
+    sync_log.setLevel(logging.INFO)
+    sync_log.propagate = False
     bars = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -314,6 +325,9 @@ def _run_sync(
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        sync_log.removeHandler(status)
+        sync_log.setLevel(previous_level)
+        sync_log.propagate = True
     if as_json:
         _emit_json(sync_summary(runs))
     else:
@@ -413,14 +427,31 @@ def errors_command(
     destination: Annotated[
         str | None, typer.Option("--destination", "-d", help="Only this destination.")
     ] = None,
+    quarantine: Annotated[
+        bool,
+        typer.Option(
+            "--quarantine",
+            help="The source rows the latest sync quarantined, with file:line and reason.",
+        ),
+    ] = False,
+    source: Annotated[
+        str | None, typer.Option("--source", help="With --quarantine: only this source.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many errors.")] = 100,
     as_json: JsonOption = False,
 ) -> None:
-    """Why records failed: per-record errors of a run (--json: :func:`hub.reports.errors_json`)."""
-    from hub.reports import errors_json, print_errors
+    """Why records failed: per-record errors of a run (--json: :func:`hub.reports.errors_json`).
+
+    With --quarantine: the source rows the latest sync quarantined, with their
+    file:line and reason (--json: :func:`hub.reports.quarantine_json`)."""
+    from hub.reports import errors_json, print_errors, print_quarantine, quarantine_json
 
     store = _open_store(config, read_only=True)
     try:
+        if quarantine:
+            rows, total, loaded_at = store.quarantined(source, limit=limit)
+            _show(quarantine_json(rows, total, loaded_at), as_json, print_quarantine)
+            return
         data = errors_json(store.errors(run, destination, limit=limit))
     finally:
         store.close()

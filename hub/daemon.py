@@ -717,6 +717,15 @@ class Daemon:
         name = status.name
         stopping = self._stop.is_set()
         statuses: list[str] = []
+        if runs and runs[0].quarantined:
+            by_source = dict(runs[0].quarantined)
+            self.metrics.record_quarantine(name, by_source)
+            log.warning(
+                "sources.quarantined",
+                rows=sum(by_source.values()),
+                by_source=by_source,
+                message="hub errors --quarantine lists them with their file:line and reason",
+            )
         for run in runs:
             run_status = run.status.value
             statuses.append(run_status)

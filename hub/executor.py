@@ -255,6 +255,7 @@ class _Execution:
         should_stop: Callable[[], bool] | None,
         sleep: Callable[[float], None],
         jitter: Callable[[float, float], float],
+        summary: ExecutionSummary | None = None,
     ) -> None:
         self.name = name
         self.connect = connect
@@ -265,7 +266,7 @@ class _Execution:
         self.should_stop = should_stop or (lambda: False)
         self.sleep = sleep
         self.jitter = jitter
-        self.summary = ExecutionSummary(name)
+        self.summary = summary if summary is not None else ExecutionSummary(name)
         self.total = 0
         self.done = 0
         self.confirmed = 0
@@ -662,6 +663,7 @@ def execute_stream(
     should_stop: Callable[[], bool] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[float, float], float] = random.uniform,
+    summary: ExecutionSummary | None = None,
 ) -> ExecutionSummary:
     """:func:`execute` for a plan made as it is sent: ``planned`` yields the
     items in send order, a part at a time (what
@@ -675,6 +677,9 @@ def execute_stream(
     the next part to fill it up. ``progress`` gets the items planned so far as
     its total. After a fatal error the rest of ``planned`` is still read (not
     sent), so ``pending`` counts it; after a stop it is not read at all.
+
+    ``summary``: filled in as the execution goes, so that a caller interrupted
+    by an exception (Ctrl-C) still knows what was confirmed.
     """
     return _Execution(
         name,
@@ -686,4 +691,5 @@ def execute_stream(
         should_stop,
         sleep,
         jitter,
+        summary,
     ).run(planned)

@@ -214,7 +214,18 @@ class Metrics:
             ["channel", "result"],
             registry=self.registry,
         )
+        self.quarantined = Counter(
+            "hub_quarantined_rows",
+            "Source rows quarantined by the loads of each sync, by source.",
+            ["sync", "source"],
+            registry=self.registry,
+        )
         self.registry.register(_LastSuccess(last_success))
+
+    def record_quarantine(self, sync: str, by_source: dict[str, int]) -> None:
+        """One load's quarantined rows (once per sync run, not per destination)."""
+        for source, count in by_source.items():
+            self.quarantined.labels(sync, source).inc(max(count, 0))
 
     def record_run(
         self,

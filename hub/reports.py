@@ -8,6 +8,7 @@ and scripts read them. Keys are sorted; lists are in key order.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich import box
@@ -18,6 +19,7 @@ from hub.conditions import compile_condition
 from hub.pipeline import Resolution
 from hub.planner import PlanAction, PlannedItem, plan_for_subject
 from hub.projections.destination import project_account, project_user
+from hub.quarantine import QuarantinedRow
 from hub.records import (
     DestinationProjection,
     jsonable,
@@ -204,6 +206,7 @@ SUMMARY_COUNTS = (
     "unlinked",
     "failed",
     "pending",
+    "quarantined",
 )
 
 
@@ -371,17 +374,21 @@ def sync_summary(runs: list[DestinationRun]) -> dict[str, Any]:
     """The ``hub sync --json`` (and ``hub retry --json``) document::
 
         {"format": 1, "ok": bool,
+         "quarantine": {"total": int, "by_source": {SOURCE: int}},
          "runs": [{"destination", "type", "mode", "run_id", "status", "message",
                    "counts": {...}, "planned": {...}, "rate_waits", "rate_wait_seconds",
                    "plugin_errors": [...]}]}
 
     ``counts`` are the run's (:class:`~hub.executor.ExecutionSummary` keys plus
-    ``unchanged`` and ``skipped.*``); ``planned`` the plan's; ``ok`` is true when
-    every run succeeded.
+    ``unchanged``, ``quarantined`` and ``skipped.*``); ``planned`` the plan's;
+    ``ok`` is true when every run succeeded. ``quarantine``: the rows this
+    sync's load quarantined (``hub errors --quarantine`` lists them).
     """
+    by_source = runs[0].quarantined if runs else {}
     return {
         "format": JSON_FORMAT,
         "ok": all(run.ok for run in runs),
+        "quarantine": {"total": sum(by_source.values()), "by_source": dict(by_source)},
         "runs": [
             {
                 "counts": dict(sorted(run.counts.items())),
@@ -409,10 +416,12 @@ def print_sync_summary(console: Console, runs: list[DestinationRun]) -> None:
     unlinks only when some destination had any), then rate-limit waits and
     each run's message."""
     always = {"created", "updated", "unchanged", "failed", "pending"}
+    # Quarantined rows are the load's, the same for every destination: said
+    # once below the table rather than in a column.
     shown = [
         key
         for key in SUMMARY_COUNTS
-        if key in always or any(run.counts.get(key, 0) for run in runs)
+        if key != "quarantined" and (key in always or any(run.counts.get(key, 0) for run in runs))
     ]
     # Compact (no borders, one space between columns): ten columns fit 80.
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0), title="Sync")
@@ -445,6 +454,60 @@ def print_sync_summary(console: Console, runs: list[DestinationRun]) -> None:
             )
     if any(run.counts.get("failed", 0) for run in runs):
         console.print("Run [bold]hub errors[/] to see why records failed.")
+    by_source = runs[0].quarantined if runs else {}
+    if by_source:
+        listed = ", ".join(f"{name}: {count}" for name, count in by_source.items())
+        console.print(
+            f"[yellow]{sum(by_source.values())} source row(s) quarantined ({listed}):[/]"
+            " [bold]hub errors --quarantine[/] lists them with their file:line and reason.",
+            highlight=False,
+        )
+
+
+def quarantine_json(
+    rows: list[QuarantinedRow], total: int, loaded_at: datetime | None
+) -> dict[str, Any]:
+    """The ``hub errors --quarantine --json`` document::
+
+        {"format": 1, "loaded_at": "...", "total": int,
+         "rows": [{"source", "table", "location", "reason", "record_id"}]}
+
+    the rows the latest sync's load quarantined, in the order they were read
+    (``total`` counts them all; ``rows`` holds at most ``--limit``).
+    """
+    return {
+        "format": JSON_FORMAT,
+        "loaded_at": jsonable(loaded_at),
+        "rows": [
+            {
+                "location": row.location,
+                "reason": row.reason,
+                "record_id": row.record_id,
+                "source": row.source,
+                "table": row.table,
+            }
+            for row in rows
+        ],
+        "total": total,
+    }
+
+
+def print_quarantine(console: Console, data: dict[str, Any]) -> None:
+    """Quarantined rows as a table: where each is, and why."""
+    if not data["total"]:
+        console.print("No quarantined rows in the latest load.")
+        return
+    table = Table(title="Quarantined rows")
+    table.add_column("source")
+    table.add_column("table")
+    # Never cut: a person goes to exactly this file and line.
+    table.add_column("location", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for row in data["rows"]:
+        table.add_row(row["source"], row["table"], row["location"], row["reason"])
+    console.print(table)
+    if data["total"] > len(data["rows"]):
+        console.print(f"{len(data['rows'])} of {data['total']} shown (--limit for more).")
 
 
 def runs_json(runs: list[RunInfo]) -> dict[str, Any]:

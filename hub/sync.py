@@ -79,7 +79,7 @@ from hub.planner import (
 from hub.plugins import DestinationType, Plugins
 from hub.projections.destination import ProjectionError, iter_destination
 from hub.ratelimit import BudgetRegistry
-from hub.records import ProjectionChunk
+from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings
 from hub.resolver import collection_paused
 from hub.settings import DestinationSettings, HubSettings
@@ -123,8 +123,9 @@ def plan_totals(plan_counts: Mapping[str, int]) -> dict[str, int]:
     return totals
 
 
-#: ``progress(destination, done, total)``: how each destination's execution
-#: advances, after each batch (the CLI draws bars).
+#: ``progress(destination, done, total)``: how each destination's run advances,
+#: in records examined out of the most the projection can hold (known before
+#: the first batch); called as chunks are planned and sent (the CLI draws bars).
 SyncProgress = Callable[[str, int, int], None]
 
 
@@ -152,6 +153,9 @@ class DestinationRun:
     rate_waits: int = 0
     #: Contract violations noticed in the plugin's results.
     plugin_errors: list[str] = field(default_factory=list)
+    #: Rows the sources quarantined in this run's load, by source (the same
+    #: for every destination of one sync; ``hub errors --quarantine`` lists them).
+    quarantined: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -275,16 +279,21 @@ def _plan_one(
     )
 
 
+def quarantined_by_source(resolution: Resolution) -> dict[str, int]:
+    """How many rows each source quarantined in this run's load."""
+    by_source: dict[str, int] = {}
+    for row in resolution.loaded.quarantine.rows:
+        by_source[row.source] = by_source.get(row.source, 0) + 1
+    return dict(sorted(by_source.items()))
+
+
 def unclean_load(resolution: Resolution) -> str | None:
     """Why this run's load was not clean (rows quarantined, by source), or ``None``."""
-    rows = resolution.loaded.quarantine.rows
-    if not rows:
+    by_source = quarantined_by_source(resolution)
+    if not by_source:
         return None
-    by_source: dict[str, int] = {}
-    for row in rows:
-        by_source[row.source] = by_source.get(row.source, 0) + 1
-    sources = ", ".join(f"{name}: {count}" for name, count in sorted(by_source.items()))
-    return f"the sources quarantined {len(rows)} row(s) this run ({sources})"
+    sources = ", ".join(f"{name}: {count}" for name, count in by_source.items())
+    return f"the sources quarantined {sum(by_source.values())} row(s) this run ({sources})"
 
 
 def plan(
@@ -399,6 +408,8 @@ def sync(
         return [
             _dry_run(report.resolution, name, planned) for name, planned in report.plans.items()
         ]
+    started = time.monotonic()
+    log.info("reading the sources and resolving the projections")
     resolution, streams = _resolve_streams(
         config_path,
         as_of=as_of,
@@ -408,6 +419,18 @@ def sync(
         project=project,
     )
     names = sorted(streams)
+    counts = resolution.loaded.counts
+    log.info(
+        "loaded %s users, %s accounts, %s memberships and %s events (%s row(s) quarantined)"
+        " in %.1fs; syncing %s",
+        f"{counts.get('users', 0):,}",
+        f"{counts.get('accounts', 0):,}",
+        f"{counts.get('memberships', 0):,}",
+        f"{counts.get('events', 0):,}",
+        f"{len(resolution.loaded.quarantine):,}",
+        time.monotonic() - started,
+        ", ".join(names) or "no destination",
+    )
     validated = check_destinations(resolution, config_path, names, need_factory=True)
     held = _DestinationLocks.take(resolution, names, lock_owner)
     if held is not None:
@@ -426,6 +449,8 @@ def sync(
         if held is not None:
             held.release()
         raise
+    if dataset is None:
+        _report_quarantine(resolution, store)
     runs: list[DestinationRun] = []
     try:
         for name in names:
@@ -450,6 +475,19 @@ def sync(
         if held is not None:
             held.release()
     return runs
+
+
+def _report_quarantine(resolution: Resolution, store: StateStore) -> None:
+    """Keep this load's quarantined rows in the store and say so in the log."""
+    rows = resolution.loaded.quarantine.rows
+    store.replace_quarantine(rows)
+    if rows:
+        by_source = quarantined_by_source(resolution)
+        log.warning(
+            "%d row(s) quarantined (%s); hub errors --quarantine lists them with their reasons",
+            len(rows),
+            ", ".join(f"{name}: {count}" for name, count in by_source.items()),
+        )
 
 
 class SyncBusy(Exception):
@@ -596,14 +634,17 @@ class _SyncOne:
             mode=self.settings.mode,
             run_id=None,
             status=RunStatus.RUNNING,
+            quarantined=quarantined_by_source(resolution),
         )
 
     def run(self) -> DestinationRun:
         result = self.result
         run_id = self.store.start_run(self.name, self.settings.mode.value)
         result.run_id = run_id
+        log.info("%s: run %d: planning against the state store and sending", self.name, run_id)
         built: list[Destination] = []
-        summary: ExecutionSummary | None = None
+        # Filled in as batches are confirmed: an interrupted run still records them.
+        summary = ExecutionSummary(self.name)
         planner = DestinationPlanner(
             self.store,
             self.name,
@@ -628,9 +669,9 @@ class _SyncOne:
                     self.store,
                     run_id,
                     self.resolution.project.settings.sync,
-                    progress=self._progress,
                     should_stop=self.should_stop,
                     sleep=self.sleep,
+                    summary=summary,
                 )
             planned = planner.plan()
             result.planned = dict(planned.counts)
@@ -653,11 +694,11 @@ class _SyncOne:
         finally:
             if not result.planned:
                 result.planned = dict(planner.counts)
-            if summary is not None:
-                held = result.counts.get(DELETE_GUARD_SKIPPED, 0)
-                result.counts = {**summary.counts, **result.counts}
-                result.counts["skipped"] += held
+            held = result.counts.get(DELETE_GUARD_SKIPPED, 0)
+            result.counts = {**summary.counts, **result.counts}
+            result.counts["skipped"] = result.counts.get("skipped", 0) + held
             result.counts["unchanged"] = unchanged(result.planned)
+            result.counts["quarantined"] = sum(result.quarantined.values())
             try:
                 for destination in built:
                     destination.close()
@@ -665,16 +706,42 @@ class _SyncOne:
                 self.store.finish_run(run_id, result.status, result.counts, result.message)
         return result
 
+    def expected_records(self) -> int:
+        """How many records and links the projection holds at most, known from
+        the data set before anything is projected: the progress bar's total."""
+        mapping = self.resolution.project.mappings[self.name]
+        dataset = self.resolution.dataset
+        memberships = len(dataset.memberships)
+        total = len(dataset.accounts) if mapping.accounts.enabled else 0
+        total += len(dataset.users) if mapping.users.enabled else 0
+        total += memberships if mapping.membership_contacts.enabled else 0
+        total += memberships if mapping.links.enabled else 0
+        return max(total, 1)
+
     def _planned(self, planner: DestinationPlanner) -> Iterator[list[PlannedItem]]:
         """The plan, a chunk of the projection at a time, then the deletes
-        (none when the delete guard trips: the planner leaves them out)."""
+        (none when the delete guard trips: the planner leaves them out).
+        Progress counts the records examined, against :meth:`expected_records`."""
+        expected = self.expected_records()
+        examined = 0
+        self._report(examined, expected)
         for chunk in self.stream:
             items = planner.plan_chunk(chunk)
+            if isinstance(chunk, AccountsChunk | ContactsChunk):
+                examined += len(chunk.records)
+            elif isinstance(chunk, LinksChunk):
+                examined += len(chunk.links)
             if items:
                 yield items
+            self._report(min(examined, expected), expected)
         if planner.finish():
             log.warning("%s: %s", self.name, planner.delete_guard)
         yield from planner.iter_deletes()
+        self._report(expected, expected)
+
+    def _report(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(self.name, done, total)
 
     def stop_reason(self) -> str:
         """Why a stopped run stopped: its lock was lost, or a stop was asked."""
@@ -699,10 +766,6 @@ class _SyncOne:
         destination = factory(self.validated, context)
         handle.bind(destination.credential_id, destination.capabilities.rate_limit)
         return destination, handle
-
-    def _progress(self, done: int, total: int) -> None:
-        if self.progress is not None:
-            self.progress(self.name, done, total)
 
     def _conclude(self, summary: ExecutionSummary, planned: DestinationPlan) -> None:
         result = self.result

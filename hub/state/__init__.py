@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from hub.destination import BatchObject
 from hub.errors import ConfigError, Problem, StateStoreError
+from hub.quarantine import QuarantinedRow
 
 
 class RecordStatus(StrEnum):
@@ -178,6 +179,16 @@ class StateStore(Protocol):
 
     def reset_failed(self, destination: str | None = None) -> int:
         """Make permanently failed records pending again (``hub retry``); returns how many."""
+        ...
+
+    def replace_quarantine(self, rows: Sequence[QuarantinedRow]) -> None:
+        """Keep the rows the latest load quarantined, replacing the previous ones."""
+        ...
+
+    def quarantined(
+        self, source: str | None = None, limit: int = 100
+    ) -> tuple[list[QuarantinedRow], int, datetime | None]:
+        """The latest load's quarantined rows, their count and when they were loaded."""
         ...
 
     def close(self) -> None: ...

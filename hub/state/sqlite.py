@@ -49,6 +49,7 @@ from typing import Any, Final
 
 from hub.destination import BatchObject
 from hub.errors import Problem, StateStoreError
+from hub.quarantine import QuarantinedRow
 from hub.redaction import redact
 from hub.state import (
     Confirmation,
@@ -111,7 +112,24 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX run_errors_run ON run_errors (run_id, destination)",
         "CREATE INDEX run_errors_destination ON run_errors (destination, run_id)",
     ),
+    (
+        # The rows the latest load quarantined (hub errors --quarantine).
+        """
+        CREATE TABLE quarantine (
+            position INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            tbl TEXT NOT NULL,
+            location TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            record_id TEXT,
+            loaded_at TEXT NOT NULL
+        )
+        """,
+    ),
 )
+
+#: The most quarantined rows kept (the count is always complete).
+QUARANTINE_KEPT: Final = 100_000
 
 #: The schema version this code reads and writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -168,6 +186,10 @@ UPDATE records SET status = 'deleted', fingerprint = NULL, failed_fingerprint = 
     destination_id = NULL, attempts = 0, last_error = NULL, updated_run = ?
 WHERE destination = ? AND object = ? AND key = ?
 """
+
+
+#: Record statuses as the counts of an interrupted run name them.
+_INTERRUPTED_COUNTS: Final = {"ok": "confirmed", "deleted": "deleted", "failed": "failed"}
 
 
 class StateVersionError(StateStoreError):
@@ -480,6 +502,41 @@ class SqliteStateStore:
         self._write(work)
         return changed
 
+    def replace_quarantine(self, rows: Sequence[QuarantinedRow]) -> None:
+        """Keep the rows the latest load quarantined (replacing the previous
+        load's), up to :data:`QUARANTINE_KEPT`; reasons scrubbed of secrets."""
+        at = _iso(self._clock())
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM quarantine")
+            db.executemany(
+                "INSERT INTO quarantine (source, tbl, location, reason, record_id, loaded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (row.source, row.table, row.location, redact(row.reason), row.record_id, at)
+                    for row in rows[:QUARANTINE_KEPT]
+                ),
+            )
+
+        self._write(work)
+
+    def quarantined(
+        self, source: str | None = None, limit: int = 100
+    ) -> tuple[list[QuarantinedRow], int, datetime | None]:
+        """The latest load's quarantined rows (of ``source``), in load order, at
+        most ``limit``; with how many there are and when they were loaded."""
+        where, params = ("WHERE source = ?", (source,)) if source is not None else ("", ())
+        with self._lock:
+            total = self._db.execute(f"SELECT count(*) FROM quarantine {where}", params).fetchone()
+            rows = self._db.execute(
+                "SELECT source, tbl, location, reason, record_id, loaded_at FROM quarantine"
+                f" {where} ORDER BY position LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+            loaded = self._db.execute("SELECT max(loaded_at) FROM quarantine").fetchone()
+        found = [QuarantinedRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return found, int(total[0]), _parse(loaded[0])
+
     def status_counts(self, destination: str) -> dict[str, dict[str, int]]:
         """``{object: {status: count}}`` of ``destination``'s records (for reports)."""
         counts: dict[str, dict[str, int]] = {}
@@ -511,12 +568,37 @@ class SqliteStateStore:
             )
             assert cursor.lastrowid is not None
             run_id = cursor.lastrowid
-            db.execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ?,"
-                " message = coalesce(message, ?)"
-                " WHERE destination = ? AND status = 'running' AND run_id <> ?",
-                (now, f"still running when run {run_id} started", destination, run_id),
-            )
+            dead = [
+                row[0]
+                for row in db.execute(
+                    "SELECT run_id FROM runs WHERE destination = ? AND status = 'running'"
+                    " AND run_id <> ?",
+                    (destination, run_id),
+                )
+            ]
+            for dead_id in dead:
+                # What the dead run confirmed, from the records it wrote (its
+                # own counts were never written: it was killed before the end).
+                counts = {
+                    _INTERRUPTED_COUNTS.get(status, status): count
+                    for status, count in db.execute(
+                        "SELECT status, count(*) FROM records WHERE destination = ?"
+                        " AND updated_run = ? GROUP BY status",
+                        (destination, dead_id),
+                    )
+                }
+                db.execute(
+                    "UPDATE runs SET status = 'interrupted', finished_at = ?,"
+                    " message = coalesce(message, ?),"
+                    " counts = CASE WHEN counts = '{}' THEN ? ELSE counts END"
+                    " WHERE run_id = ?",
+                    (
+                        now,
+                        f"still running when run {run_id} started",
+                        json.dumps(counts, sort_keys=True, separators=(",", ":")),
+                        dead_id,
+                    ),
+                )
 
         self._write(work)
         return run_id

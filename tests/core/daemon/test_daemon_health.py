@@ -70,6 +70,9 @@ def test_health_and_metrics(tmp_path: Path) -> None:
             'hub_rate_limit_wait_seconds_total{destination="crm",sync="crm"} 0.0',
             'hub_seconds_since_last_success{sync="crm"} 0.0',
             'hub_sync_running{sync="crm"} 0.0',
+            # The sample's planted bad rows, by source, once per sync run.
+            'hub_quarantined_rows_total{source="users",sync="crm"} 3.0',
+            'hub_quarantined_rows_total{source="memberships",sync="crm"} 3.0',
         ):
             assert line in text, line
 

@@ -137,9 +137,12 @@ def test_a_killed_sync_resumes_without_loss_or_resending_what_was_confirmed(
         statuses = {
             state.status for kind in BatchObject for state in store.iter_records("crm", kind)
         }
-        runs = {run.run_id: run.status for run in store.runs("crm")}
+        history = {run.run_id: run for run in store.runs("crm")}
+        runs = {run_id: run.status for run_id, run in history.items()}
     assert statuses == {RecordStatus.OK}
     assert runs == {killed.run_id: RunStatus.INTERRUPTED, resumed["run_id"]: RunStatus.SUCCEEDED}
+    # The killed run records what it confirmed, not zero counts.
+    assert history[killed.run_id].counts == {"confirmed": len(confirmed)}
     # Only the batch in flight at the kill may have been written twice.
     assert len(_keys(crm)) - 145 <= 4
 
