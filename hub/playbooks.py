@@ -30,6 +30,7 @@ from __future__ import annotations
 import glob
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,7 +43,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from hub.actions import ActionRequest, perform
 from hub.capabilities import Action
-from hub.conditions import ConditionSyntaxError, Predicate, compile_condition
+from hub.conditions import (
+    ConditionSyntaxError,
+    Predicate,
+    compile_condition,
+    iter_refs,
+    parse_condition,
+)
 from hub.config import TomlDocument, did_you_mean, read_toml, validation_problems
 from hub.destination import FatalDestinationError, Outcome, RecordResult
 from hub.errors import ConfigError, Problem
@@ -163,6 +170,8 @@ class LoadedPlaybook:
     entry: Predicate
     goal: Predicate | None
     phases: dict[str, list[_Step]]
+    #: (path, text) of every condition (entry, goal, each action's where).
+    conditions: list[tuple[tuple[str | int, ...], str]] = field(default_factory=list)
 
 
 def _environment() -> SandboxedEnvironment:
@@ -211,7 +220,10 @@ def _compile_file(
     except ValidationError as error:
         return None, validation_problems(error, PlaybookFile, document)
 
+    conditions: list[tuple[tuple[str | int, ...], str]] = []
+
     def condition(path: tuple[str | int, ...], text: str, allowed: tuple[str, ...]) -> Predicate:
+        conditions.append((path, text))
         try:
             return compile_condition(text, allowed)
         except ConditionSyntaxError as error:
@@ -319,7 +331,8 @@ def _compile_file(
                 steps.append(_Step(len(steps), spec, per_user, where, templates, path))
         phases[phase] = steps
     name = model.name or Path(document.file).stem
-    return LoadedPlaybook(name, document.file, model, document, entry, goal, phases), problems
+    loaded = LoadedPlaybook(name, document.file, model, document, entry, goal, phases, conditions)
+    return loaded, problems
 
 
 def _paths(settings: HubSettings, base_dir: Path) -> list[Path]:
@@ -365,6 +378,17 @@ def playbook_problems(
     return _load(settings, base_dir, destination_types)[1]
 
 
+def playbook_attribute_problems(
+    settings: HubSettings,
+    base_dir: Path,
+    destination_types: Mapping[str, Any] | None,
+    known: Mapping[str, AbstractSet[str]],
+) -> list[Problem]:
+    """:func:`attribute_problems` of the configured playbooks that compile
+    (``hub validate``; the others' problems are reported by :func:`playbook_problems`)."""
+    return attribute_problems(_load(settings, base_dir, destination_types)[0], known)
+
+
 def load_playbooks(
     settings: HubSettings, base_dir: Path, destination_types: Mapping[str, Any] | None = None
 ) -> list[LoadedPlaybook]:
@@ -392,10 +416,38 @@ def _known_attributes(graph: Graph) -> dict[str, set[str]]:
 
 
 def template_problems(playbooks: Sequence[LoadedPlaybook], graph: Graph) -> list[Problem]:
-    """Template variables that exist in no record of the data."""
-    known = _known_attributes(graph)
+    """Template variables and condition attributes that exist in no record of the data."""
+    return attribute_problems(playbooks, _known_attributes(graph))
+
+
+def attribute_problems(
+    playbooks: Sequence[LoadedPlaybook], known: Mapping[str, AbstractSet[str]]
+) -> list[Problem]:
+    """Attributes the playbooks' templates and conditions read that ``known``
+    (attribute names per namespace, e.g. :func:`hub.validate.known_attributes`
+    of the sources' columns) does not hold: each would read null for every
+    user or account."""
     problems: list[Problem] = []
     for playbook in playbooks:
+        document = playbook.document
+        for path, text in playbook.conditions:
+            try:
+                references = list(iter_refs(parse_condition(text)))
+            except ConditionSyntaxError:
+                continue  # reported when the playbook was compiled
+            for reference in references:
+                scope, _, read = reference.name.partition(".")
+                names = known.get(scope)
+                if names is not None and read not in names:
+                    problems.append(
+                        document.problem(
+                            path,
+                            f"no source has {reference.name}: the condition would read"
+                            " null for every record",
+                            hint=did_you_mean(read, sorted(names)),
+                            offset=reference.position,
+                        )
+                    )
         for steps in playbook.phases.values():
             for step in steps:
                 for name, source in step.spec.params().items():
@@ -404,7 +456,7 @@ def template_problems(playbooks: Sequence[LoadedPlaybook], graph: Graph) -> list
                             continue
                         if attribute not in known[namespace]:
                             problems.append(
-                                playbook.document.problem(
+                                document.problem(
                                     (*step.path, name),
                                     f"template variable {namespace}.{attribute} does not exist"
                                     " in the data",
@@ -722,6 +774,7 @@ def run_playbooks(
     connect: Connect | None = None,
     ids: IdLookup | None = None,
     dry_run: bool = False,
+    known: Mapping[str, AbstractSet[str]] | None = None,
 ) -> PlaybookReport:
     """Evaluate every enabled playbook at ``clock()``: goals and timeouts of
     active entries, then new entries; plan each phase's actions once and
@@ -730,7 +783,11 @@ def run_playbooks(
     Raises :class:`ConfigError` when a template names an attribute that no
     record has (before anything is written).
     """
-    problems = template_problems(playbooks, graph)
+    problems = (
+        template_problems(playbooks, graph)
+        if known is None
+        else attribute_problems(playbooks, known)
+    )
     if problems:
         raise ConfigError(problems)
     runner = _Runner(graph, store, clock(), connect, ids, dry_run)
@@ -788,9 +845,21 @@ def run_resolution(
         state = sync_store.get_many(destination, object_, [key]).get(key)
         return None if state is None else state.destination_id
 
+    known = None
+    if resolution.loaded.columns is not None:
+        from hub.validate import known_attributes
+
+        known = known_attributes(resolution.loaded.columns, project.settings.events)
     try:
         return run_playbooks(
-            playbooks, resolution.graph, store, clock, connect=connect, ids=ids, dry_run=dry_run
+            playbooks,
+            resolution.graph,
+            store,
+            clock,
+            connect=connect,
+            ids=ids,
+            dry_run=dry_run,
+            known=known,
         )
     finally:
         for destination in built.values():

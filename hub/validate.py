@@ -801,6 +801,12 @@ def validate_project(
     complete = source_tables(settings, failed=source_problems)
     known = known_attributes(columns, settings.events, complete)
     rechecked = check_project(config_path, destination_types, secrets_dir, known)
+    if settings.playbooks.paths:
+        from hub.playbooks import playbook_attribute_problems  # builds on this module
+
+        rechecked.problems.extend(
+            playbook_attribute_problems(settings, base_dir, destination_types, known)
+        )
     problems = [*rechecked.problems, *_located(document_for(config_path), source_problems)]
     problems.extend(state_problems(settings, config_path))
     return _in_file_order(problems)

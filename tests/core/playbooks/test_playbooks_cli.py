@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,33 @@ def test_plan_lists_the_qualified_users_per_account_and_writes_nothing(
     assert all(a["status"] == "planned" for a in actions)
     assert not (config.parent / ".hub").exists()  # a dry run writes nothing
     assert "pat-na1-plan-only" not in result.output
+
+
+def test_a_playbook_reading_an_attribute_no_source_has_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    monkeypatch.setenv("HUB_DESTINATIONS__HUBSPOT__SETTINGS__TOKEN", "pat-na1-plan-only")
+    monkeypatch.setenv(
+        "HUB_DESTINATIONS__SLACK__SETTINGS__WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"
+    )
+    playbook = tmp_path / "mappings" / "playbooks" / "pqa_pql.toml"
+    text = playbook.read_text()
+    text = text.replace("account.conversion_score > 0.75", "account.conversion_scor > 0.75")
+    text = text.replace("{{ account.name }} is in trial", "{{ account.nmae }} is in trial")
+    playbook.write_text(text)
+    config = tmp_path / "examples" / "playbooks" / "hub.toml"
+    runner = CliRunner()
+    for command in (["validate"], ["playbooks", "plan"], ["playbooks", "run"]):
+        result = runner.invoke(app, [*command, "--config", str(config)])
+        assert result.exit_code == 2, (command, result.output)
+        assert "account.conversion_scor" in result.stderr
+        assert "did you mean 'conversion_score'?" in result.stderr
+        assert "account.nmae" in result.stderr
+    state = tmp_path / "examples" / "playbooks" / ".hub" / "state.db"
+    if state.exists():  # opened by playbooks run: no entry, no action recorded
+        db = sqlite3.connect(state)
+        for table in ("playbook_entries", "playbook_actions"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+        db.close()
