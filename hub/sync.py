@@ -51,6 +51,7 @@ not confirmed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -66,7 +67,7 @@ from hub.capabilities import SyncMode
 from hub.conditions import compile_condition
 from hub.config import TomlDocument, read_toml
 from hub.destination import Destination, DestinationContext, FatalDestinationError
-from hub.errors import ConfigError, Problem
+from hub.errors import ConfigError, Problem, StateStoreError
 from hub.executor import ExecutionSummary, execute_stream
 from hub.model import Dataset
 from hub.pipeline import Resolution, capabilities_of, resolve
@@ -645,6 +646,7 @@ class _SyncOne:
         built: list[Destination] = []
         # Filled in as batches are confirmed: an interrupted run still records them.
         summary = ExecutionSummary(self.name)
+        state_failed = False
         planner = DestinationPlanner(
             self.store,
             self.name,
@@ -683,6 +685,12 @@ class _SyncOne:
             result.status, result.message = RunStatus.FAILED, str(error)
         except ProjectionError as error:
             result.status, result.message = RunStatus.FAILED, f"projection error: {error}"
+        except StateStoreError as error:
+            # The state file itself failed (disk full, read-only): nothing more
+            # can be confirmed, so nothing more is sent; the command says why.
+            result.status, result.message = RunStatus.FAILED, error.problem.message
+            state_failed = True
+            raise
         except Exception as error:
             log.exception("%s: unexpected error", self.name)
             result.status = RunStatus.FAILED
@@ -703,7 +711,11 @@ class _SyncOne:
                 for destination in built:
                     destination.close()
             finally:
-                self.store.finish_run(run_id, result.status, result.counts, result.message)
+                if state_failed:  # already raising it; recording would fail the same way
+                    with contextlib.suppress(StateStoreError):
+                        self.store.finish_run(run_id, result.status, result.counts, result.message)
+                else:
+                    self.store.finish_run(run_id, result.status, result.counts, result.message)
         return result
 
     def expected_records(self) -> int:
