@@ -16,16 +16,21 @@ from hub.cli import app
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_plan_lists_the_qualified_users_per_account_and_writes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture()
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped example and mappings, with its secrets set; its hub.toml."""
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
     monkeypatch.setenv("HUB_DESTINATIONS__HUBSPOT__SETTINGS__TOKEN", "pat-na1-plan-only")
     monkeypatch.setenv(
         "HUB_DESTINATIONS__SLACK__SETTINGS__WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"
     )
-    config = tmp_path / "examples" / "playbooks" / "hub.toml"
+    return tmp_path / "examples" / "playbooks" / "hub.toml"
+
+
+def test_plan_lists_the_qualified_users_per_account_and_writes_nothing(example: Path) -> None:
+    tmp_path = example.parents[2]
+    config = example
 
     result = CliRunner().invoke(app, ["playbooks", "plan", "--config", str(config), "--json"])
 
@@ -48,20 +53,15 @@ def test_plan_lists_the_qualified_users_per_account_and_writes_nothing(
 
 
 def test_a_playbook_reading_an_attribute_no_source_has_is_refused_before_anything_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example: Path,
 ) -> None:
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    monkeypatch.setenv("HUB_DESTINATIONS__HUBSPOT__SETTINGS__TOKEN", "pat-na1-plan-only")
-    monkeypatch.setenv(
-        "HUB_DESTINATIONS__SLACK__SETTINGS__WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"
-    )
+    tmp_path = example.parents[2]
     playbook = tmp_path / "mappings" / "playbooks" / "pqa_pql.toml"
     text = playbook.read_text()
     text = text.replace("account.conversion_score > 0.75", "account.conversion_scor > 0.75")
     text = text.replace("{{ account.name }} is in trial", "{{ account.nmae }} is in trial")
     playbook.write_text(text)
-    config = tmp_path / "examples" / "playbooks" / "hub.toml"
+    config = example
     runner = CliRunner()
     for command in (["validate"], ["playbooks", "plan"], ["playbooks", "run"]):
         result = runner.invoke(app, [*command, "--config", str(config)])
