@@ -29,7 +29,6 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_plan_lists_the_qualified_users_per_account_and_writes_nothing(example: Path) -> None:
-    tmp_path = example.parents[2]
     config = example
 
     result = CliRunner().invoke(app, ["playbooks", "plan", "--config", str(config), "--json"])
