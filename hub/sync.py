@@ -450,10 +450,10 @@ def sync(
         if held is not None:
             held.release()
         raise
-    if dataset is None:
-        _report_quarantine(resolution, store)
     runs: list[DestinationRun] = []
     try:
+        if dataset is None:
+            _report_quarantine(resolution, store)
         for name in names:
             runs.append(
                 _SyncOne(
