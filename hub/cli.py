@@ -746,8 +746,12 @@ def _refusing_state_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except StateStoreError as error:
+            problem = error.problem
+            config = kwargs.get("config")
+            if problem.file is None and isinstance(config, Path):
+                problem = dataclasses.replace(problem, file=str(config))  # where [state] is
             err.print("[bold red]the state store cannot be used:[/]")
-            err.print(str(error.problem), markup=False, highlight=False, soft_wrap=True)
+            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_STATE) from None
 
     return run
