@@ -174,3 +174,35 @@ def test_backup_is_consistent_while_another_process_writes(
     finally:
         writer.wait(timeout=60)
     assert writer.returncode == 0
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB filesystem (tmpfs), for a state store that runs out of room."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
+
+
+def test_a_full_disk_is_refused_with_the_setting_to_change(
+    make_project: Callable[..., Project], tiny_disk: Path
+) -> None:
+    project = make_project()
+    rows = "".join(f"u{i},u{i}@x.io,{'x' * 200}\n" for i in range(1, 400))
+    project.write("users.csv", "user_id,email,name\n" + rows)
+    text = (project.root / "hub.toml").read_text()
+    project.write("hub.toml", text + f'\n[state]\nurl = "sqlite:///{tiny_disk}/state.db"\n')
+    result = project.hub("sync")
+    assert result.exit_code == EXIT_STATE, result.output
+    assert "the disk is full" in result.stderr and "state.url" in result.stderr
+    assert "hub.toml: state.url:" in result.stderr.replace(f"{project.root}/", "")
+    assert "Traceback" not in result.output
+    assert not (project.root / "outbox").exists()  # nothing sent
