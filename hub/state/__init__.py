@@ -290,11 +290,11 @@ def _schema_problems(path: Path) -> list[Problem]:
     """The version and readability of an existing state file, read only."""
     import sqlite3
 
-    from hub.state.connection import sqlite_reason, state_error
+    from hub.state.connection import connect_read_only, sqlite_reason, state_error
     from hub.state.sqlite import SCHEMA_VERSION
 
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = connect_read_only(path)
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()

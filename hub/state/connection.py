@@ -69,6 +69,12 @@ def sqlite_reason(error: sqlite3.Error) -> tuple[str, str]:
     return f"cannot be used ({text})", "run hub state check for details"
 
 
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the state file (``hub state check``, backups,
+    validation): it never creates, migrates or changes the file."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
 def check_state_file(path: Path) -> None:
     """Refuse (:class:`StateStoreError`) a file that exists but is no state
     store: empty, a directory, not SQLite. A missing file is fine (created)."""

@@ -14,7 +14,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.state.connection import check_state_file, sqlite_reason, state_error
+from hub.state.connection import (
+    check_state_file,
+    connect_read_only,
+    sqlite_reason,
+    state_error,
+)
 from hub.state.sqlite import SCHEMA_VERSION
 
 __all__ = ["StateReport", "backup_state", "check_state"]
@@ -39,10 +44,6 @@ class StateReport:
     problems: list[str] = field(default_factory=list)
 
 
-def _read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-
-
 def _tables(db: sqlite3.Connection) -> set[str]:
     return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
@@ -55,7 +56,7 @@ def check_state(path: Path) -> StateReport:
         raise state_error(path, "does not exist (no sync has run yet)", "run hub sync to create it")
     check_state_file(path)
     try:
-        db = _read_only(path)
+        db = connect_read_only(path)
         try:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             integrity = [str(row[0]) for row in db.execute("PRAGMA integrity_check")]
@@ -106,7 +107,7 @@ def backup_state(path: Path, target: Path) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     try:
-        source = _read_only(path)
+        source = connect_read_only(path)
         try:
             copy = sqlite3.connect(partial)
             try:
