@@ -40,16 +40,20 @@ def state_error(
     )
 
 
+#: (what is wrong, what to do) for a state file this user cannot write.
+_READ_ONLY = (
+    "cannot be written (read-only)",
+    "make the file and its directory writable by this user, or point [state] url"
+    " at a writable path",
+)
+
+
 def sqlite_reason(error: sqlite3.Error) -> tuple[str, str]:
     """(what is wrong, what to do) for an error SQLite raised on the state file."""
     text = str(error)
     lowered = text.lower()
     if "readonly" in lowered or "read-only" in lowered:
-        return (
-            "cannot be written (read-only)",
-            "make the file and its directory writable by this user, or point [state] url"
-            " at a writable path",
-        )
+        return _READ_ONLY
     if "disk is full" in lowered or "database or disk is full" in lowered:
         return (
             "cannot grow: the disk is full",
@@ -109,8 +113,7 @@ def check_state_file(path: Path) -> None:
             "restore it from a backup, or point [state] url at the right file",
         )
     if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-        reason, todo = sqlite_reason(sqlite3.OperationalError("readonly"))
-        raise state_error(path, reason, todo)
+        raise state_error(path, *_READ_ONLY)
 
 
 def connect(
