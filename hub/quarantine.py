@@ -49,6 +49,10 @@ class Quarantine:
     def __iter__(self) -> Iterator[QuarantinedRow]:
         return iter(self.rows)
 
+    def by_source(self) -> dict[str, int]:
+        """Counts by source, in source-name order (run reports, the delete guard)."""
+        return dict(sorted(Counter(row.source for row in self.rows).items()))
+
     def counts(self) -> dict[tuple[str, str], int]:
         """Counts by (table, reason), for the run report."""
         return dict(Counter((row.table, row.reason) for row in self.rows))

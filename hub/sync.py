@@ -280,17 +280,9 @@ def _plan_one(
     )
 
 
-def quarantined_by_source(resolution: Resolution) -> dict[str, int]:
-    """How many rows each source quarantined in this run's load."""
-    by_source: dict[str, int] = {}
-    for row in resolution.loaded.quarantine.rows:
-        by_source[row.source] = by_source.get(row.source, 0) + 1
-    return dict(sorted(by_source.items()))
-
-
 def unclean_load(resolution: Resolution) -> str | None:
     """Why this run's load was not clean (rows quarantined, by source), or ``None``."""
-    by_source = quarantined_by_source(resolution)
+    by_source = resolution.loaded.quarantine.by_source()
     if not by_source:
         return None
     sources = ", ".join(f"{name}: {count}" for name, count in by_source.items())
@@ -483,7 +475,7 @@ def _report_quarantine(resolution: Resolution, store: StateStore) -> None:
     rows = resolution.loaded.quarantine.rows
     store.replace_quarantine(rows)
     if rows:
-        by_source = quarantined_by_source(resolution)
+        by_source = resolution.loaded.quarantine.by_source()
         log.warning(
             "%d row(s) quarantined (%s); hub errors --quarantine lists them with their reasons",
             len(rows),
@@ -635,7 +627,7 @@ class _SyncOne:
             mode=self.settings.mode,
             run_id=None,
             status=RunStatus.RUNNING,
-            quarantined=quarantined_by_source(resolution),
+            quarantined=resolution.loaded.quarantine.by_source(),
         )
 
     def run(self) -> DestinationRun:
