@@ -807,8 +807,10 @@ def validate_project(
         rechecked.problems.extend(
             playbook_attribute_problems(settings, base_dir, destination_types, known)
         )
-    problems = [*rechecked.problems, *_located(document_for(config_path), source_problems)]
-    problems.extend(state_problems(settings, config_path))
+    # Problems found outside hub.toml are located at their key in it (parsed once).
+    document, _ = read_toml(config_path)
+    problems = [*rechecked.problems, *_located(document, source_problems)]
+    problems.extend(_located(document, state_problems(settings, base_dir)))
     return _in_file_order(problems)
 
 
@@ -829,13 +831,13 @@ def _partial_settings(config_path: Path, secrets_dir: Path | None) -> HubSetting
             return None
         if settings is not None:
             return settings
-        locations = _refused_locations(pruned, secrets_dir)
+        locations = _refused_locations(pruned)
         if not locations or not any(_drop(data, loc) for loc in locations):
             return None
     return None
 
 
-def _refused_locations(document: TomlDocument, secrets_dir: Path | None) -> list[KeyPath]:
+def _refused_locations(document: TomlDocument) -> list[KeyPath]:
     """Where pydantic refuses hub.toml's data (unknown keys, wrong types)."""
     try:
         HubSettings.model_validate(document.data)
@@ -858,11 +860,6 @@ def _drop(data: dict[str, Any], location: KeyPath) -> bool:
     return False
 
 
-def document_for(config_path: Path) -> TomlDocument | None:
-    """The parsed hub.toml, for locating problems found outside it."""
-    return read_toml(config_path)[0]
-
-
 def _located(document: TomlDocument | None, problems: list[Problem]) -> list[Problem]:
     """``problems`` with a key but no line (a source file not found, a database
     that does not connect, the state URL): located at that key in hub.toml."""
@@ -878,13 +875,12 @@ def _located(document: TomlDocument | None, problems: list[Problem]) -> list[Pro
     return located
 
 
-def state_problems(settings: HubSettings, config_path: Path) -> list[Problem]:
+def state_problems(settings: HubSettings, base_dir: Path) -> list[Problem]:
     """The state store's URL is supported and its file can be opened and
-    written (``[state] url``); nothing is created."""
+    written (``[state] url``, relative to ``base_dir``); nothing is created."""
     from hub.state import state_file_problems
 
-    document = document_for(config_path)
-    return _located(document, state_file_problems(settings.state.url, config_path.parent))
+    return state_file_problems(settings.state.url, base_dir)
 
 
 def data_problems(project: Project, known: KnownAttributes) -> list[Problem]:
