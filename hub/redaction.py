@@ -141,12 +141,8 @@ _FILTER: Final = RedactingFilter()
 
 def install_log_redaction() -> None:
     """Scrub every log record, whichever logger made it (the hub's, a plugin's,
-    a vendor SDK's): a filter on every handler of the root logger, and on
-    those added later through :func:`logging.basicConfig`-style setup."""
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if _FILTER not in handler.filters:
-            handler.addFilter(_FILTER)
+    a vendor SDK's) and whichever handler writes it: records are scrubbed as
+    they are made (the log record factory)."""
     factory = logging.getLogRecordFactory()
     if getattr(factory, "_hub_redacting", False):
         return
