@@ -161,8 +161,14 @@ def contact_body(
 
 
 def company_body(company_id: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The body creating or updating the company ``company_id`` for ``payload``."""
+    """The body creating or updating the company ``company_id`` for ``payload``.
+
+    An absent custom attribute (``None``) is left out: the 2.14 description types
+    company ``custom_attributes`` values as non-nullable, and Intercom documents no
+    way to clear one, so the value Intercom holds stays until the source sets another.
+    """
     fields, custom = split_payload(payload, COMPANY_STANDARD)
+    custom = {key: value for key, value in custom.items() if value is not None}
     body: dict[str, Any] = {"company_id": company_id, **fields}
     if custom:
         body["custom_attributes"] = custom

@@ -325,7 +325,9 @@ class IntercomDestination:
         from intercom.types.create_or_update_company_request import CreateOrUpdateCompanyRequest
 
         body = company_body(item.key, item.payload)
-        types = custom_types(item.payload, COMPANY_STANDARD)
+        # An absent value is not sent (company_body), so it creates no attribute either.
+        present = {name: value for name, value in item.payload.items() if value is not None}
+        types = custom_types(present, COMPANY_STANDARD)
         company = self._with_attributes(
             "company",
             types,

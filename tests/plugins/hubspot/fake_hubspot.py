@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from vendor_contract import check as check_contract
+
 TOKEN = "pat-na1-fake-0000-token"
 LIFECYCLE = (
     "subscriber",
@@ -257,7 +259,12 @@ class FakeHubSpot:
     def answer(
         self, method: str, path: str, headers: dict[str, str], raw: bytes
     ) -> tuple[int, Any, dict[str, str], float]:
+        violation = check_contract("hubspot", method, path, headers, raw)
         path = path.split("?", 1)[0]
+        if violation is not None:
+            with self.lock:
+                self.log.append(Logged(time.monotonic(), method, path, 400, 0))
+            return (*_error(400, str(violation), "VALIDATION_ERROR"), {}, 0.0)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:

@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from vendor_contract import check as check_contract
+
 TOKEN = "fake-intercom-token-0123456789"
 #: Timestamps in bodies: fixed, so recordings are reproducible.
 CREATED_AT = 1734537334
@@ -245,6 +247,13 @@ class IntercomFake:
                 )
                 with fake.lock:
                     fake.log.append(entry)
+                violation = check_contract(
+                    "intercom", self.command, self.path, dict(self.headers.items()), raw
+                )
+                if violation is not None:
+                    entry.status = 400
+                    self._answer(400, error_list("parameter_invalid", str(violation)), {})
+                    return
                 allowed, headers = fake._rate()
                 if not allowed:
                     entry.status = 429

@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from vendor_contract import check as check_contract
+
 CLIENT_ID = "3MVG9fake.client.id"
 CLIENT_SECRET = "fake-client-secret-0123456789"
 USERNAME = "integration@acme.example"
@@ -385,6 +387,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         org = self.server.org
         parts = urlsplit(self.path)
+        violation = check_contract("salesforce", method, self.path, dict(self.headers), body)
+        if violation is not None:
+            self._send(400, [{"errorCode": "INVALID_REQUEST", "message": str(violation)}])
+            return
         with org.lock:
             if parts.path == "/services/oauth2/token":
                 self._token(body)
