@@ -70,7 +70,7 @@ def test_intercom_refuses_a_null_company_attribute_but_takes_its_examples_types(
             "PATCH",
             "/services/data/v60.0/composite/sobjects/Contact/Hub_Id__c",
             {"records": [{"attributes": {"type": "Contact"}}] * 201},
-            "201",
+            "maxItems 200",
         ),
         (
             "POST",
