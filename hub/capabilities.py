@@ -31,6 +31,8 @@ class IdentityKey(StrEnum):
     EXTERNAL_ID = "external_id"
     #: The destination's own record id, remembered by the hub.
     RECORD_ID = "record_id"
+    #: The company's web domain (matched case-insensitively, without ``www.``).
+    DOMAIN = "domain"
 
 
 class FieldType(StrEnum):

@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from hub.capabilities import Capabilities, Operation
+from hub.capabilities import Capabilities, IdentityKey, Operation
 
 
 class BatchObject(StrEnum):
@@ -76,6 +76,10 @@ class Batch:
     run_id: int
     #: The destination's own name for the object ("contacts", "companies", ...).
     object_name: str = ""
+    #: The mapping's match chain for these records (``users.match``,
+    #: ``accounts.match``), limited to the identity keys the destination declares:
+    #: how a record without a destination id finds an existing object.
+    match: tuple[IdentityKey, ...] = (IdentityKey.EXTERNAL_ID,)
 
 
 class Outcome(StrEnum):
@@ -97,10 +101,19 @@ class RecordResult:
     retry_after: float | None = None
     #: For ``retryable`` and ``permanent``: what went wrong, in the destination's words.
     reason: str | None = None
+    #: For ``ok``: the record matched an object the destination already had, by a
+    #: later key of its match chain (an e-mail, a domain), and took it over: the
+    #: object's id is remembered and the hub's key written onto it.
+    adopted: bool = False
 
     @classmethod
     def ok(cls, key: str, destination_id: str | None = None) -> RecordResult:
         return cls(key, Outcome.OK, destination_id)
+
+    @classmethod
+    def adopt(cls, key: str, destination_id: str) -> RecordResult:
+        """``ok``: an object the destination already had is now this record's."""
+        return cls(key, Outcome.OK, destination_id, adopted=True)
 
     @classmethod
     def retryable(cls, key: str, reason: str, retry_after: float | None = None) -> RecordResult:

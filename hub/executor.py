@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 
-from hub.capabilities import ObjectKind, Operation
+from hub.capabilities import IdentityKey, ObjectKind, Operation
 from hub.destination import (
     Batch,
     BatchItem,
@@ -89,6 +89,7 @@ COUNT_KEYS: tuple[str, ...] = (
     "sent",
     "created",
     "updated",
+    "adopted",
     "deleted",
     "linked",
     "unlinked",
@@ -124,6 +125,8 @@ class ExecutionSummary:
 
     - ``sent``: distinct items handed to the destination at least once;
     - ``created`` / ``updated`` / ``deleted`` / ``linked`` / ``unlinked``: confirmed;
+    - ``adopted``: of the created, those that matched an object the destination
+      already had (a later key of the match chain) and took it over;
     - ``failed``: refused for good (permanent), kept with their reason;
     - ``retried``: item re-sends after a retryable outcome;
     - ``pending``: items not confirmed nor failed for good (out of retries,
@@ -256,8 +259,12 @@ class _Execution:
         sleep: Callable[[float], None],
         jitter: Callable[[float, float], float],
         summary: ExecutionSummary | None = None,
+        match: Mapping[BatchObject, Sequence[IdentityKey]] | None = None,
     ) -> None:
         self.name = name
+        self.wanted_match = dict(match or {})
+        #: The match chain each kind is sent with, once the destination's keys are known.
+        self.match: dict[BatchObject, tuple[IdentityKey, ...]] = {}
         self.connect = connect
         self.state = state
         self.run_id = run_id
@@ -297,6 +304,12 @@ class _Execution:
                 declared = capabilities.object(kind)
                 if declared is not None:
                     self.object_names[batch_object] = declared.name
+                    chain = self.wanted_match.get(batch_object, (IdentityKey.EXTERNAL_ID,))
+                    self.match[batch_object] = tuple(
+                        key
+                        for key in chain
+                        if key is IdentityKey.EXTERNAL_ID or key in declared.identity_keys
+                    )
         return self._destination
 
     @property
@@ -502,6 +515,7 @@ class _Execution:
             ),
             run_id=self.run_id,
             object_name=self.object_names.get(batch_object, ""),
+            match=self.match.get(batch_object, (IdentityKey.EXTERNAL_ID,)),
         )
         try:
             self.budget.acquire()
@@ -562,6 +576,8 @@ class _Execution:
             result = results[item.key]
             if result.outcome is Outcome.OK:
                 self.summary.add(_DONE_COUNT[item.action])
+                if result.adopted:
+                    self.summary.add("adopted")
                 if item.action in (PlanAction.DELETE, PlanAction.UNLINK):
                     deleted.append(item.key)
                 else:
@@ -664,6 +680,7 @@ def execute_stream(
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[float, float], float] = random.uniform,
     summary: ExecutionSummary | None = None,
+    match: Mapping[BatchObject, Sequence[IdentityKey]] | None = None,
 ) -> ExecutionSummary:
     """:func:`execute` for a plan made as it is sent: ``planned`` yields the
     items in send order, a part at a time (what
@@ -679,7 +696,8 @@ def execute_stream(
     sent), so ``pending`` counts it; after a stop it is not read at all.
 
     ``summary``: filled in as the execution goes, so that a caller interrupted
-    by an exception (Ctrl-C) still knows what was confirmed.
+    by an exception (Ctrl-C) still knows what was confirmed. ``match``: the
+    mapping's match chain per kind (see :attr:`~hub.destination.Batch.match`).
     """
     return _Execution(
         name,
@@ -692,4 +710,5 @@ def execute_stream(
         sleep,
         jitter,
         summary,
+        match,
     ).run(planned)

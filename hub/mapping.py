@@ -10,9 +10,11 @@ Filters are *conditions* in the small safe language of :mod:`hub.conditions`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from hub.capabilities import IdentityKey
 
 DEFAULT_STAGE_ORDER = ("visitor", "MAL", "MQL", "CUS", "PRO")
 
@@ -154,11 +156,35 @@ class AccountRollup(_Section):
     """``activation``: at least this many events of each named event."""
 
 
+def _match_chain(chain: list[IdentityKey]) -> list[IdentityKey]:
+    if not chain or chain[0] is not IdentityKey.EXTERNAL_ID:
+        raise ValueError(
+            "a match chain starts with 'external_id' (the hub's own key), e.g. "
+            "['external_id', 'email']"
+        )
+    if IdentityKey.RECORD_ID in chain:
+        raise ValueError("'record_id' is always used once known; leave it out of the chain")
+    repeated = sorted({key.value for key in chain if chain.count(key) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} appears more than once in the chain")
+    return chain
+
+
+#: The ``match`` setting: an ordered identity chain (see :class:`AccountsMapping`).
+MatchChain = Annotated[list[IdentityKey], AfterValidator(_match_chain)]
+
+
 class AccountsMapping(_Section):
     """Accounts as destination records."""
 
     enabled: bool = True
     """Sync accounts to this destination."""
+    match: MatchChain = Field(default_factory=lambda: [IdentityKey.EXTERNAL_ID])
+    """How an account finds its destination object the first time, in order:
+    ``external_id`` (the hub-managed unique field holding the account id), then
+    optionally ``domain``. An account whose id is not there yet but whose domain
+    matches an existing company adopts that company (its id is remembered and the
+    account id written onto it) instead of creating a duplicate."""
     fields: dict[str, str] = Field(default_factory=dict)
     """Destination field -> reference (namespace ``account``)."""
     user_lists: list[UserListField] = Field(default_factory=list)
@@ -172,6 +198,12 @@ class UsersMapping(_Section):
 
     enabled: bool = True
     """Sync one contact per user to this destination."""
+    match: MatchChain = Field(default_factory=lambda: [IdentityKey.EXTERNAL_ID, IdentityKey.EMAIL])
+    """How a user finds its destination contact the first time, in order:
+    ``external_id`` (the hub-managed unique field holding the user id), then
+    ``email``: a user whose id is not there yet but whose e-mail an existing
+    contact has adopts that contact. Keys the destination does not declare
+    (``identity_keys``) are skipped when this is left at its default."""
     fields: dict[str, str] = Field(default_factory=dict)
     """Destination field -> reference (namespaces ``user``, ``primary_account``,
     ``primary_relationship``, ``rollup``).
@@ -185,6 +217,9 @@ class MembershipContactsMapping(_Section):
 
     enabled: bool = False
     """Sync one contact per membership (for tools with no notion of accounts)."""
+    match: MatchChain = Field(default_factory=lambda: [IdentityKey.EXTERNAL_ID])
+    """As ``users.match``; by default only the ``user:account`` key (several
+    memberships share one e-mail, so e-mail cannot tell them apart)."""
     separator: str = Field(default=":", min_length=1, pattern=r"^[^\\]+$")
     """Between user id and account id in the contact's key."""
     where: str | None = None

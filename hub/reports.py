@@ -200,6 +200,7 @@ PLAN_SAMPLES = 5
 SUMMARY_COUNTS = (
     "created",
     "updated",
+    "adopted",
     "unchanged",
     "deleted",
     "linked",

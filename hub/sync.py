@@ -63,12 +63,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hub.capabilities import SyncMode
+from hub.capabilities import IdentityKey, SyncMode
 from hub.conditions import compile_condition
 from hub.config import TomlDocument, read_toml
-from hub.destination import Destination, DestinationContext, FatalDestinationError
+from hub.destination import BatchObject, Destination, DestinationContext, FatalDestinationError
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.executor import ExecutionSummary, execute_stream
+from hub.mapping import Mapping as MappingFile
 from hub.model import Dataset
 from hub.pipeline import Resolution, capabilities_of, resolve
 from hub.planner import (
@@ -104,6 +105,13 @@ log = logging.getLogger(__name__)
 
 #: Count of the deletes and unlinks a tripped delete guard held back.
 DELETE_GUARD_SKIPPED = "skipped.delete_guard"
+
+
+def match_chains(mapping: MappingFile) -> dict[BatchObject, list[IdentityKey]]:
+    """The mapping's match chain per kind of record sent (contacts: the
+    membership contacts' when they are enabled, else the users')."""
+    contacts = mapping.membership_contacts if mapping.membership_contacts.enabled else mapping.users
+    return {BatchObject.ACCOUNT: mapping.accounts.match, BatchObject.CONTACT: contacts.match}
 
 
 def unchanged(plan_counts: Mapping[str, int]) -> int:
@@ -666,6 +674,7 @@ class _SyncOne:
                     should_stop=self.should_stop,
                     sleep=self.sleep,
                     summary=summary,
+                    match=match_chains(self.resolution.project.mappings[self.name]),
                 )
             planned = planner.plan()
             result.planned = dict(planned.counts)

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from hub.capabilities import Capabilities, FieldType, ObjectKind
+from hub.capabilities import Capabilities, FieldType, IdentityKey, ObjectKind
 from hub.conditions import ConditionSyntaxError, iter_refs, parse_condition
 from hub.config import (
     Project,
@@ -555,6 +555,24 @@ def _capability_problems(
                         "give membership contacts no e-mail (remove this field) "
                         "or set membership_contacts.enabled = false",
                     )
+    for section_name, section, declared in (
+        ("accounts", mapping.accounts, account),
+        ("users", mapping.users, contact),
+        ("membership_contacts", mapping.membership_contacts, contact),
+    ):
+        if declared is None or not section.enabled or "match" not in section.model_fields_set:
+            continue
+        for index, key in enumerate(section.match):
+            if key is not IdentityKey.EXTERNAL_ID and key not in declared.identity_keys:
+                offered = [
+                    k.value for k in declared.identity_keys if k is not IdentityKey.RECORD_ID
+                ]
+                refuse(
+                    (section_name, "match", index),
+                    f"{declared.name}.identity_keys",
+                    f"{who} cannot match {declared.name} by {key.value!r}",
+                    f"use only keys it declares: {offered}",
+                )
     if mapping.accounts.enabled and account is None:
         refuse(
             ("accounts", "enabled"),
