@@ -86,12 +86,12 @@ CAPABILITIES = Capabilities(
     objects={
         ObjectKind.ACCOUNT: ObjectCapability(
             name="companies",
-            identity_keys=(IdentityKey.EXTERNAL_ID, IdentityKey.RECORD_ID),
+            identity_keys=(IdentityKey.EXTERNAL_ID, IdentityKey.DOMAIN, IdentityKey.RECORD_ID),
             field_types=_field_types(),
         ),
         ObjectKind.CONTACT: ObjectCapability(
             name="contacts",
-            identity_keys=(IdentityKey.EMAIL, IdentityKey.EXTERNAL_ID, IdentityKey.RECORD_ID),
+            identity_keys=(IdentityKey.EXTERNAL_ID, IdentityKey.EMAIL, IdentityKey.RECORD_ID),
             unique_by_email=True,
             field_types=_field_types(),
         ),

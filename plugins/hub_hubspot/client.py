@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,8 @@ RETRYABLE_STATUSES = frozenset({408, 423, 477})
 EXCERPT_LENGTH = 300
 #: The rolling window HubSpot counts requests over, when its headers do not say.
 DEFAULT_INTERVAL = 10.0
+#: How a 409 CONFLICT names the record that already has the unique value.
+_EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 
 
 class RetryableBatchError(Exception):
@@ -61,11 +64,17 @@ class RetryableBatchError(Exception):
 
 
 class PermanentBatchError(Exception):
-    """HubSpot refused the whole request as invalid (a 4xx other than the above)."""
+    """HubSpot refused the whole request as invalid (a 4xx other than the above).
 
-    def __init__(self, reason: str) -> None:
+    ``status`` is the HTTP status (0 when the refusal is the hub's own) and
+    ``existing_id`` the record a 409 CONFLICT names ("Contact already exists.
+    Existing ID: N")."""
+
+    def __init__(self, reason: str, status: int = 0, existing_id: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status = status
+        self.existing_id = existing_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +188,12 @@ def raise_for_status(
         what = {423: "locked", 477: "migration in progress"}.get(status, "")
         label = f"HTTP {status}{' ' + what if what else ''}"
         raise RetryableBatchError(f"{label}: {message}" if message else label, retry_after)
-    raise PermanentBatchError(f"HTTP {status}: {message}" if message else f"HTTP {status}")
+    existing = _EXISTING_ID.search(message) if status == 409 else None
+    raise PermanentBatchError(
+        f"HTTP {status}: {message}" if message else f"HTTP {status}",
+        status,
+        existing[1] if existing else None,
+    )
 
 
 def _policy(body: str | bytes | None) -> str:

@@ -34,13 +34,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from hub.actions import ActionRequest
-from hub.capabilities import Action, Capabilities, Operation
+from hub.capabilities import Action, Capabilities, IdentityKey, Operation
 from hub.destination import (
     Batch,
     BatchItem,
@@ -60,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 #: HubSpot's object batch maximum (create, update, upsert, archive).
 OBJECT_BATCH_MAX = 100
+#: CRM search: values of one ``IN`` filter, and results per page.
+SEARCH_VALUES_MAX = 100
+SEARCH_PAGE_MAX = 200
 #: HubSpot's v4 association batch maximum (create, archive, labels/archive).
 ASSOCIATION_BATCH_MAX = 2000
 #: contact -> company: the primary company, and the plain (unlabeled) association.
@@ -138,6 +143,40 @@ def _error_reason(error: Mapping[str, Any]) -> str:
 def _error_is_retryable(error: Mapping[str, Any]) -> bool:
     status = str(error.get("status") or "")
     return status in {"408", "423", "429", "477"} or status.startswith("5")
+
+
+def normal_domain(value: Any) -> str:
+    """A domain as matched: lower case, no scheme, ``www.``, port or path."""
+    text = str(value or "").strip().lower()
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    text = re.split(r"[/?#:]", text, maxsplit=1)[0]
+    return text.removeprefix("www.").strip(".")
+
+
+def isolation_budget(inputs: int) -> int:
+    """Extra requests one batch may spend isolating refused inputs: enough to
+    single out about four bad inputs of a full batch by halving (each costs two
+    requests per level, ``2 * log2(n)``), never a request per input."""
+    return 8 * max(1, math.ceil(math.log2(max(inputs, 2))))
+
+
+@dataclass(slots=True)
+class Sent:
+    """What the requests for one batch came back with, by ``objectWriteTraceId``."""
+
+    results: list[Mapping[str, Any]] = field(default_factory=list)
+    failed: dict[str, RecordResult] = field(default_factory=dict)
+    #: Inputs refused alone with 409 CONFLICT: trace -> the id HubSpot named.
+    conflicts: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, other: Sent) -> None:
+        self.results.extend(other.results)
+        for trace, result in other.failed.items():
+            self.failed.setdefault(trace, result)
+        self.conflicts.update(other.conflicts)
+        done = {str(entry.get("objectWriteTraceId")) for entry in other.results}
+        for trace in done:
+            self.failed.pop(trace, None)
 
 
 class HubSpotDestination:
@@ -277,6 +316,7 @@ class HubSpotDestination:
         # One input per HubSpot identity: two hub records with one e-mail are one contact.
         inputs: dict[str, dict[str, Any]] = {}
         keys_of: dict[str, list[str]] = {}
+        items_of: dict[str, list[BatchItem]] = {}
         samples: dict[str, list[Any]] = {}
         for item in batch.items:
             properties = self._properties(object_type, item)
@@ -306,54 +346,338 @@ class HubSpotDestination:
                 "properties": {**inputs.get(match, {}).get("properties", {}), **properties},
             }
             keys_of.setdefault(trace, []).append(item.key)
+            items_of.setdefault(trace, []).append(item)
         if not inputs:
             return results
         self._catalogs[object_type].ensure(samples)
-        answer = self.client.request(
-            "POST",
-            f"/crm/v3/objects/{object_type}/batch/upsert",
-            {"inputs": list(inputs.values())},
-        )
-        document = answer.document or {}
-        by_match = {match: entry["objectWriteTraceId"] for match, entry in inputs.items()}
-        done: dict[str, dict[str, Any]] = {}
-        for entry in document.get("results") or []:
-            trace = entry.get("objectWriteTraceId")
-            if trace not in keys_of:
-                value = str((entry.get("properties") or {}).get(id_property, "")).lower()
-                trace = by_match.get(value) or by_match.get(str(entry.get("id")))
-            if trace in keys_of:
-                done[trace] = entry
-        failed: dict[str, RecordResult] = {}
-        for error in document.get("errors") or []:
-            named = _error_keys(error)
-            reason = f"HubSpot: {_error_reason(error)}"
-            for trace in named & set(keys_of):
-                failed[trace] = (
-                    RecordResult.retryable("", reason)
-                    if _error_is_retryable(error)
-                    else RecordResult.permanent("", reason)
-                )
-            for match in named & set(by_match):
-                trace = by_match[match]
-                failed.setdefault(trace, RecordResult.permanent("", reason))
+        entries = {entry["objectWriteTraceId"]: entry for entry in inputs.values()}
+        # The match chain: records new to the hub first look for an object HubSpot
+        # already has by their next key (e-mail, domain), and adopt it.
+        found: dict[str, str] = {}
+        outcome = Sent()
+        if id_property != "email":
+            new = {
+                trace: entry
+                for trace, entry in entries.items()
+                if not any(item.destination_id for item in items_of[trace])
+            }
+            found, outcome = self._existing(object_type, batch.match, new, id_property)
+        updates = [
+            {
+                "id": found[trace],
+                "objectWriteTraceId": trace,
+                "properties": entries[trace]["properties"],
+            }
+            for trace in found
+        ]
+        upserts = [
+            entry
+            for trace, entry in entries.items()
+            if trace not in found and trace not in outcome.failed
+        ]
+        path = f"/crm/v3/objects/{object_type}/batch"
+        budget = [isolation_budget(len(entries))]
+        if updates:
+            outcome.merge(self._isolated(f"{path}/update", updates, budget))
+        if upserts:
+            outcome.merge(self._isolated(f"{path}/upsert", upserts, budget))
+        if outcome.conflicts:
+            adopted = self._resolve_conflicts(
+                object_type, batch.match, outcome, entries, items_of, id_property, budget
+            )
+            found.update(adopted)
+        done = self._done(outcome.results, entries, id_property)
         stage_failures = self._stick_lifecycle_stages(object_type, inputs, done)
         for trace, keys in keys_of.items():
             for key in keys:
                 if trace in done and trace not in stage_failures:
-                    results.append(RecordResult.ok(key, str(done[trace]["id"])))
+                    record_id = str(done[trace]["id"])
+                    results.append(
+                        RecordResult.adopt(key, record_id)
+                        if trace in found
+                        else RecordResult.ok(key, record_id)
+                    )
                 elif trace in stage_failures:
                     results.append(RecordResult.retryable(key, stage_failures[trace]))
-                elif trace in failed:
-                    answer_for = failed[trace]
+                elif trace in outcome.failed:
+                    answer_for = outcome.failed[trace]
                     results.append(
-                        RecordResult(key, answer_for.outcome, None, None, answer_for.reason)
+                        RecordResult(
+                            key,
+                            answer_for.outcome,
+                            None,
+                            answer_for.retry_after,
+                            answer_for.reason,
+                        )
                     )
                 else:
                     results.append(
                         RecordResult.retryable(key, "HubSpot's answer did not mention this record")
                     )
         return results
+
+    @staticmethod
+    def _done(
+        answered: Sequence[Mapping[str, Any]],
+        entries: Mapping[str, Mapping[str, Any]],
+        id_property: str,
+    ) -> dict[str, Mapping[str, Any]]:
+        """HubSpot's record per trace (by ``objectWriteTraceId``, else by the match value)."""
+        by_match = {str(entry["id"]).lower(): trace for trace, entry in entries.items()}
+        done: dict[str, Mapping[str, Any]] = {}
+        for entry in answered:
+            trace = entry.get("objectWriteTraceId")
+            if trace not in entries:
+                value = str((entry.get("properties") or {}).get(id_property, "")).lower()
+                trace = by_match.get(value)
+            if trace in entries:
+                done[str(trace)] = entry
+        return done
+
+    # -- the match chain ----------------------------------------------------------
+
+    def _existing(
+        self,
+        object_type: str,
+        chain: Sequence[IdentityKey],
+        new: Mapping[str, Mapping[str, Any]],
+        id_property: str,
+    ) -> tuple[dict[str, str], Sent]:
+        """Objects HubSpot already has for records new to the hub, by the chain's
+        next key: trace -> HubSpot id to adopt; the records that cannot be placed
+        (their e-mail is another hub record's contact) fail in the :class:`Sent`."""
+        outcome = Sent()
+        if not new:
+            return {}, outcome
+        if object_type == "contacts" and IdentityKey.EMAIL in chain:
+            values = {
+                trace: str(entry["properties"].get("email") or "").strip().lower()
+                for trace, entry in new.items()
+            }
+            held = self._read_by("contacts", "email", {v for v in values.values() if v})
+            key_name = "e-mail"
+        elif object_type == "companies" and IdentityKey.DOMAIN in chain:
+            values = {
+                trace: normal_domain(entry["properties"].get("domain"))
+                for trace, entry in new.items()
+            }
+            held = self._search_domains({v for v in values.values() if v})
+            key_name = "domain"
+        else:
+            return {}, outcome
+        adopt: dict[str, str] = {}
+        claimed: set[str] = set()
+        for trace, value in values.items():
+            own = new[trace]["id"]
+            candidates = held.get(value, []) if value else []
+            if any(keyed == own for _, keyed in candidates):
+                continue  # already this record's: the upsert by the hub's key finds it
+            free = [record_id for record_id, keyed in candidates if not keyed]
+            free = [record_id for record_id in free if record_id not in claimed]
+            if free:
+                adopt[trace] = free[0]
+                claimed.add(free[0])
+            elif candidates and object_type == "contacts":
+                record_id, keyed = candidates[0]
+                outcome.failed[trace] = RecordResult.permanent(
+                    "",
+                    f"HubSpot contact {record_id} already has {key_name} {value!r} and belongs"
+                    f" to another hub record ({id_property} {keyed!r}); HubSpot keeps one"
+                    " contact per e-mail",
+                )
+        return adopt, outcome
+
+    def _read_by(
+        self, object_type: str, id_property: str, values: Iterable[str]
+    ) -> dict[str, list[tuple[str, str]]]:
+        """``value -> [(HubSpot id, the hub's key on it)]`` by a unique property."""
+        key_property = self._key_property(object_type)
+        held: dict[str, list[tuple[str, str]]] = {}
+        ordered = sorted(values)
+        for start in range(0, len(ordered), OBJECT_BATCH_MAX):
+            body: dict[str, Any] = {
+                "inputs": [{"id": value} for value in ordered[start : start + OBJECT_BATCH_MAX]],
+                "properties": [id_property, key_property],
+                "propertiesWithHistory": [],
+            }
+            if id_property != "hs_object_id":
+                body["idProperty"] = id_property
+            answer = self.client.request("POST", f"/crm/v3/objects/{object_type}/batch/read", body)
+            for entry in (answer.document or {}).get("results") or []:
+                properties = entry.get("properties") or {}
+                value = str(
+                    entry.get("id")
+                    if id_property == "hs_object_id"
+                    else properties.get(id_property)
+                ).lower()
+                held.setdefault(value, []).append(
+                    (str(entry["id"]), str(properties.get(key_property) or ""))
+                )
+        return held
+
+    def _search_domains(self, domains: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """``domain -> [(company id, the hub's key on it)]``, oldest first (HubSpot
+        does not keep domains unique, so a domain may have several companies)."""
+        key_property = self._key_property("companies")
+        held: dict[str, list[tuple[str, str]]] = {}
+        ordered = sorted(domains)
+        for start in range(0, len(ordered), SEARCH_VALUES_MAX):
+            chunk = ordered[start : start + SEARCH_VALUES_MAX]
+            variants = sorted({*chunk, *(f"www.{domain}" for domain in chunk)})
+            after = "0"
+            while True:
+                answer = self.client.request(
+                    "POST",
+                    "/crm/v3/objects/companies/search",
+                    {
+                        "filterGroups": [
+                            {"filters": [{"propertyName": "domain", "operator": "IN", "values": v}]}
+                            for v in (variants[:SEARCH_VALUES_MAX], variants[SEARCH_VALUES_MAX:])
+                            if v
+                        ],
+                        "properties": ["domain", key_property],
+                        "sorts": [],
+                        "limit": SEARCH_PAGE_MAX,
+                        "after": after,
+                    },
+                )
+                document = answer.document or {}
+                for entry in document.get("results") or []:
+                    properties = entry.get("properties") or {}
+                    domain = normal_domain(properties.get("domain"))
+                    held.setdefault(domain, []).append(
+                        (str(entry["id"]), str(properties.get(key_property) or ""))
+                    )
+                following = ((document.get("paging") or {}).get("next") or {}).get("after")
+                if not following:
+                    break
+                after = str(following)
+        for candidates in held.values():
+            candidates.sort(key=lambda pair: int(pair[0]) if pair[0].isdigit() else 0)
+        return held
+
+    def _key_property(self, object_type: str) -> str:
+        if object_type == "companies":
+            return self.settings.company_id_property
+        return self.settings.contact_id_property
+
+    def _resolve_conflicts(
+        self,
+        object_type: str,
+        chain: Sequence[IdentityKey],
+        outcome: Sent,
+        entries: Mapping[str, Mapping[str, Any]],
+        items_of: Mapping[str, Sequence[BatchItem]],
+        id_property: str,
+        budget: list[int],
+    ) -> dict[str, str]:
+        """A record HubSpot refused alone with 409 "Contact already exists. Existing ID:
+        N" adopts N when the chain matches by e-mail, the record is new to the hub and
+        N holds no other record's key; otherwise it fails, saying whose contact N is."""
+        conflicts = dict(outcome.conflicts)
+        outcome.conflicts.clear()
+        adoptable = {
+            trace: existing
+            for trace, existing in conflicts.items()
+            if object_type == "contacts"
+            and IdentityKey.EMAIL in chain
+            and not any(item.destination_id for item in items_of[trace])
+        }
+        for trace in set(conflicts) - set(adoptable):
+            outcome.failed[trace] = RecordResult.permanent(
+                "",
+                f"HubSpot: contact {conflicts[trace]} already has this e-mail"
+                + (
+                    " (another record's contact: HubSpot keeps one contact per e-mail)"
+                    if any(item.destination_id for item in items_of[trace])
+                    else "; add 'email' to users.match to adopt it"
+                ),
+            )
+        if not adoptable:
+            return {}
+        held = self._read_by(object_type, "hs_object_id", set(adoptable.values()))
+        adopt: dict[str, str] = {}
+        for trace, existing in adoptable.items():
+            keyed = next((key for _, key in held.get(existing, [])), "")
+            if keyed and keyed != entries[trace]["id"]:
+                outcome.failed[trace] = RecordResult.permanent(
+                    "",
+                    f"HubSpot contact {existing} already has this e-mail and belongs to another"
+                    f" hub record ({id_property} {keyed!r})",
+                )
+            elif existing in adopt.values():
+                outcome.failed[trace] = RecordResult.permanent(
+                    "", f"HubSpot contact {existing} is adopted by another record of this batch"
+                )
+            else:
+                adopt[trace] = existing
+        if adopt:
+            for trace in adopt:
+                outcome.failed.pop(trace, None)
+            outcome.merge(
+                self._isolated(
+                    f"/crm/v3/objects/{object_type}/batch/update",
+                    [
+                        {
+                            "id": existing,
+                            "objectWriteTraceId": trace,
+                            "properties": entries[trace]["properties"],
+                        }
+                        for trace, existing in adopt.items()
+                    ],
+                    budget,
+                )
+            )
+        return adopt
+
+    # -- isolation ------------------------------------------------------------------
+
+    def _isolated(self, path: str, entries: list[dict[str, Any]], budget: list[int]) -> Sent:
+        """POST ``entries`` to a batch endpoint. HubSpot refuses a whole request for
+        one invalid input (a 400, a 409): the inputs are then split in halves and
+        resent, so only the inputs refused alone fail, each with HubSpot's words.
+        ``budget`` bounds the extra requests; past it, what is left fails together."""
+        outcome = Sent()
+        try:
+            answer = self.client.request("POST", path, {"inputs": entries})
+        except RetryableBatchError as exc:
+            for entry in entries:
+                outcome.failed[entry["objectWriteTraceId"]] = RecordResult.retryable(
+                    "", exc.reason, exc.retry_after
+                )
+            return outcome
+        except PermanentBatchError as exc:
+            if len(entries) > 1 and budget[0] >= 2:
+                budget[0] -= 2
+                half = (len(entries) + 1) // 2
+                outcome.merge(self._isolated(path, entries[:half], budget))
+                outcome.merge(self._isolated(path, entries[half:], budget))
+                return outcome
+            for entry in entries:
+                trace = entry["objectWriteTraceId"]
+                if len(entries) == 1 and exc.status == 409 and exc.existing_id:
+                    outcome.conflicts[trace] = exc.existing_id
+                reason = exc.reason + (
+                    "" if len(entries) == 1 else f" (refused with {len(entries) - 1} other(s))"
+                )
+                outcome.failed[trace] = RecordResult.permanent("", reason)
+            return outcome
+        document = answer.document or {}
+        outcome.results.extend(document.get("results") or [])
+        traces = {entry["objectWriteTraceId"] for entry in entries}
+        by_value = {str(entry.get("id")).lower(): entry["objectWriteTraceId"] for entry in entries}
+        for error in document.get("errors") or []:
+            named = _error_keys(error)
+            reason = f"HubSpot: {_error_reason(error)}"
+            hits = (named & traces) | {by_value[v] for v in named if v.lower() in by_value}
+            for trace in hits:
+                outcome.failed.setdefault(
+                    trace,
+                    RecordResult.retryable("", reason)
+                    if _error_is_retryable(error)
+                    else RecordResult.permanent("", reason),
+                )
+        return outcome
 
     def _stick_lifecycle_stages(
         self,

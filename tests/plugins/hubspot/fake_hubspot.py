@@ -25,14 +25,18 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+# The contract validator shared by every vendor fake sits in tests/plugins.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vendor_contract import check as check_contract
 
 TOKEN = "pat-na1-fake-0000-token"
@@ -50,6 +54,14 @@ OBJECT_BATCH_MAX = 100
 ASSOCIATION_BATCH_MAX = 2000
 STAMP = "2025-01-01T00:00:00.000Z"
 TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "tasks": "0-27"}
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -331,10 +343,15 @@ class FakeHubSpot:
         if m and method == "POST":
             return self._create_properties(m[1], body)
         m = re.fullmatch(
-            r"/crm/v3/objects/(contacts|companies)/batch/(upsert|update|archive)", path
+            r"/crm/v3/objects/(contacts|companies)/batch/(upsert|update|archive|read)", path
         )
         if m and method == "POST":
             return getattr(self, f"_{m[2]}")(m[1], body)
+        m = re.fullmatch(r"/crm/v3/objects/(contacts|companies)/search", path)
+        if m and method == "POST":
+            return self._search(m[1], body)
+        if path == "/crm/v3/objects/tasks/batch/create" and method == "POST":
+            return self._tasks(body)
         if path == "/crm/associations/v4/contacts/companies/labels":
             if method == "GET":
                 return 200, {"results": self.labels}
@@ -494,8 +511,118 @@ class FakeHubSpot:
     def _invalid(self, object_type: str, properties: dict[str, str]) -> str | None:
         email = properties.get("email")
         if object_type == "contacts" and email is not None and email and "@" not in email:
-            return f'Property values were not valid: email "{email}" is not a valid email address'
+            return (
+                'Property values were not valid: [{"isValid":false,"message":"Email address '
+                f'{email} is invalid","error":"INVALID_EMAIL","name":"email"}}]'
+            )
+        for name, value in properties.items():
+            spec = self.properties[object_type].get(name) or {}
+            options = {option["value"] for option in spec.get("options") or []}
+            bad = (
+                spec.get("type") == "enumeration" and options and value and value not in options
+            ) or (spec.get("type") == "number" and value and not _is_number(value))
+            if bad:
+                return (
+                    'Property values were not valid: [{"isValid":false,"message":"'
+                    f'{value} was not a valid {spec.get("type")}.","error":"INVALID_OPTION",'
+                    f'"name":"{name}"}}]'
+                )
         return None
+
+    def _email_taken(self, object_type: str, id_property: str, entry: dict[str, Any]) -> str | None:
+        """The contact holding the e-mail ``entry`` would give another contact."""
+        email = str(entry["properties"].get("email") or "")
+        if object_type != "contacts" or not email or id_property == "email":
+            return None
+        holder = self.find("contacts", "email", email)
+        if holder is None:
+            return None
+        target = self.find("contacts", id_property, entry["id"])
+        return None if target is not None and target[0] == holder[0] else holder[0]
+
+    def seed(self, object_type: str, properties: dict[str, str]) -> str:
+        """A record the portal had before the hub came (a test's pre-seeded data)."""
+        with self.lock:
+            record_id = self._new_id()
+            self._write(object_type, record_id, dict(properties))
+            return record_id
+
+    def _read(self, object_type: str, body: Any) -> tuple[int, Any]:
+        refused = self._too_many(body, OBJECT_BATCH_MAX)
+        if refused:
+            return refused
+        id_property = body.get("idProperty") or "hs_object_id"
+        if id_property != "hs_object_id" and not self.properties[object_type].get(
+            id_property, {}
+        ).get("hasUniqueValue"):
+            return _error(
+                400,
+                f"Unable to perform update/upsert by non-unique property {id_property}",
+                "VALIDATION_ERROR",
+            )
+        results, missing = [], []
+        for entry in body["inputs"]:
+            value = str(entry["id"])
+            if id_property == "hs_object_id":
+                found = (
+                    (value, self.objects[object_type][value])
+                    if value in self.objects[object_type]
+                    else None
+                )
+            else:
+                found = self.find(object_type, id_property, value)
+            if found is None:
+                missing.append(value)
+                continue
+            record = self._record(object_type, found[0])
+            wanted = set(body.get("properties") or []) | {"hs_object_id"}
+            record["properties"] = {k: v for k, v in record["properties"].items() if k in wanted}
+            results.append(record)
+        errors = (
+            [
+                self._standard_error(
+                    "Could not get some objects, they may be deleted or not exist.",
+                    {"ids": missing},
+                    status="404",
+                    category="OBJECT_NOT_FOUND",
+                )
+            ]
+            if missing
+            else []
+        )
+        return self._batch_response(results, errors)
+
+    def _search(self, object_type: str, body: Any) -> tuple[int, Any]:
+        limit = int(body.get("limit") or 10)
+        if limit > 200:
+            return _error(400, "limit must be at most 200", "VALIDATION_ERROR")
+        matched: list[str] = []
+        for record_id, record in sorted(self.objects[object_type].items()):
+            for group in body.get("filterGroups") or []:
+                ok = True
+                for condition in group.get("filters") or []:
+                    held = record.get(condition["propertyName"], "").lower()
+                    if condition["operator"] == "IN":
+                        ok &= held in {str(v).lower() for v in condition.get("values") or []}
+                    elif condition["operator"] == "EQ":
+                        ok &= held == str(condition.get("value", "")).lower()
+                    else:
+                        return _error(400, "unsupported operator in the fake", "VALIDATION_ERROR")
+                if ok:
+                    matched.append(record_id)
+                    break
+        start = int(body.get("after") or 0)
+        page = matched[start : start + limit]
+        wanted = set(body.get("properties") or []) | {"hs_object_id"}
+        results = []
+        for record_id in page:
+            record = self._record(object_type, record_id)
+            record["properties"] = {k: v for k, v in record["properties"].items() if k in wanted}
+            results.append(record)
+        document: dict[str, Any] = {"total": len(matched), "results": results}
+        if start + limit < len(matched):
+            document["paging"] = {"next": {"after": str(start + limit)}}
+        return 200, document
 
     def _upsert(self, object_type: str, body: Any) -> tuple[int, Any]:
         refused = self._too_many(body, OBJECT_BATCH_MAX) or self._check_properties(
@@ -503,8 +630,11 @@ class FakeHubSpot:
         )
         if refused:
             return refused
-        results, errors = [], []
+        results: list[Any] = []
+        errors: list[Any] = []
         seen: set[str] = set()
+        # Like HubSpot, the batch is refused whole (nothing written) when one input
+        # holds an invalid value, or would create a contact whose e-mail another has.
         for entry in body["inputs"]:
             id_property = entry.get("idProperty") or "hs_object_id"
             if id_property != "hs_object_id" and not self.properties[object_type].get(
@@ -517,16 +647,15 @@ class FakeHubSpot:
                     400, f"Duplicate IDs found in batch input: [{key}]", "VALIDATION_ERROR"
                 )
             seen.add(key)
-            trace = entry.get("objectWriteTraceId")
             problem = self._invalid(object_type, entry["properties"])
             if problem:
-                errors.append(
-                    self._standard_error(
-                        problem,
-                        {"objectWriteTraceId": [trace] if trace else [], "id": [entry["id"]]},
-                    )
-                )
-                continue
+                return _error(400, problem, "VALIDATION_ERROR")
+            conflict = self._email_taken(object_type, id_property, entry)
+            if conflict:
+                return _error(409, f"Contact already exists. Existing ID: {conflict}", "CONFLICT")
+        for entry in body["inputs"]:
+            id_property = entry.get("idProperty") or "hs_object_id"
+            trace = entry.get("objectWriteTraceId")
             found = self.find(object_type, id_property, entry["id"])
             record_id = found[0] if found else self._new_id()
             props = dict(entry["properties"])
@@ -676,6 +805,20 @@ class FakeHubSpot:
             "recordIdsRemoved": removed,
             "recordIdsMissing": missing,
         }
+
+    def _tasks(self, body: Any) -> tuple[int, Any]:
+        refused = self._too_many(body, OBJECT_BATCH_MAX)
+        if refused:
+            return refused
+        results = []
+        for entry in body["inputs"]:
+            status, created = self._task(entry)
+            if status != 201:
+                return status, created
+            if entry.get("objectWriteTraceId"):
+                created["objectWriteTraceId"] = entry["objectWriteTraceId"]
+            results.append(created)
+        return self._batch_response(results, [], ok=201)
 
     def _task(self, body: Any) -> tuple[int, Any]:
         properties = body.get("properties") or {}

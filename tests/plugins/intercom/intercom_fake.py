@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+# The contract validator shared by every vendor fake sits in tests/plugins.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vendor_contract import check as check_contract
 
 TOKEN = "fake-intercom-token-0123456789"

@@ -30,13 +30,17 @@ import io
 import itertools
 import json
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+# The contract validator shared by every vendor fake sits in tests/plugins.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vendor_contract import check as check_contract
 
 CLIENT_ID = "3MVG9fake.client.id"
