@@ -32,7 +32,14 @@ from hub.capabilities import (
 from hub.destination import DestinationContext
 from hub.hookspecs import hookimpl
 from hub.plugins import DestinationRegistry, DestinationType
-from hub_hubspot.actions import ActionError, ListChange, add_to_list, create_task, remove_from_list
+from hub_hubspot.actions import (
+    ActionError,
+    ListChange,
+    Task,
+    add_to_list,
+    create_tasks,
+    remove_from_list,
+)
 from hub_hubspot.destination import (
     ASSOCIATION_BATCH_MAX,
     OBJECT_BATCH_MAX,
@@ -48,8 +55,9 @@ __all__ = [
     "HubSpotDestination",
     "HubSpotSettings",
     "ListChange",
+    "Task",
     "add_to_list",
-    "create_task",
+    "create_tasks",
     "instance_rate_limit",
     "make_hubspot",
     "rate_limit",

@@ -99,6 +99,10 @@ def encode_value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _text(value: Any) -> str | None:
+    return str(value) if value else None
+
+
 def link_destination_id(contact_id: str, company_id: str, types: Iterable[AssociationType]) -> str:
     """``contact:company:H1,U37``: the pair, and the association types the hub applied."""
     codes = ",".join(f"{_CATEGORY_CODES[c]}{t}" for c, t in sorted(set(types)))
@@ -245,54 +249,71 @@ class HubSpotDestination:
         """Playbook actions: ``add_to_list`` / ``remove_from_list`` (params
         ``list_id``; the subject's ``contact_id``) and ``create_task`` (params
         ``subject``, ``body``, optional ``priority``; associated with the
-        subject's ``contact_id`` and ``company_id`` when known). List changes are
-        idempotent in HubSpot; a task is created once per confirmed key."""
-        from hub_hubspot.actions import ActionError, add_to_list, create_task, remove_from_list
+        subject's ``contact_id`` and ``company_id`` when known). List changes go
+        one request per list (an array of contacts), tasks 100 a request
+        (:mod:`hub_hubspot.actions`), all through this destination's client.
+        List changes are idempotent in HubSpot; a task is created once per
+        confirmed key."""
+        from hub_hubspot.actions import ActionError, Task, change_list, create_tasks
 
-        results: list[RecordResult] = []
+        answers: dict[str, RecordResult] = {}
+        lists: dict[tuple[Action, str], list[ActionRequest]] = {}
+        tasks: list[ActionRequest] = []
         for request in requests:
             contact_id = request.subject.get("contact_id")
-            company_id = request.subject.get("company_id")
+            if request.action in (Action.ADD_TO_LIST, Action.REMOVE_FROM_LIST):
+                if not contact_id:
+                    answers[request.key] = RecordResult.retryable(
+                        request.key,
+                        f"user {request.subject.get('user_id')!r} has no HubSpot contact"
+                        f" yet: sync destination {self.name!r} first",
+                    )
+                    continue
+                lists.setdefault((request.action, str(request.params["list_id"])), []).append(
+                    request
+                )
+            elif request.action is Action.CREATE_TASK:
+                tasks.append(request)
+            else:
+                answers[request.key] = RecordResult.permanent(
+                    request.key, f"hubspot cannot {request.action}"
+                )
+
+        def failed(key: str, error: ActionError) -> RecordResult:
+            if error.retryable:
+                return RecordResult.retryable(key, error.reason, error.retry_after)
+            return RecordResult.permanent(key, error.reason)
+
+        for (action, list_id), grouped in lists.items():
+            ids = [str(request.subject["contact_id"]) for request in grouped]
             try:
-                if request.action in (Action.ADD_TO_LIST, Action.REMOVE_FROM_LIST):
-                    if not contact_id:
-                        results.append(
-                            RecordResult.retryable(
-                                request.key,
-                                f"user {request.subject.get('user_id')!r} has no HubSpot contact"
-                                f" yet: sync destination {self.name!r} first",
-                            )
-                        )
-                        continue
-                    change = (
-                        add_to_list if request.action is Action.ADD_TO_LIST else remove_from_list
-                    )
-                    change(self, str(request.params["list_id"]), [str(contact_id)])
-                    results.append(RecordResult.ok(request.key, str(contact_id)))
-                elif request.action is Action.CREATE_TASK:
-                    task_id = create_task(
-                        self,
-                        subject=str(request.params.get("subject", "")),
-                        body=str(request.params["body"]) if request.params.get("body") else None,
-                        priority=str(request.params["priority"])
-                        if request.params.get("priority")
-                        else None,
-                        contact_id=str(contact_id) if contact_id else None,
-                        company_id=str(company_id) if company_id else None,
-                    )
-                    results.append(RecordResult.ok(request.key, task_id))
-                else:
-                    results.append(
-                        RecordResult.permanent(request.key, f"hubspot cannot {request.action}")
-                    )
+                change_list(self.client, list_id, ids, add=action is Action.ADD_TO_LIST)
             except ActionError as error:
-                if error.retryable:
-                    results.append(
-                        RecordResult.retryable(request.key, error.reason, error.retry_after)
-                    )
-                else:
-                    results.append(RecordResult.permanent(request.key, error.reason))
-        return results
+                answers.update({r.key: failed(r.key, error) for r in grouped})
+                continue
+            answers.update(
+                {r.key: RecordResult.ok(r.key, str(r.subject["contact_id"])) for r in grouped}
+            )
+        if tasks:
+            specs = [
+                Task(
+                    subject=str(request.params.get("subject", "")),
+                    body=str(request.params["body"]) if request.params.get("body") else None,
+                    priority=str(request.params["priority"])
+                    if request.params.get("priority")
+                    else None,
+                    contact_id=_text(request.subject.get("contact_id")),
+                    company_id=_text(request.subject.get("company_id")),
+                )
+                for request in tasks
+            ]
+            for request, outcome in zip(tasks, create_tasks(self.client, specs), strict=True):
+                answers[request.key] = (
+                    failed(request.key, outcome)
+                    if isinstance(outcome, ActionError)
+                    else RecordResult.ok(request.key, outcome)
+                )
+        return [answers[request.key] for request in requests if request.key in answers]
 
     # -- records ------------------------------------------------------------------
 

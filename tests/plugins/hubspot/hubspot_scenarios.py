@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub_hubspot import HubSpotDestination, add_to_list, create_task, remove_from_list
+from hub_hubspot import HubSpotDestination
 from hubspot_helpers import link_item, links, upsert
 
-from hub.capabilities import Operation
+from hub.actions import ActionRequest, perform
+from hub.capabilities import Action, Operation
 from hub.destination import BatchObject, RecordResult
 
 #: The static list the actions scenario uses (the fake has lists 501 and 502).
@@ -87,14 +88,23 @@ def actions(destination: HubSpotDestination) -> dict[str, Any]:
         "elon"
     ]
     assert account.destination_id and contact.destination_id
-    added = add_to_list(destination, LIST_ID, [contact.destination_id])
-    removed = remove_from_list(destination, LIST_ID, [contact.destination_id])
-    task = create_task(
+    subject = {
+        "user_id": "elon",
+        "contact_id": contact.destination_id,
+        "company_id": account.destination_id,
+    }
+    answers = perform(
         destination,
-        subject="Welcome the new Owner",
-        contact_id=contact.destination_id,
-        company_id=account.destination_id,
+        [
+            ActionRequest(Action.ADD_TO_LIST, "crm", "added", subject, {"list_id": LIST_ID}),
+            ActionRequest(Action.CREATE_TASK, "crm", "task", subject, {"subject": "Welcome"}),
+        ],
     )
+    removed = perform(
+        destination,
+        [ActionRequest(Action.REMOVE_FROM_LIST, "crm", "removed", subject, {"list_id": LIST_ID})],
+    )["removed"]
+    added, task = answers["added"], answers["task"]
     return {
         "contact": contact,
         "account": account,

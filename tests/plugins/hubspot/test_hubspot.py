@@ -7,18 +7,11 @@ from pathlib import Path
 
 import pytest
 from fake_hubspot import FakeHubSpot
-from hub_hubspot import (
-    CAPABILITIES,
-    ActionError,
-    HubSpotSettings,
-    add_to_list,
-    create_task,
-    rate_limit,
-    remove_from_list,
-)
+from hub_hubspot import CAPABILITIES, HubSpotSettings, rate_limit
 from hub_hubspot.destination import link_destination_id, parse_link_destination_id
 from hubspot_helpers import link_item, links, make_destination, upsert
 
+from hub.actions import ActionRequest, perform
 from hub.capabilities import Action, FieldType, ObjectKind, Operation
 from hub.destination import BatchItem, BatchObject, FatalDestinationError, Outcome
 from hub.ratelimit import CredentialBudget
@@ -285,40 +278,85 @@ def test_link_destination_ids_round_trip() -> None:
 # -- actions -------------------------------------------------------------------
 
 
-def test_list_actions_add_and_remove(fake: FakeHubSpot, tmp_path: Path) -> None:
+def _request(action: Action, key: str, contact_id: str, **params: str) -> ActionRequest:
+    subject = {"user_id": key, "contact_id": contact_id}
+    return ActionRequest(action, "crm", key, subject, params)
+
+
+def test_list_actions_go_one_request_per_list(fake: FakeHubSpot, tmp_path: Path) -> None:
     destination, ids = _people(fake, tmp_path)
-    added = add_to_list(destination, "501", [ids["u1"], ids["u2"], "404404"])  # type: ignore[arg-type]
-    assert set(added.changed) == {ids["u1"], ids["u2"]} and added.unchanged == ("404404",)
-    assert fake.lists["501"] == {ids["u1"], ids["u2"]}
-    removed = remove_from_list(destination, "501", [ids["u1"]])  # type: ignore[arg-type]
-    assert removed.changed == (ids["u1"],)
+    before = len(fake.log)
+    results = perform(
+        destination,
+        [
+            _request(Action.ADD_TO_LIST, "k1", ids["u1"], list_id="501"),
+            _request(Action.ADD_TO_LIST, "k2", ids["u2"], list_id="501"),
+            _request(Action.ADD_TO_LIST, "k3", "404404", list_id="501"),
+            _request(Action.ADD_TO_LIST, "k4", ids["u1"], list_id="502"),
+        ],
+    )
+    assert {r.outcome for r in results.values()} == {Outcome.OK}
+    memberships = [(e.method, e.path) for e in fake.log[before:]]
+    assert memberships == [
+        ("PUT", "/crm/v3/lists/501/memberships/add"),
+        ("PUT", "/crm/v3/lists/502/memberships/add"),
+    ]
+    assert fake.lists["501"] == {ids["u1"], ids["u2"]} and fake.lists["502"] == {ids["u1"]}
+    removed = perform(
+        destination, [_request(Action.REMOVE_FROM_LIST, "k5", ids["u1"], list_id="501")]
+    )
+    assert removed["k5"].outcome is Outcome.OK
     assert fake.lists["501"] == {ids["u2"]}
-    with pytest.raises(ActionError) as raised:
-        add_to_list(destination, "999", [ids["u1"]])  # type: ignore[arg-type]
-    assert not raised.value.retryable and "999" in raised.value.reason
+    unknown = perform(destination, [_request(Action.ADD_TO_LIST, "k6", ids["u1"], list_id="999")])
+    assert unknown["k6"].outcome is Outcome.PERMANENT and "999" in (unknown["k6"].reason or "")
 
 
-def test_create_task_is_associated_with_contact_and_company(
+def test_tasks_are_created_in_one_batch_associated_with_contact_and_company(
     fake: FakeHubSpot, tmp_path: Path
 ) -> None:
     destination, ids = _people(fake, tmp_path)
-    task_id = create_task(
-        destination,  # type: ignore[arg-type]
-        subject="Call the new admin",
-        body="They became Admin of A.",
-        contact_id=ids["u1"],
-        company_id=ids["a1"],
-    )
-    task = fake.tasks[task_id]
-    assert task["properties"]["hs_task_subject"] == "Call the new admin"
-    assert {(a["to"]["id"], a["types"][0]["associationTypeId"]) for a in task["associations"]} == {
-        (ids["u1"], 204),
-        (ids["a1"], 192),
-    }
+    tasks = [
+        ActionRequest(
+            Action.CREATE_TASK,
+            "crm",
+            f"t{i}",
+            {"user_id": "u1", "contact_id": ids["u1"], "company_id": ids["a1"]},
+            {"subject": f"Call the new admin {i}", "body": "They became Admin of A."},
+        )
+        for i in range(3)
+    ]
+    before = len(fake.log)
+    results = perform(destination, tasks)
+    assert [(e.path, e.inputs) for e in fake.log[before:]] == [
+        ("/crm/v3/objects/tasks/batch/create", 3)
+    ]
+    for i in range(3):
+        task = fake.tasks[results[f"t{i}"].destination_id or ""]
+        assert task["properties"]["hs_task_subject"] == f"Call the new admin {i}"
+        assert {
+            (a["to"]["id"], a["types"][0]["associationTypeId"]) for a in task["associations"]
+        } == {(ids["u1"], 204), (ids["a1"], 192)}
     fake.fail_next(423)
-    with pytest.raises(ActionError) as raised:
-        create_task(destination, subject="x", contact_id=ids["u1"])  # type: ignore[arg-type]
-    assert raised.value.retryable
+    again = perform(destination, [tasks[0]])
+    assert again["t0"].outcome is Outcome.RETRYABLE
+
+
+def test_actions_share_the_destinations_client_timeout_and_budget(
+    fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    budget = RecordingBudget()
+    destination = make_destination(fake.url, tmp_path, budget=budget, timeout=0.5)
+    contact = upsert(destination, BatchObject.CONTACT, {"u1": {"email": "u1@x.example"}})["u1"]
+    acquired = budget.acquired
+    fake.fail_next(200, delay=1.5)
+    results = perform(
+        destination,
+        [_request(Action.ADD_TO_LIST, "k", contact.destination_id or "", list_id="501")],
+    )
+    # The hub's request timeout (0.5 s) applies, and the request was paid from the budget.
+    assert results["k"].outcome is Outcome.RETRYABLE
+    assert "within 0.5s" in (results["k"].reason or "")
+    assert budget.acquired == acquired + 1
 
 
 # -- limits and faults ---------------------------------------------------------
