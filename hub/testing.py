@@ -32,7 +32,14 @@ from typing import Any, ClassVar, TypeAlias
 
 import pytest
 
-from hub.capabilities import Capabilities, IdentityKey, ObjectKind, Operation, SyncMode
+from hub.capabilities import (
+    Action,
+    Capabilities,
+    IdentityKey,
+    ObjectKind,
+    Operation,
+    SyncMode,
+)
 from hub.destination import (
     Batch,
     BatchItem,
@@ -589,6 +596,51 @@ class DestinationConformance:
         _assert_all_ok(self._send(conformance_destination, batch), "the same unlink again")
 
     # -- classification -----------------------------------------------------
+
+    def action_params(self, action: Action) -> dict[str, Any]:
+        """The params of the kit's request for ``action`` (override for a
+        destination that needs particular ones, a real list id)."""
+        return {
+            "tag": "conformance",
+            "list_id": "conformance",
+            "subject": "Conformance check",
+            "body": "Sent by the conformance kit",
+            "text": "Sent by the conformance kit",
+        }
+
+    def test_every_declared_action_is_performable(
+        self, conformance_destination: Destination
+    ) -> None:
+        """An action in ``capabilities.actions`` reaches the plugin's ``perform``
+        through :func:`hub.actions.perform` (the path playbooks take) and gets a
+        result of its own: declaring an action without performing it is a hole."""
+        from hub.actions import ActionRequest, perform, supports_actions
+
+        declared = sorted(conformance_destination.capabilities.actions)
+        if not declared:
+            pytest.skip("the destination declares no actions")
+        assert supports_actions(conformance_destination), (
+            f"capabilities.actions declares {[a.value for a in declared]} but the destination"
+            " has no perform()"
+        )
+        requests = [
+            ActionRequest(
+                action,
+                "conformance",
+                f"conformance-{action.value}",
+                {"user_id": "conformance-user", "account_id": "conformance-account"},
+                self.action_params(action),
+            )
+            for action in declared
+        ]
+        results = perform(conformance_destination, requests)
+        for request in requests:
+            result = results[request.key]
+            assert result.key == request.key
+            assert "lacks the capability" not in (result.reason or ""), result.reason
+            assert "gave no result" not in (result.reason or ""), (
+                f"perform() gave no result for {request.action.value}"
+            )
 
     def test_failures_are_classified(self, tmp_path: Path) -> None:
         cases = [

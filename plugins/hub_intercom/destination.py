@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from hub.capabilities import Capabilities, Operation, RateLimit
+from hub.actions import ActionRequest
+from hub.capabilities import Action, Capabilities, Operation, RateLimit
 from hub.config import env_var_name
 from hub.destination import (
     Batch,
@@ -528,6 +529,50 @@ class IntercomDestination:
         return RecordResult.ok(item.key, item.destination_id)
 
     # -- actions: tags ------------------------------------------------------------
+
+    def perform(self, requests: Sequence[ActionRequest]) -> Sequence[RecordResult]:
+        """Playbook actions ``tag`` / ``untag`` (param ``tag``, the tag's name; the
+        subject's ``contact_id``): the tag is found or created once by name, then
+        each contact is tagged (``POST /contacts/{id}/tags``) or untagged
+        (``DELETE /contacts/{id}/tags/{tag id}``, an absent tag is success), one
+        result per request. A subject with no Intercom contact yet is retryable."""
+        answers: dict[str, RecordResult] = {}
+        grouped: dict[tuple[Action, str], list[ActionRequest]] = {}
+        for request in requests:
+            tag = str(request.params.get("tag") or "").strip()
+            contact_id = request.subject.get("contact_id")
+            if request.action not in (Action.TAG, Action.UNTAG):
+                answers[request.key] = RecordResult.permanent(
+                    request.key, f"intercom cannot {request.action}"
+                )
+            elif not tag:
+                answers[request.key] = RecordResult.permanent(
+                    request.key, f"the {request.action} action needs a 'tag' parameter"
+                )
+            elif not contact_id:
+                answers[request.key] = RecordResult.retryable(
+                    request.key,
+                    f"user {request.subject.get('user_id')!r} has no Intercom contact yet:"
+                    f" sync destination {self.name!r} first",
+                )
+            else:
+                grouped.setdefault((request.action, tag), []).append(request)
+        for (action, tag), chunk in grouped.items():
+            ids = [str(request.subject["contact_id"]) for request in chunk]
+            done = (
+                self.tag_contacts(tag, ids)
+                if action is Action.TAG
+                else self.untag_contacts(tag, ids)
+            )
+            for request, result in zip(chunk, done, strict=True):
+                answers[request.key] = RecordResult(
+                    request.key,
+                    result.outcome,
+                    result.destination_id,
+                    result.retry_after,
+                    result.reason,
+                )
+        return [answers[request.key] for request in requests if request.key in answers]
 
     def tag_id(self, tag: str) -> str:
         """The id of the tag named ``tag``, created if need be (create-or-update by name)."""

@@ -11,7 +11,8 @@ from hub_intercom import CAPABILITIES, IntercomDestination, IntercomSettings, Re
 from hub_intercom.attributes import compose_name, contact_body, data_type, json_value
 from intercom_fake import TOKEN, IntercomFake, error_list
 
-from hub.capabilities import Operation
+from hub.actions import ActionRequest, perform
+from hub.capabilities import Action, Operation
 from hub.destination import (
     BatchItem,
     BatchObject,
@@ -420,7 +421,7 @@ def test_a_refused_token_is_fatal_and_never_logged(
 # -- actions --------------------------------------------------------------------
 
 
-def test_tag_and_untag_contacts(fake: IntercomFake, tmp_path: Path) -> None:
+def test_tag_and_untag_through_the_action_contract(fake: IntercomFake, tmp_path: Path) -> None:
     dest = destination(fake, tmp_path)
     contacts = upsert(
         dest,
@@ -429,12 +430,30 @@ def test_tag_and_untag_contacts(fake: IntercomFake, tmp_path: Path) -> None:
         BatchItem("u2", {"email": "b@x.example"}),
     )
     ids = [r.destination_id or "" for r in contacts]
-    tagged = dest.tag_contacts("PQL", ids)
-    assert [r.outcome for r in tagged] == [Outcome.OK, Outcome.OK]
+
+    def request(action: Action, key: str, contact_id: str | None) -> ActionRequest:
+        subject = {"user_id": key, **({"contact_id": contact_id} if contact_id else {})}
+        return ActionRequest(action, "intercom", key, subject, {"tag": "PQL"})
+
+    tagged = perform(dest, [request(Action.TAG, f"t{i}", cid) for i, cid in enumerate(ids)])
+    assert {r.outcome for r in tagged.values()} == {Outcome.OK}
     [tag] = fake.state.tags.values()
     assert tag["name"] == "PQL" and all(fake.state.tagged[i] == {tag["id"]} for i in ids)
-    assert [r.outcome for r in dest.untag_contacts("PQL", ids + ids)] == [Outcome.OK] * 4
+    untagged = perform(
+        dest, [request(Action.UNTAG, f"u{i}", cid) for i, cid in enumerate(ids + ids)]
+    )
+    assert {r.outcome for r in untagged.values()} == {Outcome.OK}  # absent tag: success
     assert all(fake.state.tagged[i] == set() for i in ids)
     assert len(fake.requests("POST", "/tags")) == 1  # the tag id is cached
-    [missing] = dest.tag_contacts("PQL", ["nobody"])
-    assert missing.outcome is Outcome.PERMANENT
+    odd = perform(
+        dest,
+        [
+            request(Action.TAG, "gone", "nobody"),
+            request(Action.TAG, "unsynced", None),
+            ActionRequest(Action.TAG, "intercom", "no-tag", {"contact_id": ids[0]}, {}),
+        ],
+    )
+    assert odd["gone"].outcome is Outcome.PERMANENT
+    assert odd["unsynced"].outcome is Outcome.RETRYABLE
+    assert "sync destination" in (odd["unsynced"].reason or "")
+    assert odd["no-tag"].outcome is Outcome.PERMANENT
