@@ -41,8 +41,10 @@ from hub_intercom.settings import (
     API_VERSION,
     MAX_BATCH_SIZE,
     REQUESTS_PER_MINUTE,
+    WINDOW_SECONDS,
     IntercomSettings,
     Region,
+    per_window,
 )
 
 __version__ = "0.1.0"
@@ -90,7 +92,7 @@ CAPABILITIES = Capabilities(
         max_per_contact=MAX_COMPANIES_PER_CONTACT,
     ),
     batch_sizes={operation: MAX_BATCH_SIZE for operation in Operation},
-    rate_limit=RateLimit(requests=REQUESTS_PER_MINUTE, per_seconds=60.0),
+    rate_limit=RateLimit(requests=per_window(REQUESTS_PER_MINUTE), per_seconds=WINDOW_SECONDS),
     sync_modes=frozenset(SyncMode),
     actions=frozenset({Action.TAG, Action.UNTAG}),
 )

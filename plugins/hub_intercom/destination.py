@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -58,6 +59,7 @@ from hub.destination import (
     FatalDestinationError,
     RecordResult,
 )
+from hub.ratelimit import CredentialBudget
 from hub_intercom.api import (
     IntercomClient,
     IntercomError,
@@ -72,7 +74,7 @@ from hub_intercom.attributes import (
     contact_body,
     custom_types,
 )
-from hub_intercom.settings import IntercomSettings
+from hub_intercom.settings import WINDOW_SECONDS, IntercomSettings, per_window
 
 if TYPE_CHECKING:
     from intercom import Intercom
@@ -109,9 +111,43 @@ def instance_capabilities(base: Capabilities, settings: IntercomSettings) -> Cap
                 operation: min(settings.batch_size, size)
                 for operation, size in base.batch_sizes.items()
             },
-            "rate_limit": RateLimit(requests=settings.requests_per_minute, per_seconds=60.0),
+            "rate_limit": RateLimit(
+                requests=per_window(settings.requests_per_minute), per_seconds=WINDOW_SECONDS
+            ),
         }
     )
+
+
+#: The workspace caps of this process, by (API base URL, workspace name): apps
+#: of one workspace (other tokens, other destinations) draw on one of them.
+_WORKSPACES: dict[tuple[str, str], CredentialBudget] = {}
+_WORKSPACES_LOCK = threading.Lock()
+
+
+def workspace_budget(
+    settings: IntercomSettings, extras: Mapping[str, Any]
+) -> CredentialBudget | None:
+    """The budget of the workspace cap (25,000 per minute, in 10-second windows)
+    shared by the destinations naming ``settings.workspace``; ``None`` without
+    one (this app's own budget, 1,666 per 10 s, is below the cap). ``extras``
+    may give ``monotonic`` and ``sleep`` (tests run it on a fake clock)."""
+    if settings.workspace is None:
+        return None
+    key = (settings.api_base_url(), settings.workspace)
+    limit = RateLimit(
+        requests=per_window(settings.workspace_requests_per_minute), per_seconds=WINDOW_SECONDS
+    )
+    clock, sleep = extras.get("monotonic"), extras.get("sleep")
+    with _WORKSPACES_LOCK:
+        found = _WORKSPACES.get(key)
+        if found is None:
+            found = _WORKSPACES[key] = CredentialBudget(
+                limit,
+                name=f"intercom workspace {settings.workspace!r}",
+                clock=clock if callable(clock) else time.monotonic,
+                sleep=sleep if callable(sleep) else time.sleep,
+            )
+        return found
 
 
 def link_id(contact_id: str, company_id: str) -> str:
@@ -132,6 +168,7 @@ class IntercomDestination:
         self.name = context.name
         self.credential_id = f"intercom:{token_fingerprint(settings.access_token)}"
         self._budget = context.budget
+        self._workspace = workspace_budget(settings, context.extras)
         clock = context.extras.get("clock")
         self._clock: Callable[[], float] = clock if callable(clock) else time.time
         self._token_setting = env_var_name(
@@ -160,17 +197,19 @@ class IntercomDestination:
         seen = rate_headers(headers, self._clock())
         if seen is None:
             return
-        # X-RateLimit-Limit counts Intercom's short sub-window (the per-minute
-        # limit is spread over 10 s periods), not the declared minute: passing
-        # it as ``limit`` would shrink the per-minute budget. Remaining and the
-        # reset are window-free, so they are what the budget learns from.
-        self._budget.observe(remaining=seen.remaining, reset_after=seen.reset_after)
+        # X-RateLimit-Limit counts Intercom's 10-second window, the budget's own.
+        self._budget.observe(
+            limit=seen.limit, remaining=seen.remaining, reset_after=seen.reset_after
+        )
 
     def _slot(self) -> None:
         if self._prepaid > 0:
             self._prepaid -= 1
         else:
             self._budget.acquire()
+        # The engine knows nothing of the workspace cap: every request draws on it here.
+        if self._workspace is not None:
+            self._workspace.acquire()
 
     def _call(self, operation: Callable[[Intercom], T]) -> T:
         self._slot()

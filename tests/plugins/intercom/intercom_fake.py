@@ -92,26 +92,33 @@ class IntercomFake:
     def __init__(
         self,
         *,
-        limit: int = 10_000,
-        window: float = 60.0,
+        limit: int = 1_666,
+        window: float = 10.0,
+        workspace_limit: int = 4_166,
         company_limit: int = 1000,
         search_delay: float = 0.0,
         token: str = TOKEN,
+        other_apps: tuple[str, ...] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         #: Wall-clock seconds; a benchmark passes a faster one to scale a minute down.
         self.clock = clock
+        #: Per app (token) and per workspace (every app), in ``window`` seconds: Intercom's
+        #: 10,000 and 25,000 a minute, "evenly distributed into 10 second windows".
         self.limit = limit
         self.window = window
+        self.workspace_limit = workspace_limit
         self.company_limit = company_limit
         self.search_delay = search_delay
         self.token = token
+        #: Tokens of the workspace's other apps (each with its own limit).
+        self.tokens = (token, *other_apps)
         self.state = State()
         self.log: list[Logged] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
         self._window_start = clock()
-        self._window_count = 0
+        self._window_counts: dict[str, int] = {}
         self.throttled = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -180,18 +187,19 @@ class IntercomFake:
 
     # -- the HTTP side ---------------------------------------------------------
 
-    def _rate(self) -> tuple[bool, dict[str, str]]:
+    def _rate(self, token: str) -> tuple[bool, dict[str, str]]:
         now = self.clock()
         with self.lock:
             if now - self._window_start >= self.window:
                 elapsed = int((now - self._window_start) // self.window)
                 self._window_start += elapsed * self.window
-                self._window_count = 0
-            self._window_count += 1
-            allowed = self._window_count <= self.limit
+                self._window_counts.clear()
+            count = self._window_counts[token] = self._window_counts.get(token, 0) + 1
+            workspace = sum(self._window_counts.values())
+            allowed = count <= self.limit and workspace <= self.workspace_limit
             if not allowed:
                 self.throttled += 1
-            remaining = max(0, self.limit - self._window_count)
+            remaining = max(0, min(self.limit - count, self.workspace_limit - workspace))
             reset = self._window_start + self.window
         headers = {
             "X-RateLimit-Limit": str(self.limit),
@@ -258,12 +266,16 @@ class IntercomFake:
                     entry.status = 400
                     self._answer(400, error_list("parameter_invalid", str(violation)), {})
                     return
-                allowed, headers = fake._rate()
+                token = str(self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                allowed, headers = fake._rate(token)
                 if not allowed:
                     entry.status = 429
                     self._answer(
                         429,
-                        error_list("rate_limit_exceeded", "Exceeded rate limit"),
+                        error_list(
+                            "rate_limit_exceeded",
+                            f"Exceeded rate limit of {fake.limit} in 10_seconds",
+                        ),
                         headers,
                     )
                     return
@@ -278,7 +290,7 @@ class IntercomFake:
                             default = error_list("unauthorized", "Access Token Invalid")
                         self._answer(fault.status, fault.body or default, headers)
                         return
-                if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                if token not in fake.tokens:
                     entry.status = 401
                     self._answer(401, error_list("unauthorized", "Access Token Invalid"), headers)
                     return

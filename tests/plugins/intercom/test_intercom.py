@@ -72,7 +72,8 @@ def test_the_token_never_shows_in_reprs_or_errors(fake: IntercomFake, tmp_path: 
 
 def test_capabilities_declare_intercom_limits() -> None:
     assert CAPABILITIES.rate_limit is not None
-    assert (CAPABILITIES.rate_limit.requests, CAPABILITIES.rate_limit.per_seconds) == (10_000, 60.0)
+    # 10,000 a minute, as Intercom enforces it: a sixth in every 10-second window.
+    assert (CAPABILITIES.rate_limit.requests, CAPABILITIES.rate_limit.per_seconds) == (1_666, 10.0)
     assert CAPABILITIES.links is not None
     assert CAPABILITIES.links.carries_properties is False
     assert CAPABILITIES.links.max_per_contact == 1000
@@ -346,9 +347,46 @@ def test_rate_limit_headers_feed_the_budget(fake: IntercomFake, tmp_path: Path) 
     dest = destination(fake, tmp_path, budget)
     upsert(dest, BatchObject.ACCOUNT, BatchItem("a1", {"name": "A"}))
     [seen] = budget.observed
-    assert seen["limit"] is None  # Intercom's limit counts a sub-window: not the minute's
-    assert seen["remaining"] == 9_999
-    assert 0 < seen["reset_after"] <= 61
+    assert seen["limit"] == 1_666  # the 10-second window's, the budget's own window
+    assert seen["remaining"] == 1_665
+    assert 0 < seen["reset_after"] <= 11
+
+
+def test_apps_of_one_workspace_share_its_cap_in_10_second_windows(tmp_path: Path) -> None:
+    """Two apps (two tokens) of one workspace: each within its own limit, together
+    over the workspace's. Naming the workspace makes them share its budget, so
+    the fake (Intercom's per-app and per-workspace windows) never answers 429."""
+    now = [1_000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    with IntercomFake(
+        limit=10, workspace_limit=4, other_apps=("second-app-token",), clock=lambda: now[0]
+    ) as fake:
+        apps = []
+        for token in (TOKEN, "second-app-token"):
+            settings = IntercomSettings(
+                access_token=token,
+                base_url=fake.base_url,
+                workspace="acme",
+                workspace_requests_per_minute=24,  # 4 per 10 s
+            )
+            context = make_context(
+                tmp_path, name=f"app-{len(apps)}", monotonic=lambda: now[0], sleep=sleep
+            )
+            apps.append(make_intercom(settings, context))
+        results = []
+        for round_ in range(3):
+            for number, app in enumerate(apps):
+                items = [BatchItem(f"a{round_}{number}{i}", {"name": "A"}) for i in range(2)]
+                results += upsert(app, BatchObject.ACCOUNT, *items)
+    assert [r.outcome for r in results] == [Outcome.OK] * 12
+    assert fake.throttled == 0
+    # 12 requests at 4 per 10 s: the hub waited out two windows, at least.
+    assert sum(slept) >= 20
 
 
 def test_a_429_waits_until_the_reset_and_sends_no_more_of_the_batch(tmp_path: Path) -> None:
