@@ -587,13 +587,29 @@ class DestinationConformance:
             BatchItem(item.key, {}, linked[item.key].destination_id, item.link) for item in items
         ]
         batch = self._batch(conformance_destination, BatchObject.LINK, Operation.UNLINK, unlinks)
-        _assert_all_ok(self._send(conformance_destination, batch), "unlinking")
+        primary = {item.key for item in items if item.link and item.link.primary}
+        self._assert_unlinked(self._send(conformance_destination, batch), primary, "unlinking")
         if self._has_read_back():
             # A destination may keep a contact's primary link (Salesforce's direct
             # relation follows Contact.AccountId): only non-primary links must go.
             gone = next(item for item in items if item.link and not item.link.primary)
             assert self._read_back(conformance_destination, BatchObject.LINK, gone.key) is None
-        _assert_all_ok(self._send(conformance_destination, batch), "the same unlink again")
+        self._assert_unlinked(
+            self._send(conformance_destination, batch), primary, "the same unlink again"
+        )
+
+    @staticmethod
+    def _assert_unlinked(
+        results: Mapping[str, RecordResult], primary: set[str], what: str
+    ) -> None:
+        """Every unlink ok, except that a primary link a destination cannot remove
+        (only a primary change can) may be refused for good, saying why: never a
+        silent success, never a retry that cannot succeed."""
+        for key, result in results.items():
+            if key in primary and result.outcome is Outcome.PERMANENT:
+                assert result.reason, f"{what}: {key} refused without a reason"
+                continue
+            assert result.outcome is Outcome.OK, f"{what}: {key} is {result.outcome}"
 
     # -- classification -----------------------------------------------------
 

@@ -12,10 +12,12 @@
 - **Links** are ``AccountContactRelation`` records (:meth:`_link`): the primary
   link sets ``Contact.AccountId`` (Salesforce then makes that relation the
   direct one), every other link is an indirect relation created or updated
-  with its ``Roles``, ``IsActive``, ``StartDate``, ``EndDate``. An unlink
-  deletes an indirect relation; the direct relation is never deleted (Salesforce
-  refuses it: the primary changes through ``AccountId``), so its unlink is a
-  no-op that succeeds.
+  with its ``Roles``, ``IsActive``, ``StartDate``, ``EndDate``. When the primary
+  moves, the previous primary's relation is checked afterwards: an org whose
+  Account Settings delete it on a primary change gets it back, indirect, with
+  its roles and dates. An unlink deletes an indirect relation; the direct one
+  cannot be deleted (only a primary change or deleting the contact removes it),
+  so its unlink is refused for good, saying so, never reported as done.
 - **Limits**: every response's ``Sforce-Limit-Info: api-usage=N/M`` feeds the
   budget (``daily_remaining = M - N``); once ``N/M`` reaches ``max_api_share``
   the destination stops (fatal) before sending more. 403
@@ -91,6 +93,8 @@ T = TypeVar("T")
 CONTACT_PREFIX = "003"
 LEAD_PREFIX = "00Q"
 RELATION_OBJECT = "AccountContactRelation"
+#: Relation fields kept when the hub re-creates a previous primary's relation.
+PRESERVED_FIELDS = ("StartDate", "EndDate")
 #: Bulk API 2.0 CSV: this value sets a field to null (an empty cell leaves it unchanged).
 BULK_NULL = "#N/A"
 #: Keep each ingest job's CSV under this many bytes (Salesforce takes 100 MB a job, encoded).
@@ -606,13 +610,21 @@ class SalesforceDestination:
         results: dict[str, RecordResult] = {}
         contacts = [link.contact_id for link in wanted]
         extra = sorted({field for link in wanted for field in link.fields})
-        current = self._relations(contacts, extra)
+        current = self._relations(contacts, [*extra, *PRESERVED_FIELDS])
         # 1. The primary account: Contact.AccountId (never a delete of the direct relation).
         moves: dict[str, WantedRelation] = {}
         for link in wanted:
             row = current.get((link.contact_id, link.account_id))
             if link.primary and not (row and row.get("IsDirect")):
                 moves.setdefault(link.contact_id, link)
+        # The direct relations a move replaces: with the org setting that deletes
+        # the previous primary's relation, Salesforce removes them, and the hub's
+        # link (unchanged) would never re-create them.
+        previous = {
+            pair: row
+            for pair, row in current.items()
+            if pair[0] in moves and row.get("IsDirect") and pair[1] != moves[pair[0]].account_id
+        }
         if moves:
             records = [
                 {"attributes": {"type": "Contact"}, "Id": contact_id, "AccountId": link.account_id}
@@ -629,6 +641,9 @@ class SalesforceDestination:
                     results[result.key] = result
             # Salesforce made (or turned) the new account's relation the direct one.
             current = self._relations(contacts, extra)
+            self._restore_previous(
+                previous, current, {(w.contact_id, w.account_id) for w in wanted}
+            )
         # 2. Every relation: create what is missing, update what differs.
         creates: list[tuple[WantedRelation, dict[str, Any]]] = []
         updates: list[tuple[WantedRelation, dict[str, Any]]] = []
@@ -674,6 +689,59 @@ class SalesforceDestination:
                     results[result.key] = result
         return results
 
+    def _restore_previous(
+        self,
+        previous: Mapping[tuple[str, str], Mapping[str, Any]],
+        current: dict[tuple[str, str], dict[str, Any]],
+        wanted: set[tuple[str, str]],
+    ) -> None:
+        """Re-create, as indirect relations with their roles and dates, the previous
+        primaries' relations Salesforce deleted on the move (the org's "delete the
+        previous relationship" setting); links of this batch are created anyway."""
+        gone = [
+            (pair, row)
+            for pair, row in previous.items()
+            if pair not in current and pair not in wanted
+        ]
+        if not gone:
+            return
+        records = [
+            {
+                "attributes": {"type": RELATION_OBJECT},
+                "AccountId": pair[1],
+                "ContactId": pair[0],
+                **{
+                    name: row[name]
+                    for name in ("Roles", *PRESERVED_FIELDS)
+                    if row.get(name) not in (None, "")
+                },
+            }
+            for pair, row in gone
+        ]
+        for chunk in _chunks(records, COLLECTION_SIZE):
+            answers = self._restful(
+                "composite/sobjects",
+                method="POST",
+                json={"allOrNone": False, "records": list(chunk)},
+            )
+            for record, answer in zip(chunk, answers or [], strict=False):
+                pair = (str(record["ContactId"]), str(record["AccountId"]))
+                if isinstance(answer, Mapping) and answer.get("success"):
+                    current[pair] = {**record, "Id": answer.get("id"), "IsDirect": False}
+                    logger.info(
+                        "salesforce %s: re-created the relation of contact %s to its previous"
+                        " primary account %s (the org deletes it on a primary change)",
+                        self.name,
+                        *pair,
+                    )
+                else:
+                    logger.warning(
+                        "salesforce %s: could not re-create the relation %s -> %s: %s",
+                        self.name,
+                        *pair,
+                        answer,
+                    )
+
     def _unlink(self, items: Sequence[BatchItem]) -> list[RecordResult]:
         results: dict[str, RecordResult] = {}
         pairs: dict[str, tuple[str, str]] = {}
@@ -692,8 +760,14 @@ class SalesforceDestination:
                 results[key] = RecordResult.ok(key, None)  # already gone
             elif row.get("IsDirect"):
                 # The direct relation follows Contact.AccountId and cannot be deleted:
-                # it goes when the primary account changes. Nothing to do.
-                results[key] = RecordResult.ok(key, str(row["Id"]))
+                # only a primary account change (or deleting the contact) removes it.
+                # Said, never reported as done.
+                results[key] = RecordResult.permanent(
+                    key,
+                    f"not unlinked: the relation to account {pair[1]} is contact {pair[0]}'s"
+                    " direct one (Contact.AccountId); Salesforce removes it only when the"
+                    " primary account changes or the contact is deleted",
+                )
             else:
                 deletes.append((key, str(row["Id"])))
         for chunk in _chunks(deletes, COLLECTION_SIZE):

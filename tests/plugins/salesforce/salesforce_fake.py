@@ -100,6 +100,9 @@ class Org:
         #: Every session is refused (INVALID_SESSION_ID), even fresh ones.
         self.refuse_sessions = False
         self.bulk_polls_in_progress = 0
+        #: The org's Account Settings choice when a contact's primary account changes:
+        #: keep the previous relation as an indirect one (True), or delete it (False).
+        self.keep_previous_primary = True
         self.indexes: dict[tuple[str, str], dict[Any, str]] = {}
 
     # -- helpers ---------------------------------------------------------------------
@@ -198,8 +201,10 @@ class Org:
         for relation in self.relations(contact_id):
             if relation["AccountId"] == account_id:
                 target = relation
-            elif relation["IsDirect"]:
+            elif relation["IsDirect"] and self.keep_previous_primary:
                 relation["IsDirect"] = False  # the old primary stays, indirect
+            elif relation["IsDirect"]:
+                del self.records["AccountContactRelation"][relation["Id"]]
         if target is None:
             target = {
                 "Id": self.new_id("AccountContactRelation"),

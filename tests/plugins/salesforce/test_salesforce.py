@@ -204,15 +204,61 @@ def test_multi_account_user_primary_and_relations(tmp_path: Path, fake: FakeSale
     assert held[accounts["tesla"]]["IsDirect"] and not held[accounts["twitter"]]["IsDirect"]
     assert held[accounts["tesla"]]["Id"] == first[links[1].key].destination_id
 
-    # Unlinking the direct relation is an ok no-op; an indirect one is deleted.
+    # An indirect relation is deleted; the direct one cannot be (only a primary change
+    # removes it): said as a refusal, never reported as done.
     unlinks = [
         BatchItem(item.key, {}, None, item.link)
         for item in (links[0], links[1])  # twitter (now indirect), tesla (direct)
     ]
     answers = _send(sf, BatchObject.LINK, Operation.UNLINK, unlinks)
-    assert all(r.outcome is Outcome.OK for r in answers.values())
+    assert answers[links[0].key].outcome is Outcome.OK
+    direct = answers[links[1].key]
+    assert direct.outcome is Outcome.PERMANENT
+    assert "direct one (Contact.AccountId)" in (direct.reason or "")
+    assert "primary account changes" in (direct.reason or "")
     remaining = {r["AccountId"] for r in org.relations(contact)}
     assert remaining == {accounts["tesla"], accounts["spacex"]}
+
+
+def test_a_primary_move_recreates_the_relation_an_org_deletes(
+    tmp_path: Path, fake: FakeSalesforce
+) -> None:
+    """With the Account Settings choice that deletes the previous primary's relation
+    on a primary change, the hub puts it back (indirect, with its roles and dates):
+    the user still belongs to that account, and the hub's link did not change."""
+    fake.org.keep_previous_primary = False
+    sf = salesforce(tmp_path, fake.url)
+    accounts = _accounts(sf, "twitter", "tesla")
+    contact = _send(
+        sf, BatchObject.CONTACT, Operation.UPSERT, [BatchItem("elon", {"LastName": "Musk"})]
+    )["elon"].destination_id
+    assert contact is not None
+    twitter = _link("elon", contact, "twitter", accounts["twitter"], "Owner", True)
+    tesla = _link("elon", contact, "tesla", accounts["tesla"], "Admin", False)
+    _send(sf, BatchObject.LINK, Operation.LINK, [twitter, tesla])
+    # Only the new primary's link is re-sent (the old one's batch came earlier).
+    moved = _send(
+        sf,
+        BatchObject.LINK,
+        Operation.LINK,
+        [_link("elon", contact, "tesla", accounts["tesla"], "Admin", True)],
+    )
+    assert {r.outcome for r in moved.values()} == {Outcome.OK}
+    held = {r["AccountId"]: r for r in fake.org.relations(contact)}
+    assert held[accounts["tesla"]]["IsDirect"] is True
+    assert held[accounts["twitter"]]["IsDirect"] is False
+    assert held[accounts["twitter"]]["Roles"] == "Decision Maker"
+    assert held[accounts["twitter"]]["StartDate"] == "2024-03-14"
+    # With the other setting nothing is re-created (nothing was deleted).
+    fake.org.keep_previous_primary = True
+    before = len(fake.data_requests())
+    _send(
+        sf,
+        BatchObject.LINK,
+        Operation.LINK,
+        [_link("elon", contact, "twitter", accounts["twitter"], "Owner", True)],
+    )
+    assert [m for m, _ in fake.data_requests()[before:]].count("POST") == 0
 
 
 def test_an_unmapped_role_is_refused_naming_the_setting(

@@ -202,7 +202,14 @@ def test_account_contact_relations(tmp_path: Path, target: Target) -> None:
             for item in (link("acc_twitter", "Owner", True), link("acc_tesla", "Admin", False))
         ],
     )
-    assert all(r.outcome is Outcome.OK for r in unlinked.values())
+    twitter, tesla = (
+        link(a, r, p).key
+        for a, r, p in (("acc_twitter", "Owner", True), ("acc_tesla", "Admin", False))
+    )
+    # The direct relation (the primary, Twitter) is refused with the reason; Tesla goes.
+    assert unlinked[tesla].outcome is Outcome.OK
+    assert unlinked[twitter].outcome is Outcome.PERMANENT
+    assert "direct one" in (unlinked[twitter].reason or "")
 
 
 def test_expired_session_is_refreshed_once(tmp_path: Path, target: Target) -> None:

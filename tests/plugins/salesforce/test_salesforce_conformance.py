@@ -124,8 +124,9 @@ class TestSalesforceConformance(DestinationConformance):
         self, conformance_destination: Destination
     ) -> None:
         """The kit's unlink check, with what Salesforce requires of the direct
-        relation: unlinking it is an ok no-op (it follows Contact.AccountId and
-        cannot be deleted); every other relation is gone, and a repeat is ok."""
+        relation: it follows Contact.AccountId and cannot be deleted, so its unlink
+        is refused for good with the reason (never reported as done); every other
+        relation is gone, and a repeat is ok."""
         size = conformance_destination.capabilities.batch_size(Operation.UNLINK)
         items = self._linked(conformance_destination, size)
         batch = self._batch(conformance_destination, BatchObject.LINK, Operation.LINK, items)
@@ -137,7 +138,10 @@ class TestSalesforceConformance(DestinationConformance):
         unlink = self._batch(conformance_destination, BatchObject.LINK, Operation.UNLINK, unlinks)
         for _ in range(2):
             answers = check_results(unlink, conformance_destination.send(unlink))
-            assert all(r.outcome is Outcome.OK for r in answers.values())
+            for item in items:
+                assert item.link is not None
+                wanted = Outcome.PERMANENT if item.link.primary else Outcome.OK
+                assert answers[item.key].outcome is wanted, item.key
             for item in items:
                 held = self.read_back(conformance_destination, BatchObject.LINK, item.key)
                 assert item.link is not None
