@@ -599,9 +599,7 @@ class DestinationConformance:
         )
 
     @staticmethod
-    def _assert_unlinked(
-        results: Mapping[str, RecordResult], primary: set[str], what: str
-    ) -> None:
+    def _assert_unlinked(results: Mapping[str, RecordResult], primary: set[str], what: str) -> None:
         """Every unlink ok, except that a primary link a destination cannot remove
         (only a primary change can) may be refused for good, saying why: never a
         silent success, never a retry that cannot succeed."""

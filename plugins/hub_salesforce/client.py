@@ -4,8 +4,11 @@
   through sObject Collections (``PATCH composite/sobjects/{SObject}/{ExtId}``,
   200 records a request, ``allOrNone: false``, one result per record), or, for
   a batch of at least ``bulk_threshold`` records, one Bulk API 2.0 ingest job
-  (create, upload the CSV, close, poll, then ``failedResults/`` for the
-  per-record errors and ``successfulResults/`` for the ids).
+  (create, upload the CSV, close, poll with a growing pause for at most
+  ``bulk_max_wait_seconds``, aborting the job past it; then ``successfulResults/``
+  for the ids, ``failedResults/`` for the per-record errors and
+  ``unprocessedrecords/`` for the rows a failed or aborted job never reached,
+  which stay pending).
 - **Leads**: with ``leads_for_accountless_users``, a user whose
   ``account_count_field`` is 0 is upserted as a Lead on ``lead_external_id``
   (a user already held as a Contact stays one).
@@ -36,9 +39,8 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import os
 import re
-import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
@@ -93,6 +95,10 @@ T = TypeVar("T")
 CONTACT_PREFIX = "003"
 LEAD_PREFIX = "00Q"
 RELATION_OBJECT = "AccountContactRelation"
+#: Ingest job states after which nothing more happens to its rows.
+BULK_FINISHED = frozenset({"JobComplete", "Failed", "Aborted"})
+#: The longest pause between two polls of an ingest job.
+BULK_MAX_POLL_SECONDS = 30.0
 #: Relation fields kept when the hub re-creates a previous primary's relation.
 PRESERVED_FIELDS = ("StartDate", "EndDate")
 #: Bulk API 2.0 CSV: this value sets a field to null (an empty cell leaves it unchanged).
@@ -192,10 +198,13 @@ def _soql_list(values: Sequence[str]) -> str:
 
 
 def _job_results(sobject: str, job_id: str, kind: str, sf: Any) -> str:
-    """The ``failedResults/`` or ``successfulResults/`` CSV of an ingest job."""
+    """The ``failedResults/``, ``successfulResults/`` or ``unprocessedrecords/`` CSV
+    of an ingest job."""
     handler = getattr(sf.bulk2, sobject)
-    if kind == "failed":
+    if kind == "failedResults":
         return str(handler.get_failed_records(job_id))
+    if kind == "unprocessedrecords":
+        return str(handler.get_unprocessed_records(job_id))
     return str(handler.get_successful_records(job_id))
 
 
@@ -229,6 +238,10 @@ class SalesforceDestination:
             for field in _REQUIRED[settings.auth]
         )
         self._picklist_setting = f"destinations.{self.name}.settings.role_picklist"
+        # Ingest job polls wait on these (tests inject a fake clock).
+        monotonic, sleep = context.extras.get("monotonic"), context.extras.get("sleep")
+        self._monotonic: Callable[[], float] = monotonic if callable(monotonic) else time.monotonic
+        self._sleep: Callable[[float], None] = sleep if callable(sleep) else time.sleep
 
     def __repr__(self) -> str:
         return f"SalesforceDestination({self.name!r}, auth={self.settings.auth.value!r})"
@@ -503,41 +516,88 @@ class SalesforceDestination:
             yield rows, header.getvalue() + buffer.getvalue()
 
     def _bulk_job(self, sobject: str, external_id: str, text: str) -> dict[str, RecordResult]:
-        """One ingest job for ``text``; results by external id."""
-        from simple_salesforce.exceptions import SalesforceOperationError
+        """One ingest job for ``text`` (Bulk API 2.0: create, upload, close, poll);
+        results by external id. The wait is bounded (``bulk_max_wait_seconds``):
+        past it the job is aborted. Whatever the job's end (complete, failed,
+        aborted), its successful, failed and unprocessed rows are read, so each
+        row gets its own outcome; unprocessed rows stay pending (retryable)."""
 
-        handle, path = tempfile.mkstemp(prefix="hub-salesforce-", suffix=".csv")
+        def jobs(sf: Any) -> Any:
+            # simple-salesforce's job client: the steps one by one, so that the
+            # wait is the hub's (bounded, stoppable), not the SDK's 24 hours.
+            return getattr(sf.bulk2, sobject)._client
+
+        created = self._call(
+            lambda sf: jobs(sf).create_job(
+                "upsert", external_id_field=external_id, column_delimiter="COMMA", line_ending="LF"
+            )
+        )
+        job_id = str(created["id"])
         try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-                file.write(text)
-
-            def run(sf: Any) -> Any:
-                return getattr(sf.bulk2, sobject).upsert(
-                    csv_file=path,
-                    external_id_field=external_id,
-                    wait=self.settings.bulk_poll_seconds,
-                )
-
-            try:
-                jobs = self._call(run)
-            except SalesforceOperationError as error:
-                # The job as a whole failed (e.g. a column Salesforce does not know).
-                raise _RequestFailed(
-                    Outcome.PERMANENT, f"the {sobject} ingest job failed: {error}"[:300]
-                ) from None
-        finally:
-            os.unlink(path)
+            self._call(lambda sf: jobs(sf).upload_job_data(job_id, text))
+            self._call(lambda sf: jobs(sf).close_job(job_id))
+        except _RequestFailed:
+            self._abort(jobs, job_id)
+            raise
+        info = self._wait_for(jobs, job_id)
+        state = str(info.get("state"))
+        if state not in BULK_FINISHED:
+            logger.warning(
+                "salesforce %s: ingest job %s still %s after %ss: aborted; its unprocessed"
+                " rows stay pending",
+                self.name,
+                job_id,
+                state,
+                self.settings.bulk_max_wait_seconds,
+            )
+            info = self._abort(jobs, job_id) or info
+            state = str(info.get("state"))
         results: dict[str, RecordResult] = {}
-        for job in jobs:
-            failed = self._call(partial(_job_results, sobject, str(job["job_id"]), "failed"))
-            for row in csv.DictReader(io.StringIO(failed)):
-                key = row.get(external_id, "")
-                results[key] = classify_bulk_error(key, row.get("sf__Error", ""))
-            done = self._call(partial(_job_results, sobject, str(job["job_id"]), "successful"))
-            for row in csv.DictReader(io.StringIO(done)):
-                key = row.get(external_id, "")
-                results[key] = RecordResult.ok(key, row.get("sf__Id") or None)
+        rows = partial(self._job_rows, sobject, job_id)
+        for row in rows("unprocessedrecords"):
+            key = row.get(external_id, "")
+            message = str(info.get("errorMessage") or f"the job ended {state}")
+            if state == "Failed" and message.startswith("InvalidBatch"):
+                # The job's data itself is refused (a column Salesforce does not know).
+                results[key] = RecordResult.permanent(
+                    key, f"the {sobject} ingest job failed: {message}"[:300]
+                )
+            else:
+                results[key] = RecordResult.retryable(
+                    key, f"not processed by the {sobject} ingest job ({message})"[:300]
+                )
+        for row in rows("failedResults"):
+            key = row.get(external_id, "")
+            results[key] = classify_bulk_error(key, row.get("sf__Error", ""))
+        for row in rows("successfulResults"):
+            key = row.get(external_id, "")
+            results[key] = RecordResult.ok(key, row.get("sf__Id") or None)
         return results
+
+    def _wait_for(self, jobs: Callable[[Any], Any], job_id: str) -> Mapping[str, Any]:
+        """Poll the job until it finishes or ``bulk_max_wait_seconds`` pass."""
+        deadline = self._monotonic() + self.settings.bulk_max_wait_seconds
+        pause = float(self.settings.bulk_poll_seconds)
+        while True:
+            self._sleep(min(pause, max(0.0, deadline - self._monotonic())))
+            info: Mapping[str, Any] = self._call(lambda sf: jobs(sf).get_job(job_id, False))
+            if str(info.get("state")) in BULK_FINISHED or self._monotonic() >= deadline:
+                return info
+            pause = min(pause * 2, BULK_MAX_POLL_SECONDS)
+
+    def _abort(self, jobs: Callable[[Any], Any], job_id: str) -> Mapping[str, Any] | None:
+        try:
+            answer: Mapping[str, Any] = self._call(lambda sf: jobs(sf).abort_job(job_id, False))
+            return answer
+        except _RequestFailed as failure:
+            # Finished meanwhile, most likely: its results say what happened.
+            logger.info("salesforce %s: abort of job %s: %s", self.name, job_id, failure)
+            return None
+
+    def _job_rows(self, sobject: str, job_id: str, kind: str) -> list[dict[str, str]]:
+        """The CSV rows of one of a job's result sets."""
+        text = self._call(partial(_job_results, sobject, job_id, kind))
+        return list(csv.DictReader(io.StringIO(text)))
 
     def _delete(self, items: Sequence[BatchItem]) -> list[RecordResult]:
         results = [

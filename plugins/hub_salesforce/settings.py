@@ -106,7 +106,12 @@ class SalesforceSettings(BaseModel):
     bulk_batch_size: int = Field(default=MAX_BULK_BATCH, ge=1, le=MAX_BULK_BATCH)
     """The most records per upsert batch (one ingest job)."""
     bulk_poll_seconds: int = Field(default=5, ge=0)
-    """Seconds between polls of an ingest job's state."""
+    """Seconds before the first poll of an ingest job's state; later polls wait
+    longer (doubling, at most 30 s)."""
+    bulk_max_wait_seconds: int = Field(default=600, ge=0)
+    """The longest a sync waits on one ingest job. Past it the job is aborted and
+    its results read: rows Salesforce wrote are confirmed, failed rows fail with
+    their error, and unprocessed rows stay pending for the next run."""
     max_api_share: float = Field(default=0.8, gt=0, le=1)
     """Stop (fatal) once this share of the org's daily API requests is used,
     as reported by ``Sforce-Limit-Info``."""

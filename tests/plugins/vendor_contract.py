@@ -326,10 +326,11 @@ SALESFORCE_RULES: tuple[Rule, ...] = (
         "GET",
         re.compile(
             r"/services/data/v\d+\.\d/jobs/ingest/\w+"
-            r"(/(successfulResults|failedResults|unprocessedrecords))?/?"
+            # The guide writes unprocessedrecords; simple-salesforce asks for unprocessedRecords.
+            r"(/(successfulResults|failedResults|(?i:unprocessedrecords)))?/?"
         ),
         None,
-        _BULK + "get_job_info.htm",
+        _BULK + "get_job_info.htm (and get_job_unprocessed_results.htm)",
     ),
     Rule(
         "DELETE",

@@ -78,6 +78,10 @@ class Job:
     columns: list[str] = field(default_factory=list)
     error: str | None = None
     polls_in_progress: int = 0
+    #: Rows uploaded and not processed yet (a job in progress, or aborted).
+    pending: list[dict[str, str]] = field(default_factory=list)
+    #: Rows each status poll processes (``None``: all of them at once).
+    rows_per_poll: int | None = None
 
 
 class Org:
@@ -100,6 +104,8 @@ class Org:
         #: Every session is refused (INVALID_SESSION_ID), even fresh ones.
         self.refuse_sessions = False
         self.bulk_polls_in_progress = 0
+        #: Rows a job processes per status poll (``None``: all at once, on close).
+        self.bulk_rows_per_poll: int | None = None
         #: The org's Account Settings choice when a contact's primary account changes:
         #: keep the previous relation as an indirect one (True), or delete it (False).
         self.keep_previous_primary = True
@@ -295,13 +301,26 @@ class Org:
     # -- bulk ------------------------------------------------------------------------
 
     def process(self, job: Job) -> None:
+        """Start processing the uploaded rows (all of them, or a first share)."""
         rows = list(csv.DictReader(io.StringIO(job.data)))
         job.columns = list(rows[0].keys()) if rows else []
         bogus = [c for c in job.columns if c.startswith("Bogus")]
         if bogus:
             job.state = "Failed"
             job.error = f"InvalidBatch : Field name not found : {bogus[0]}"
+            job.pending = rows
             return
+        job.pending = rows
+        job.state = "InProgress"
+        if not job.polls_in_progress:  # a queued job processes nothing before its polls
+            self.advance(job)
+
+    def advance(self, job: Job) -> None:
+        """Process the next share of a job's rows (all with no ``rows_per_poll``)."""
+        if job.state != "InProgress":
+            return
+        count = len(job.pending) if job.rows_per_poll is None else job.rows_per_poll
+        rows, job.pending = job.pending[:count], job.pending[count:]
         for row in rows:
             record: dict[str, Any] = {"attributes": {"type": job.object}}
             for name, value in row.items():
@@ -323,7 +342,8 @@ class Org:
                         **row,
                     }
                 )
-        job.state = "JobComplete"
+        if not job.pending:
+            job.state = "JobComplete"
 
 
 def name_in(record: dict[str, Any], name: str) -> bool:
@@ -570,6 +590,7 @@ class _Handler(BaseHTTPRequestHandler):
                 object=document["object"],
                 external_id=document.get("externalIdFieldName", "Id"),
                 polls_in_progress=org.bulk_polls_in_progress,
+                rows_per_poll=org.bulk_rows_per_poll,
             )
             org.jobs[job.id] = job
             self._send(200, self._job_info(job))
@@ -587,21 +608,33 @@ class _Handler(BaseHTTPRequestHandler):
             if state == "UploadComplete":
                 job.state = "UploadComplete"
                 org.process(job)
-                if job.state == "JobComplete" and job.polls_in_progress:
-                    job.state = "InProgress"
             elif state == "Aborted":
                 job.state = "Aborted"
             self._send(200, self._job_info(job))
         elif not tail and method == "GET":
             if job.state == "InProgress":
-                job.polls_in_progress -= 1
                 info = self._job_info(job)
-                if job.polls_in_progress <= 0:
-                    job.state = "JobComplete"
+                if job.polls_in_progress > 0:
+                    job.polls_in_progress -= 1
+                else:
+                    org.advance(job)
                 self._send(200, info)
                 return
             self._send(200, self._job_info(job))
+        elif tail.lower() == "unprocessedrecords" and method == "GET":
+            if job.state not in ("JobComplete", "Failed", "Aborted"):
+                self._send(400, [_error("INVALIDJOBSTATE", "the job is not finished")])
+                return
+            out = io.StringIO()
+            names = job.columns or (list(job.pending[0]) if job.pending else [])
+            writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(job.pending)
+            self._send(200, out.getvalue(), "text/csv")
         elif tail in ("failedResults", "successfulResults") and method == "GET":
+            if job.state not in ("JobComplete", "Failed", "Aborted"):
+                self._send(400, [_error("INVALIDJOBSTATE", "the job is not finished")])
+                return
             rows = job.failed if tail == "failedResults" else job.successful
             lead = ["sf__Id", "sf__Error"] if tail == "failedResults" else ["sf__Id", "sf__Created"]
             out = io.StringIO()

@@ -40,7 +40,8 @@ def salesforce(
     *,
     budget: RecordingBudget | None = None,
     name: str = "crm",
+    extras: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> SalesforceDestination:
-    context = make_context(tmp_path, name, budget=budget)
+    context = make_context(tmp_path, name, budget=budget, **(extras or {}))
     return make_salesforce(salesforce_settings(url, **overrides), context)

@@ -159,6 +159,53 @@ def test_accountless_users_become_leads_and_contacts_stay_contacts(
 # -- account-contact relations -----------------------------------------------------------
 
 
+def test_a_slow_ingest_job_is_aborted_after_the_bounded_wait_and_each_row_settled(
+    tmp_path: Path, fake: FakeSalesforce
+) -> None:
+    """Bulk API 2.0 "Get Job Unprocessed Record Results": a job still running
+    after ``bulk_max_wait_seconds`` is aborted; the rows it wrote are confirmed,
+    its failed rows fail with their error, and the rows it never reached stay
+    pending (retryable). The wait runs on the hub's clock, not the SDK's 24 h."""
+    fake.org.bulk_rows_per_poll = 30
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    sf = salesforce(
+        tmp_path,
+        fake.url,
+        bulk_threshold=100,
+        bulk_poll_seconds=5,
+        bulk_max_wait_seconds=20,
+        extras={"monotonic": lambda: now[0], "sleep": sleep},
+    )
+    items = [BatchItem(f"u{i:03d}", {"LastName": f"User {i}"}) for i in range(150)]
+    items[3] = BatchItem("u003", {"FirstName": "No last name"})
+    answers = _send(sf, BatchObject.CONTACT, Operation.UPSERT, items)
+    outcomes = [answers[item.key].outcome for item in items]
+    # 30 rows on close, 30 more at each poll (5, 15 and 20 s: the deadline), then the abort.
+    assert outcomes[:120].count(Outcome.OK) == 119
+    assert answers["u003"].outcome is Outcome.PERMANENT
+    assert "REQUIRED_FIELD_MISSING" in (answers["u003"].reason or "")
+    assert set(outcomes[120:]) == {Outcome.RETRYABLE}
+    assert "not processed" in (answers["u149"].reason or "")
+    assert now[0] == 20.0
+    [job] = fake.org.jobs.values()
+    assert job.state == "Aborted"
+    assert fake.org.find("Contact", "Hub_User_Id__c", "u149") is None
+
+
+def test_a_failed_ingest_job_settles_each_row(tmp_path: Path, fake: FakeSalesforce) -> None:
+    """A job that fails as a whole (InvalidBatch: a column Salesforce does not
+    know) fails its unprocessed rows for good, with Salesforce's message."""
+    sf = salesforce(tmp_path, fake.url, bulk_threshold=10)
+    items = [BatchItem(f"u{i}", {"LastName": "X", "BogusField__c": "1"}) for i in range(12)]
+    answers = _send(sf, BatchObject.CONTACT, Operation.UPSERT, items)
+    assert {r.outcome for r in answers.values()} == {Outcome.PERMANENT}
+    assert "InvalidBatch" in (answers["u0"].reason or "")
+
+
 def test_multi_account_user_primary_and_relations(tmp_path: Path, fake: FakeSalesforce) -> None:
     """Follows "sObject Collections: Create/Update/Delete Records" on AccountContactRelation."""
     sf = salesforce(tmp_path, fake.url)
