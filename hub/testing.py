@@ -126,8 +126,9 @@ def make_batch(
     run_id: int = 1,
     destination: str = "conformance",
     object_name: str = "",
+    match: tuple[IdentityKey, ...] = (IdentityKey.EXTERNAL_ID,),
 ) -> Batch:
-    """A :class:`~hub.destination.Batch` of ``items``."""
+    """A :class:`~hub.destination.Batch` of ``items`` (``match``: its match chain)."""
     return Batch(
         destination=destination,
         object=object,
@@ -135,6 +136,7 @@ def make_batch(
         items=tuple(items),
         run_id=run_id,
         object_name=object_name,
+        match=match,
     )
 
 
@@ -632,7 +634,7 @@ class DestinationConformance:
 
         declared = sorted(conformance_destination.capabilities.actions)
         if not declared:
-            pytest.skip("the destination declares no actions")
+            return  # nothing declared, nothing to perform
         assert supports_actions(conformance_destination), (
             f"capabilities.actions declares {[a.value for a in declared]} but the destination"
             " has no perform()"

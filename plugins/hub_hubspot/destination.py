@@ -50,6 +50,7 @@ from hub.destination import (
     DestinationContext,
     RecordResult,
 )
+from hub.identity import normal_domain
 from hub_hubspot.client import (
     HubSpotClient,
     PermanentBatchError,
@@ -147,14 +148,6 @@ def _error_reason(error: Mapping[str, Any]) -> str:
 def _error_is_retryable(error: Mapping[str, Any]) -> bool:
     status = str(error.get("status") or "")
     return status in {"408", "423", "429", "477"} or status.startswith("5")
-
-
-def normal_domain(value: Any) -> str:
-    """A domain as matched: lower case, no scheme, ``www.``, port or path."""
-    text = str(value or "").strip().lower()
-    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
-    text = re.split(r"[/?#:]", text, maxsplit=1)[0]
-    return text.removeprefix("www.").strip(".")
 
 
 def isolation_budget(inputs: int) -> int:

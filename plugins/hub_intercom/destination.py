@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from hub.actions import ActionRequest
-from hub.capabilities import Action, Capabilities, Operation, RateLimit
+from hub.capabilities import Action, Capabilities, IdentityKey, Operation, RateLimit
 from hub.config import env_var_name
 from hub.destination import (
     Batch,
@@ -59,6 +59,7 @@ from hub.destination import (
     FatalDestinationError,
     RecordResult,
 )
+from hub.identity import normal_email
 from hub.ratelimit import CredentialBudget
 from hub_intercom.api import (
     IntercomClient,
@@ -299,7 +300,8 @@ class IntercomDestination:
             if kind is BatchObject.ACCOUNT and operation is Operation.UPSERT:
                 return self._each(items, self._upsert_company)
             if kind is BatchObject.CONTACT and operation is Operation.UPSERT:
-                return self._each(items, _ContactMatcher(self, items).upsert)
+                matcher = _ContactMatcher(self, items, by_email=IdentityKey.EMAIL in batch.match)
+                return self._each(items, matcher.upsert)
             if kind is BatchObject.LINK and operation in (Operation.LINK, Operation.UPSERT):
                 return self._each(items, self._link)
             if kind is BatchObject.LINK and operation in (Operation.UNLINK, Operation.DELETE):
@@ -467,14 +469,19 @@ class IntercomDestination:
             )
         return str(contact.id)
 
-    def search_contacts(self, items: Sequence[BatchItem]) -> dict[str, str]:
-        """One search (paged) for ``items``: hub key -> the matching contact's id,
-        by external id first, then e-mail (a contact with no other external id)."""
+    def search_contacts(
+        self, items: Sequence[BatchItem], *, email_too: bool = True
+    ) -> dict[str, tuple[str, bool]]:
+        """One search (paged) for ``items``: hub key -> the matching contact's id and
+        whether it is adopted: by external id first, then (``email_too``, the match
+        chain's next key) e-mail, a contact with no external id, which is adopted."""
         keys = [item.key for item in items]
         emails = {
-            item.key: str(item.payload["email"]).strip().lower()
+            item.key: normal_email(item.payload["email"])
             for item in items
-            if isinstance(item.payload.get("email"), str) and item.payload["email"].strip()
+            if email_too
+            and isinstance(item.payload.get("email"), str)
+            and item.payload["email"].strip()
         }
         filters: list[dict[str, Any]] = [{"field": "external_id", "operator": "IN", "value": keys}]
         if emails:
@@ -509,11 +516,16 @@ class IntercomDestination:
             if not cursor:
                 break
             pagination = {"per_page": SEARCH_PAGE_SIZE, "starting_after": cursor}
-        matches: dict[str, str] = {}
+        matches: dict[str, tuple[str, bool]] = {}
+        claimed: set[str] = set()
         for key in keys:
-            found = by_external.get(key) or by_email.get(emails.get(key, ""))
-            if found is not None:
-                matches[key] = found
+            if key in by_external:
+                matches[key] = (by_external[key], False)
+                continue
+            found = by_email.get(emails.get(key, ""))
+            if found is not None and found not in claimed:
+                claimed.add(found)
+                matches[key] = (found, True)
         return matches
 
     def _delete_contact(self, item: BatchItem) -> RecordResult:
@@ -662,18 +674,23 @@ class IntercomDestination:
 class _ContactMatcher:
     """The contacts of one batch: one search for those with no remembered id."""
 
-    def __init__(self, destination: IntercomDestination, items: Sequence[BatchItem]) -> None:
+    def __init__(
+        self, destination: IntercomDestination, items: Sequence[BatchItem], *, by_email: bool
+    ) -> None:
         self.destination = destination
+        self.by_email = by_email
         self.unknown = [item for item in items if item.destination_id is None]
-        self._matches: dict[str, str] | None = None
+        self._matches: dict[str, tuple[str, bool]] | None = None
         self._failed: Exception | None = None
 
-    def matches(self) -> dict[str, str]:
+    def matches(self) -> dict[str, tuple[str, bool]]:
         if self._failed is not None:
             raise self._failed
         if self._matches is None:
             try:
-                self._matches = self.destination.search_contacts(self.unknown)
+                self._matches = self.destination.search_contacts(
+                    self.unknown, email_too=self.by_email
+                )
             except (IntercomError, IntercomUnreachable) as error:
                 self._failed = error
                 raise
@@ -681,10 +698,16 @@ class _ContactMatcher:
 
     def upsert(self, item: BatchItem) -> RecordResult:
         destination = self.destination
-        contact_id = item.destination_id or self.matches().get(item.key)
-        if contact_id is not None:
+        found = (
+            (item.destination_id, False) if item.destination_id else self.matches().get(item.key)
+        )
+        if found is not None:
+            contact_id, adopted = found
             try:
-                return RecordResult.ok(item.key, destination.update_contact(contact_id, item))
+                updated = destination.update_contact(contact_id, item)
+                if adopted:
+                    return RecordResult.adopt(item.key, updated)
+                return RecordResult.ok(item.key, updated)
             except IntercomError as error:
                 # A remembered contact deleted (or merged) in Intercom since: create it again.
                 if error.status != _GONE or item.destination_id is None:

@@ -69,13 +69,14 @@ CAPABILITIES = Capabilities(
     objects={
         ObjectKind.ACCOUNT: ObjectCapability(
             name="Account",
-            identity_keys=(IdentityKey.EXTERNAL_ID, IdentityKey.RECORD_ID),
+            # domain: matched against Website (its common spellings).
+            identity_keys=(IdentityKey.EXTERNAL_ID, IdentityKey.DOMAIN, IdentityKey.RECORD_ID),
             field_types=_fields(),
             custom_fields=False,
         ),
         ObjectKind.CONTACT: ObjectCapability(
             name="Contact",
-            identity_keys=(IdentityKey.EXTERNAL_ID, IdentityKey.RECORD_ID),
+            identity_keys=(IdentityKey.EXTERNAL_ID, IdentityKey.EMAIL, IdentityKey.RECORD_ID),
             # Duplicate rules may block a second contact with an e-mail, but
             # Salesforce does not merge contacts by e-mail.
             unique_by_email=False,

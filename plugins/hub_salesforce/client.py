@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from hub.capabilities import Capabilities, Operation, RateLimit
+from hub.capabilities import Capabilities, IdentityKey, Operation, RateLimit
 from hub.config import env_var_name
 from hub.destination import (
     Batch,
@@ -60,6 +60,7 @@ from hub.destination import (
     Outcome,
     RecordResult,
 )
+from hub.identity import normal_domain, normal_email, website_variants
 from hub_salesforce.auth import AuthError, fetch_token
 from hub_salesforce.errors import (
     GONE_CODES,
@@ -177,6 +178,11 @@ def _value(value: Any) -> Any:
     if isinstance(value, Mapping):
         raise ValueError("a nested object is not a Salesforce field value")
     return value
+
+
+def _get_field(record: Mapping[str, Any], name: str) -> Any:
+    """A record's field, its name matched case-insensitively (as Salesforce does)."""
+    return next((value for key, value in record.items() if key.lower() == name.lower()), None)
 
 
 def _csv_cell(value: Any) -> str:
@@ -423,7 +429,10 @@ class SalesforceDestination:
                 results.append(RecordResult.permanent(item.key, str(problem)))
                 continue
             groups.setdefault((sobject, external_id), []).append((item, record))
-        for (sobject, external_id), entries in groups.items():
+        for (sobject, external_id), entries in list(groups.items()):
+            adopted = self._adopt(sobject, external_id, batch.match, entries)
+            results.extend(adopted.values())
+            entries = [entry for entry in entries if entry[0].key not in adopted]
             if len(entries) >= self.settings.bulk_threshold:
                 results.extend(self._bulk_upsert(sobject, external_id, entries))
                 continue
@@ -433,6 +442,76 @@ class SalesforceDestination:
                     results.extend(RecordResult.retryable(item.key, reason) for item, _ in chunk)
                     continue
                 results.extend(self._collection_upsert(sobject, external_id, chunk))
+        return results
+
+    def _adopt(
+        self,
+        sobject: str,
+        external_id: str,
+        chain: Sequence[IdentityKey],
+        entries: Sequence[tuple[BatchItem, dict[str, Any]]],
+    ) -> dict[str, RecordResult]:
+        """The match chain: records new to the hub (no Salesforce id yet) look for a
+        Contact with their ``Email`` or an Account with their ``Website``'s domain
+        that holds no hub key; each found one is adopted (updated by Id with the
+        record and the hub's key) instead of a duplicate being created."""
+        if sobject == "Contact" and IdentityKey.EMAIL in chain:
+            field, normal = "Email", normal_email
+        elif sobject == "Account" and IdentityKey.DOMAIN in chain:
+            field, normal = "Website", normal_domain
+        else:
+            return {}
+        new = {
+            item.key: normal(_get_field(record, field))
+            for item, record in entries
+            if not item.destination_id and normal(_get_field(record, field))
+        }
+        if not new:
+            return {}
+        values = sorted(set(new.values()))
+        if field == "Website":
+            values = sorted({variant for value in values for variant in website_variants(value)})
+        held: dict[str, list[tuple[str, str]]] = {}
+        for wanted in _chunks(values, COLLECTION_SIZE):
+            soql = (
+                f"SELECT Id, {field}, {external_id} FROM {sobject} "
+                f"WHERE {field} IN ({_soql_list(wanted)})"
+            )
+            for row in self._query(soql):
+                held.setdefault(normal(row.get(field)), []).append(
+                    (str(row["Id"]), str(row.get(external_id) or ""))
+                )
+        claimed: set[str] = set()
+        updates: list[tuple[BatchItem, dict[str, Any]]] = []
+        for item, record in entries:
+            value = new.get(item.key)
+            free = sorted(
+                record_id
+                for record_id, keyed in held.get(value or "", [])
+                if not keyed and record_id not in claimed
+            )
+            if value and free:
+                claimed.add(free[0])
+                updates.append((item, {**record, "Id": free[0]}))
+        results: dict[str, RecordResult] = {}
+        for chunk in _chunks(updates, COLLECTION_SIZE):
+            keys = [item.key for item, _ in chunk]
+            ids = {item.key: record["Id"] for item, record in chunk}
+            try:
+                answers = self._restful(
+                    "composite/sobjects",
+                    method="PATCH",
+                    json={"allOrNone": False, "records": [record for _, record in chunk]},
+                )
+            except _RequestFailed as failure:
+                results.update((key, failure.result(key)) for key in keys)
+                continue
+            for result in self._per_record(keys, answers, sobject, ids):
+                results[result.key] = (
+                    RecordResult.adopt(result.key, result.destination_id or ids[result.key])
+                    if result.outcome is Outcome.OK
+                    else result
+                )
         return results
 
     def _collection_upsert(

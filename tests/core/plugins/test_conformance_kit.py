@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 
 from hub.capabilities import (
-    Capabilities, LinkCapability, ObjectCapability, ObjectKind, Operation, SyncMode,
+    Action, Capabilities, LinkCapability, ObjectCapability, ObjectKind, Operation, SyncMode,
 )
 from hub.destination import BatchObject, FatalDestinationError, Outcome, RecordResult
 from hub.testing import DestinationConformance, make_batch
@@ -89,6 +89,16 @@ class ContactsOnly(Memory):
     capabilities = CONTACTS_ONLY
 
 
+class TagsWithoutPerform(Memory):
+    # Declares tagging but has no perform(): every playbook tag would be refused.
+    capabilities = FULL.model_copy(update={"actions": frozenset({Action.TAG})})
+
+
+class TagsPerformed(TagsWithoutPerform):
+    def perform(self, requests):
+        return [RecordResult.ok(request.key, "tagged") for request in requests]
+
+
 class Base(DestinationConformance):
     destination_class = Memory
 
@@ -123,6 +133,14 @@ class TestLinksWithoutObjects(Base):
 
 class TestContactsOnly(Base):
     destination_class = ContactsOnly
+
+
+class TestTagsWithoutPerform(Base):
+    destination_class = TagsWithoutPerform
+
+
+class TestTagsPerformed(Base):
+    destination_class = TagsPerformed
 
 
 class TestMisclassified(Base):
@@ -215,3 +233,11 @@ def test_its_fixtures_need_no_import(
     hub_context.budget.observe(remaining=3)
     assert hub_budget.pauses == [2.0]
     assert hub_budget.observed[0]["remaining"] == 3
+
+
+def test_a_declared_action_without_perform_fails(pytester: pytest.Pytester) -> None:
+    broken, text = _run(pytester, "TestTagsWithoutPerform")
+    assert broken["test_every_declared_action_is_performable"] == "FAILED"
+    assert "declares ['tag'] but the destination has no perform()" in text
+    performed, _ = _run(pytester, "TestTagsPerformed")
+    assert performed["test_every_declared_action_is_performable"] == "PASSED"

@@ -16,9 +16,12 @@ import vcr
 from hub_intercom import IntercomDestination, IntercomSettings, make_intercom
 from vcr.request import Request
 
-from hub.capabilities import Operation
+from hub.capabilities import IdentityKey, Operation
 from hub.destination import BatchItem, BatchObject, FatalDestinationError, LinkEnds, link_key
 from hub.testing import RecordingBudget, make_batch, make_context
+
+#: The chain hub.sync sends contacts with by default (users.match).
+CHAIN = (IdentityKey.EXTERNAL_ID, IdentityKey.EMAIL)
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "intercom"
 PUBLIC_BASE_URL = "https://api.intercom.io"
@@ -75,6 +78,7 @@ def companies(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
                 BatchItem("acc_twitter", payload),
                 BatchItem("acc_tesla", {**payload, "name": "Tesla", "website": "tesla.example"}),
             ],
+            match=CHAIN,
         )
     )
     again = dest.send(
@@ -84,6 +88,7 @@ def companies(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
             [
                 BatchItem("acc_twitter", {**payload, "user_count": 3}, first[0].destination_id),
             ],
+            match=CHAIN,
         )
     )
     return {"first": _results(first), "again": _results(again)}
@@ -109,6 +114,7 @@ def contacts(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
                 ),
                 BatchItem("u_maya", {"email": "maya@tesla.example", "name": "Maya Okafor"}),
             ],
+            match=CHAIN,
         )
     )
     again = dest.send(
@@ -122,6 +128,7 @@ def contacts(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
                     first[1].destination_id,
                 ),
             ],
+            match=CHAIN,
         )
     )
     return {"first": _results(first), "again": _results(again)}
@@ -130,8 +137,8 @@ def contacts(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
 def contact_conflict(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
     """A racing create: the search misses a fresh contact, the create gets a 409."""
     item = BatchItem("u_elon", {"email": "elon@x.example", "name": "Elon Musk"})
-    first = build().send(make_batch(BatchObject.CONTACT, Operation.UPSERT, [item]))
-    second = build().send(make_batch(BatchObject.CONTACT, Operation.UPSERT, [item]))
+    first = build().send(make_batch(BatchObject.CONTACT, Operation.UPSERT, [item], match=CHAIN))
+    second = build().send(make_batch(BatchObject.CONTACT, Operation.UPSERT, [item], match=CHAIN))
     return {"first": _results(first), "second": _results(second)}
 
 
@@ -146,6 +153,7 @@ def memberships(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
                 BatchItem("acc_twitter", {"name": "Twitter"}),
                 BatchItem("acc_tesla", {"name": "Tesla"}),
             ],
+            match=CHAIN,
         )
     )
     [contact] = dest.send(
@@ -155,6 +163,7 @@ def memberships(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
             [
                 BatchItem("u_elon", {"email": "elon@x.example", "name": "Elon Musk"}),
             ],
+            match=CHAIN,
         )
     )
     links = [
@@ -166,10 +175,10 @@ def memberships(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
         )
         for c in companies
     ]
-    linked = dest.send(make_batch(BatchObject.LINK, Operation.LINK, links))
+    linked = dest.send(make_batch(BatchObject.LINK, Operation.LINK, links, match=CHAIN))
     unlinks = [BatchItem(links[1].key, {}, linked[1].destination_id, links[1].link)]
-    unlinked = dest.send(make_batch(BatchObject.LINK, Operation.UNLINK, unlinks))
-    again = dest.send(make_batch(BatchObject.LINK, Operation.UNLINK, unlinks))
+    unlinked = dest.send(make_batch(BatchObject.LINK, Operation.UNLINK, unlinks, match=CHAIN))
+    again = dest.send(make_batch(BatchObject.LINK, Operation.UNLINK, unlinks, match=CHAIN))
     return {"linked": _results(linked), "unlinked": _results(unlinked), "again": _results(again)}
 
 
@@ -183,6 +192,7 @@ def tags(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
             [
                 BatchItem("u_elon", {"email": "elon@x.example"}),
             ],
+            match=CHAIN,
         )
     )
     ids = [contact.destination_id or ""]
@@ -202,6 +212,7 @@ def errors(build: Callable[..., IntercomDestination]) -> dict[str, Any]:
             BatchItem("acc_a", {"name": "A"}),
             BatchItem("acc_b", {"name": "B"}),
         ],
+        match=CHAIN,
     )
     flaky = _results(dest.send(batch))
     fatal = None

@@ -12,7 +12,7 @@ from hub_intercom.attributes import compose_name, contact_body, data_type, json_
 from intercom_fake import TOKEN, IntercomFake, error_list
 
 from hub.actions import ActionRequest, perform
-from hub.capabilities import Action, Operation
+from hub.capabilities import Action, IdentityKey, Operation
 from hub.destination import (
     BatchItem,
     BatchObject,
@@ -23,6 +23,9 @@ from hub.destination import (
     link_key,
 )
 from hub.testing import RecordingBudget, make_batch, make_context
+
+#: The chain hub.sync sends contacts with by default (users.match).
+CHAIN = (IdentityKey.EXTERNAL_ID, IdentityKey.EMAIL)
 
 
 def destination(
@@ -39,7 +42,7 @@ def destination(
 
 
 def upsert(dest: IntercomDestination, kind: BatchObject, *items: BatchItem) -> list[RecordResult]:
-    return list(dest.send(make_batch(kind, Operation.UPSERT, items)))
+    return list(dest.send(make_batch(kind, Operation.UPSERT, items, match=CHAIN)))
 
 
 def by_key(results: list[RecordResult]) -> dict[str, RecordResult]:
@@ -286,7 +289,9 @@ def test_links_attach_by_intercom_company_id_one_request_each(
     ids = _linked(fake, dest)
     fake.reset_log()
     results = dest.send(
-        make_batch(BatchObject.LINK, Operation.LINK, [_link(ids, "a0"), _link(ids, "a1")])
+        make_batch(
+            BatchObject.LINK, Operation.LINK, [_link(ids, "a0"), _link(ids, "a1")], match=CHAIN
+        )
     )
     assert [r.outcome for r in results] == [Outcome.OK, Outcome.OK]
     assert len(fake.log) == 2
@@ -298,8 +303,8 @@ def test_a_link_without_the_company_id_resolves_it_once(fake: IntercomFake, tmp_
     ids = _linked(fake, destination(fake, tmp_path))
     fresh = destination(fake, tmp_path)  # knows no company ids
     link = _link(ids, "a0", with_company_id=False)
-    fresh.send(make_batch(BatchObject.LINK, Operation.LINK, [link]))
-    fresh.send(make_batch(BatchObject.LINK, Operation.UNLINK, [link]))
+    fresh.send(make_batch(BatchObject.LINK, Operation.LINK, [link], match=CHAIN))
+    fresh.send(make_batch(BatchObject.LINK, Operation.UNLINK, [link], match=CHAIN))
     assert len(fake.requests("GET", "/companies")) == 1
     assert fake.state.attached[ids["u1"]] == []
 
@@ -308,13 +313,13 @@ def test_unlinking_twice_and_deleting_twice_are_fine(fake: IntercomFake, tmp_pat
     dest = destination(fake, tmp_path)
     ids = _linked(fake, dest)
     link = _link(ids, "a0")
-    dest.send(make_batch(BatchObject.LINK, Operation.LINK, [link]))
+    dest.send(make_batch(BatchObject.LINK, Operation.LINK, [link], match=CHAIN))
     for _ in range(2):
-        [result] = dest.send(make_batch(BatchObject.LINK, Operation.UNLINK, [link]))
+        [result] = dest.send(make_batch(BatchObject.LINK, Operation.UNLINK, [link], match=CHAIN))
         assert result.outcome is Outcome.OK
     gone = BatchItem("a0", {}, ids["a0"])
     for _ in range(2):
-        [result] = dest.send(make_batch(BatchObject.ACCOUNT, Operation.DELETE, [gone]))
+        [result] = dest.send(make_batch(BatchObject.ACCOUNT, Operation.DELETE, [gone], match=CHAIN))
         assert result.outcome is Outcome.OK
     assert fake.company_by_company_id("a0") is None
 
@@ -327,7 +332,10 @@ def test_the_per_contact_company_limit_is_permanent_with_a_reason(tmp_path: Path
             list(
                 dest.send(
                     make_batch(
-                        BatchObject.LINK, Operation.LINK, [_link(ids, "a0"), _link(ids, "a1")]
+                        BatchObject.LINK,
+                        Operation.LINK,
+                        [_link(ids, "a0"), _link(ids, "a1")],
+                        match=CHAIN,
                     )
                 )
             )
@@ -437,7 +445,10 @@ def test_validation_and_not_found_are_permanent(fake: IntercomFake, tmp_path: Pa
     ends = LinkEnds("u9", "a9", "nope", "missing")
     [link] = destination(fake, tmp_path).send(
         make_batch(
-            BatchObject.LINK, Operation.LINK, [BatchItem(link_key("u9", "a9"), {}, None, ends)]
+            BatchObject.LINK,
+            Operation.LINK,
+            [BatchItem(link_key("u9", "a9"), {}, None, ends)],
+            match=CHAIN,
         )
     )
     assert link.outcome is Outcome.PERMANENT and "not_found" in (link.reason or "")

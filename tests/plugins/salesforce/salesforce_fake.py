@@ -145,6 +145,14 @@ class Org:
             if r["ContactId"] == contact_id
         ]
 
+    def seed(self, sobject: str, fields: dict[str, Any]) -> str:
+        """A record the org had before the hub came (a test's pre-seeded data)."""
+        with self.lock:
+            record = {"Id": self.new_id(sobject), **fields}
+            self.records[sobject][record["Id"]] = record
+            self._reindex(sobject, record)
+            return str(record["Id"])
+
     def expire_sessions(self) -> None:
         self.tokens.clear()
 
@@ -544,11 +552,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, [{"errorCode": "MALFORMED_QUERY", "message": "unsupported query"}])
             return
         columns = [c.strip() for c in match["columns"].split(",")]
-        values = {v.strip().strip("'") for v in match["values"].split(",")}
+        # SOQL compares text case-insensitively.
+        values = {v.strip().strip("'").lower() for v in match["values"].split(",")}
         sobject = match["object"]
         rows = []
         for record in org.records[sobject].values():
-            if _get(record, match["field"]) in values:
+            if str(_get(record, match["field"])).lower() in values:
                 row: dict[str, Any] = {
                     "attributes": {
                         "type": sobject,
