@@ -70,11 +70,19 @@ class PermanentBatchError(Exception):
     ``existing_id`` the record a 409 CONFLICT names ("Contact already exists.
     Existing ID: N")."""
 
-    def __init__(self, reason: str, status: int = 0, existing_id: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        status: int = 0,
+        existing_id: str | None = None,
+        invalid: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.existing_id = existing_id
+        #: What a 400 "Property values were not valid: [...]" lists: (property, message).
+        self.invalid = invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,29 @@ def raise_for_status(
         f"HTTP {status}: {message}" if message else f"HTTP {status}",
         status,
         existing[1] if existing else None,
+        invalid_properties(body) if status == 400 else (),
+    )
+
+
+def invalid_properties(body: str | bytes | None) -> tuple[tuple[str, str], ...]:
+    """``(property, message)`` of each value a 400 "Property values were not valid:
+    [{...}]" names (HubSpot puts the list, as JSON, in the error's message)."""
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return ()
+    text = str(document.get("message") or "") if isinstance(document, dict) else ""
+    start = text.find("[")
+    if not text.startswith("Property values were not valid") or start < 0:
+        return ()
+    try:
+        listed = json.loads(text[start:])
+    except ValueError:
+        return ()
+    return tuple(
+        (str(entry["name"]), str(entry.get("message") or ""))
+        for entry in listed
+        if isinstance(entry, dict) and entry.get("name")
     )
 
 

@@ -100,6 +100,16 @@ def encode_value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _named_by(entry: Mapping[str, Any], invalid: Sequence[tuple[str, str]]) -> bool:
+    """True when one of ``invalid`` (property, HubSpot's message) quotes this
+    input's value of that property."""
+    properties = entry.get("properties") or {}
+    return any(
+        str(properties.get(name) or "") and str(properties[name]) in message
+        for name, message in invalid
+    )
+
+
 def _text(value: Any) -> str | None:
     return str(value) if value else None
 
@@ -663,9 +673,15 @@ class HubSpotDestination:
         except PermanentBatchError as exc:
             if len(entries) > 1 and budget[0] >= 2:
                 budget[0] -= 2
-                half = (len(entries) + 1) // 2
-                outcome.merge(self._isolated(path, entries[:half], budget))
-                outcome.merge(self._isolated(path, entries[half:], budget))
+                # HubSpot names the property and quotes the bad value: the inputs
+                # holding it go apart at once (a wrong guess only costs a halving).
+                suspects = [entry for entry in entries if _named_by(entry, exc.invalid)]
+                if not suspects or len(suspects) == len(entries):
+                    half = (len(entries) + 1) // 2
+                    suspects = entries[:half]
+                rest = [entry for entry in entries if entry not in suspects]
+                outcome.merge(self._isolated(path, suspects, budget))
+                outcome.merge(self._isolated(path, rest, budget))
                 return outcome
             for entry in entries:
                 trace = entry["objectWriteTraceId"]

@@ -212,5 +212,6 @@ def test_one_invalid_value_fails_its_record_alone(tmp_path: Path, fake: FakeHubS
     assert {f.key for f in failures} == bad
     assert all("zombie was not a valid enumeration" in f.reason for f in failures)
     upserts = [e for e in fake.log if e.path == "/crm/v3/objects/contacts/batch/upsert"]
-    # Three batches of 100, each isolating its one bad input by halving (2 per level).
-    assert 3 < len(upserts) <= 3 * (1 + 2 * 7)
+    # Three batches of 100: each refused whole, then its bad input (HubSpot quotes
+    # the value) resent alone and refused, and the other 99 resent and written.
+    assert [(e.inputs, e.status) for e in upserts] == [(100, 400), (1, 400), (99, 200)] * 3

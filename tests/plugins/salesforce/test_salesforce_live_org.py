@@ -38,6 +38,32 @@ Email = "user.email"
 """
 
 
+def _project(tmp_path: Path, url: str) -> Path:
+    (tmp_path / "salesforce.toml").write_text(MAPPING)
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        sources_toml(tmp_path)
+        + f"""
+[destinations.salesforce]
+type = "salesforce"
+mapping = "salesforce.toml"
+
+[destinations.salesforce.settings]
+auth = "client_credentials"
+login_url = "{url}"
+client_id = "{CLIENT_ID}"
+bulk_poll_seconds = 0
+
+[destinations.salesforce.settings.role_picklist]
+Owner = "Decision Maker"
+Admin = "Technical Buyer"
+User = "Business User"
+Viewer = "Evaluator"
+"""
+    )
+    return config
+
+
 def test_an_org_with_30_percent_of_the_contacts_is_matched_not_duplicated(
     tmp_path: Path, fake: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -54,28 +80,7 @@ def test_an_org_with_30_percent_of_the_contacts_is_matched_not_duplicated(
         )
         for i, account in enumerate(portal.seeded_accounts)
     }
-    (tmp_path / "salesforce.toml").write_text(MAPPING)
-    config = tmp_path / "hub.toml"
-    config.write_text(
-        sources_toml(tmp_path)
-        + f"""
-[destinations.salesforce]
-type = "salesforce"
-mapping = "salesforce.toml"
-
-[destinations.salesforce.settings]
-auth = "client_credentials"
-login_url = "{fake.url}"
-client_id = "{CLIENT_ID}"
-bulk_poll_seconds = 0
-
-[destinations.salesforce.settings.role_picklist]
-Owner = "Decision Maker"
-Admin = "Technical Buyer"
-User = "Business User"
-Viewer = "Evaluator"
-"""
-    )
+    config = _project(tmp_path, fake.url)
     monkeypatch.setenv("HUB_DESTINATIONS__SALESFORCE__SETTINGS__CLIENT_SECRET", CLIENT_SECRET)
 
     (run,) = sync(config, sleep=lambda seconds: None)
