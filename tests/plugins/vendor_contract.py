@@ -198,7 +198,6 @@ _RECORD = {
         }
     },
 }
-_VALUES = {"type": ["string", "number", "boolean", "null", "array", "object"]}
 
 
 @dataclass(frozen=True)
@@ -211,57 +210,38 @@ class Rule:
     page: str
 
 
+def _collection(record: dict[str, Any]) -> dict[str, Any]:
+    """An sObject Collections body: ``allOrNone`` and 1 to 200 ``records``."""
+    return {
+        "type": "object",
+        "required": ["records"],
+        "additionalProperties": False,
+        "properties": {
+            "allOrNone": {"type": "boolean"},
+            "records": {"type": "array", "minItems": 1, "maxItems": 200, "items": record},
+        },
+    }
+
+
+_COLLECTIONS = r"/services/data/v\d+\.\d/composite/sobjects"
+
 SALESFORCE_RULES: tuple[Rule, ...] = (
     Rule(
         "PATCH",
-        re.compile(r"/services/data/v\d+\.\d/composite/sobjects/\w+/\w+"),
-        {
-            "type": "object",
-            "required": ["records"],
-            "additionalProperties": False,
-            "properties": {
-                "allOrNone": {"type": "boolean"},
-                "records": {"type": "array", "minItems": 1, "maxItems": 200, "items": _RECORD},
-            },
-        },
+        re.compile(_COLLECTIONS + r"/\w+/\w+"),
+        _collection(_RECORD),
         _GUIDE + "resources_composite_sobjects_collections_upsert.htm",
     ),
     Rule(
         "POST",
-        re.compile(r"/services/data/v\d+\.\d/composite/sobjects"),
-        {
-            "type": "object",
-            "required": ["records"],
-            "additionalProperties": False,
-            "properties": {
-                "allOrNone": {"type": "boolean"},
-                "records": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 200,
-                    "items": {**_RECORD, "not": {"required": ["Id"]}},
-                },
-            },
-        },
+        re.compile(_COLLECTIONS),
+        _collection({**_RECORD, "not": {"required": ["Id"]}}),
         _GUIDE + "resources_composite_sobjects_collections_create.htm",
     ),
     Rule(
         "PATCH",
-        re.compile(r"/services/data/v\d+\.\d/composite/sobjects"),
-        {
-            "type": "object",
-            "required": ["records"],
-            "additionalProperties": False,
-            "properties": {
-                "allOrNone": {"type": "boolean"},
-                "records": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": 200,
-                    "items": {**_RECORD, "required": ["attributes", "Id"]},
-                },
-            },
-        },
+        re.compile(_COLLECTIONS),
+        _collection({**_RECORD, "required": ["attributes", "Id"]}),
         _GUIDE + "resources_composite_sobjects_collections_update.htm",
     ),
     Rule(
