@@ -90,3 +90,36 @@ def sources_toml(directory: Path) -> str:
         f'[sources.{t}]\nkind = "csv"\ntable = "{t}"\npath = "{directory / (t + ".csv")}"\n\n'
         for t in ("users", "accounts", "memberships")
     )
+
+
+def mapping_toml(
+    destination: str,
+    *,
+    accounts: dict[str, str],
+    users: dict[str, str],
+    accounts_match: str = '["external_id", "domain"]',
+    users_match: str = '["external_id", "email"]',
+) -> str:
+    """A mapping for the portal's data: ``accounts`` and ``users`` are the fields
+    (destination field -> reference), the matches TOML arrays."""
+
+    def fields(table: dict[str, str]) -> str:
+        return "".join(f'{name} = "{reference}"\n' for name, reference in table.items())
+
+    return f"""
+destination = "{destination}"
+
+[stages]
+order = ["visitor", "MAL", "MQL", "CUS", "PRO"]
+property = "stage"
+
+[accounts]
+match = {accounts_match}
+
+[accounts.fields]
+{fields(accounts)}
+[users]
+match = {users_match}
+
+[users.fields]
+{fields(users)}"""

@@ -10,40 +10,27 @@ from pathlib import Path
 
 import pytest
 from fake_hubspot import TOKEN, FakeHubSpot
-from portal_data import Portal, make_portal, sources_toml
+from portal_data import Portal, make_portal, mapping_toml, sources_toml
 
 from hub.state import ErrorInfo, RunStatus, open_state_store
 from hub.sync import sync
 
-MAPPING = """
-destination = "hubspot"
-
-[stages]
-order = ["visitor", "MAL", "MQL", "CUS", "PRO"]
-property = "stage"
-
-[accounts]
-match = ["external_id", "domain"]
-
-[accounts.fields]
-name = "account.name"
-domain = "account.domain"
-
-[users]
-match = {users_match}
-
-[users.fields]
-email = "user.email"
-firstname = "user.first_name"
-lifecyclestage = "rollup.stage"
-
-[links.properties]
-role = "relationship.role"
-"""
+MAPPING_FIELDS = {
+    "accounts": {"name": "account.name", "domain": "account.domain"},
+    "users": {
+        "email": "user.email",
+        "firstname": "user.first_name",
+        "lifecyclestage": "rollup.stage",
+    },
+}
 
 
 def _project(tmp_path: Path, url: str, *, users_match: str = '["external_id", "email"]') -> Path:
-    (tmp_path / "hubspot.toml").write_text(MAPPING.format(users_match=users_match))
+    mapping = mapping_toml("hubspot", **MAPPING_FIELDS, users_match=users_match)
+    # The association labels carry the role.
+    (tmp_path / "hubspot.toml").write_text(
+        mapping + '\n[links.properties]\nrole = "relationship.role"\n'
+    )
     config = tmp_path / "hub.toml"
     config.write_text(
         sources_toml(tmp_path)

@@ -15,37 +15,21 @@ from pathlib import Path
 import pytest
 from intercom_fake import TOKEN, IntercomFake
 from intercom_project import TOKEN_VARIABLE
-from portal_data import make_portal, sources_toml
+from portal_data import make_portal, mapping_toml, sources_toml
 
 from hub.errors import ConfigError
 from hub.state import RunStatus
 from hub.sync import sync
 
-MAPPING = """
-destination = "intercom"
-
-[stages]
-order = ["visitor", "MAL", "MQL", "CUS", "PRO"]
-property = "stage"
-
-[accounts]
-match = {accounts_match}
-
-[accounts.fields]
-name = "account.name"
-website = "account.domain"
-
-[users]
-match = ["external_id", "email"]
-
-[users.fields]
-email = "user.email"
-name = "user.first_name"
-"""
-
 
 def _project(tmp_path: Path, url: str, accounts_match: str = '["external_id"]') -> Path:
-    (tmp_path / "intercom.toml").write_text(MAPPING.format(accounts_match=accounts_match))
+    mapping = mapping_toml(
+        "intercom",
+        accounts={"name": "account.name", "website": "account.domain"},
+        users={"email": "user.email", "name": "user.first_name"},
+        accounts_match=accounts_match,
+    )
+    (tmp_path / "intercom.toml").write_text(mapping)
     config = tmp_path / "hub.toml"
     config.write_text(
         sources_toml(tmp_path)

@@ -9,33 +9,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from portal_data import make_portal, sources_toml
+from portal_data import make_portal, mapping_toml, sources_toml
 from salesforce_fake import CLIENT_ID, CLIENT_SECRET, FakeSalesforce
 
 from hub.state import RunStatus
 from hub.sync import sync
 
-MAPPING = """
-destination = "salesforce"
-
-[stages]
-order = ["visitor", "MAL", "MQL", "CUS", "PRO"]
-property = "stage"
-
-[accounts]
-match = ["external_id", "domain"]
-
-[accounts.fields]
-Name = "account.name"
-Website = "account.domain"
-
-[users]
-match = ["external_id", "email"]
-
-[users.fields]
-LastName = "user.last_name"
-Email = "user.email"
-"""
+MAPPING = mapping_toml(
+    "salesforce",
+    accounts={"Name": "account.name", "Website": "account.domain"},
+    users={"LastName": "user.last_name", "Email": "user.email"},
+)
 
 
 def _project(tmp_path: Path, url: str) -> Path:
