@@ -118,7 +118,11 @@ class FakeHubSpot:
         window_requests: int = 100,
         window_seconds: float = 10.0,
         daily_quota: int = 250_000,
+        check_requests: bool = True,
     ) -> None:
+        #: Validate every request against the published contract (18 ms for a batch
+        #: of 100): a pacing benchmark turns it off, its latency is not HubSpot's.
+        self.check_requests = check_requests
         self.token = token
         self.window_requests = window_requests
         self.window_seconds = window_seconds
@@ -271,7 +275,9 @@ class FakeHubSpot:
     def answer(
         self, method: str, path: str, headers: dict[str, str], raw: bytes
     ) -> tuple[int, Any, dict[str, str], float]:
-        violation = check_contract("hubspot", method, path, headers, raw)
+        violation = (
+            check_contract("hubspot", method, path, headers, raw) if self.check_requests else None
+        )
         path = path.split("?", 1)[0]
         if violation is not None:
             with self.lock:
