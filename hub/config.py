@@ -36,6 +36,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hub.contract.envvars import ENV_NESTED_DELIMITER, ENV_PREFIX, env_var_name
 from hub.errors import ConfigError, Problem
 from hub.mapping import Mapping
 from hub.redaction import register_settings
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
     from hub.validate import DestinationTypeInfo
 
 #: Environment variable prefix, and nesting delimiter, for ``hub.toml`` settings.
-ENV_PREFIX = "HUB_"
-ENV_NESTED_DELIMITER = "__"
 #: Environment variable naming the directory of secret files.
 SECRETS_DIR_ENV = "HUB_SECRETS_DIR"
 
@@ -63,11 +62,6 @@ def is_secret_key(name: str) -> bool:
     """True for a key whose value is a credential (``token``, ``client_secret``, ``*_key``...)."""
     lowered = name.lower()
     return lowered in _SECRET_NAMES or lowered.endswith(_SECRET_SUFFIXES)
-
-
-def env_var_name(path: KeyPath) -> str:
-    """The environment variable (and secret file) that sets ``path``."""
-    return ENV_PREFIX + ENV_NESTED_DELIMITER.join(str(part).upper() for part in path)
 
 
 # -- reading TOML --------------------------------------------------------------

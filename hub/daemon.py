@@ -50,10 +50,10 @@ import structlog
 
 from hub.alerts import Alerter
 from hub.config import Project
+from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem
 from hub.observability import Metrics, ObservabilityServer, parse_listen
 from hub.plugins import Plugins, load_plugins
-from hub.ratelimit import BudgetRegistry
 from hub.schedules import Schedule, format_duration
 from hub.settings import HubSettings, ScheduleSettings
 from hub.state import RunStatus, sqlite_path

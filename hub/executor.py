@@ -2,7 +2,7 @@
 
 :func:`execute` walks a :class:`~hub.planner.DestinationPlan` in its order
 (accounts, contacts, links, unlinks, contact deletes, account deletes) and
-sends it in :class:`~hub.destination.Batch` es of one object kind and one
+sends it in :class:`~hub.contract.destination.Batch` es of one object kind and one
 operation, at most the destination's declared batch size, never holding the
 same key twice. Right after each batch the destination's per-record results
 go into the state store, in one transaction per outcome kind:
@@ -19,7 +19,7 @@ go into the state store, in one transaction per outcome kind:
   the next run. A timeout or connection error raised by ``send`` makes the
   whole batch retryable.
 
-A :class:`~hub.destination.FatalDestinationError` (bad credentials, a spent
+A :class:`~hub.contract.destination.FatalDestinationError` (bad credentials, a spent
 daily quota) stops this destination at once; its message, naming the setting
 to fix, becomes the run's message. Links are sent with the destination ids of
 their ends from the state store; a link whose contact or account was never
@@ -35,10 +35,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
-from hub.capabilities import IdentityKey, ObjectKind, Operation
-from hub.destination import (
+from hub.contract.capabilities import IdentityKey, ObjectKind, Operation
+from hub.contract.destination import (
     Batch,
     BatchItem,
     BatchObject,
@@ -48,9 +46,10 @@ from hub.destination import (
     Outcome,
     RateBudget,
     RecordResult,
+    TransientTransportError,
 )
+from hub.contract.ratelimit import MeteredBudget, WaitRefused
 from hub.planner import DestinationPlan, PlanAction, PlannedItem, make_ends, make_item
-from hub.ratelimit import MeteredBudget, WaitRefused
 from hub.settings import SyncSettings
 from hub.state import Confirmation, Failure, RecordState, RecordStatus, StateStore, describe
 
@@ -535,7 +534,7 @@ class _Execution:
             self.summary.fatal = str(error)
             log.error("%s: stopped: %s", self.name, error)
             return None
-        except (requests.Timeout, requests.ConnectionError, TimeoutError, ConnectionError) as error:
+        except (TransientTransportError, TimeoutError, ConnectionError) as error:
             reason = f"{type(error).__name__}: {describe(error)}"
             log.warning("%s: batch of %d failed: %s", self.name, len(items), reason)
             results = [RecordResult.retryable(item.key, reason) for item in items]
@@ -644,7 +643,7 @@ def execute(
     """Send ``plan`` to ``destination`` and record every result in ``state``.
 
     :param budget: the credential's budget; one request is acquired per batch.
-        When it is a :class:`~hub.ratelimit.MeteredBudget` the summary reports
+        When it is a :class:`~hub.contract.ratelimit.MeteredBudget` the summary reports
         the requests and waits it saw during this execution.
     :param run_id: the run opened with :meth:`~hub.state.StateStore.start_run`.
     :param sync_settings: ``max_attempts`` and the backoff.
@@ -697,7 +696,7 @@ def execute_stream(
 
     ``summary``: filled in as the execution goes, so that a caller interrupted
     by an exception (Ctrl-C) still knows what was confirmed. ``match``: the
-    mapping's match chain per kind (see :attr:`~hub.destination.Batch.match`).
+    mapping's match chain per kind (see :attr:`~hub.contract.destination.Batch.match`).
     """
     return _Execution(
         name,

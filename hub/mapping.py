@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from hub.capabilities import IdentityKey
+from hub.contract.capabilities import IdentityKey
 
 DEFAULT_STAGE_ORDER = ("visitor", "MAL", "MQL", "CUS", "PRO")
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.capabilities import Capabilities
 from hub.conditions import compile_condition
+from hub.contract.capabilities import Capabilities
 from hub.errors import ConfigError, Problem
 from hub.loading import LoadResult, load
 from hub.model import Dataset

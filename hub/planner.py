@@ -7,7 +7,7 @@ counts for the report. It writes nothing; ``hub plan`` prints it, the executor
 sends it.
 
 Rules, per record (account, contact or membership contact) and per link
-(keyed :func:`hub.destination.link_key`, payload ``{"properties", "primary"}``):
+(keyed :func:`hub.contract.destination.link_key`, payload ``{"properties", "primary"}``):
 
 - the **fingerprint** of the mapped payload (:mod:`hub.fingerprint`) is
   compared with the one the destination last *accepted*. Same fingerprint and
@@ -65,8 +65,8 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any, Final
 
-from hub.capabilities import SyncMode
-from hub.destination import BatchObject, LinkEnds, link_key, split_link_key
+from hub.contract.capabilities import SyncMode
+from hub.contract.destination import BatchObject, LinkEnds, link_key, split_link_key
 from hub.fingerprint import fingerprint, link_payload
 from hub.model import split_membership_key
 from hub.records import (

@@ -41,8 +41,6 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from hub.actions import ActionRequest, perform
-from hub.capabilities import Action
 from hub.conditions import (
     ConditionSyntaxError,
     Predicate,
@@ -51,7 +49,9 @@ from hub.conditions import (
     parse_condition,
 )
 from hub.config import TomlDocument, did_you_mean, read_toml, validation_problems
-from hub.destination import FatalDestinationError, Outcome, RecordResult
+from hub.contract.actions import ActionRequest, perform
+from hub.contract.capabilities import Action
+from hub.contract.destination import FatalDestinationError, Outcome, RecordResult
 from hub.errors import ConfigError, Problem
 from hub.model import Account, Membership, User
 from hub.references import Scope
@@ -809,8 +809,8 @@ def run_resolution(
     """:func:`run_playbooks` for a :class:`hub.pipeline.Resolution`: the
     project's playbooks, its destinations built by their plugins' factories,
     destination ids from the sync state store ``sync_store`` (if given)."""
-    from hub.destination import BatchObject, DestinationContext
-    from hub.ratelimit import BudgetRegistry
+    from hub.contract.destination import BatchObject, DestinationContext
+    from hub.contract.ratelimit import BudgetRegistry
 
     project = resolution.project
     plugins = resolution.plugins

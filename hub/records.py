@@ -17,7 +17,7 @@ from enum import Enum
 from itertools import repeat
 from typing import Any
 
-from hub.capabilities import ObjectKind
+from hub.contract.capabilities import ObjectKind
 
 __all__ = [
     "AccountsChunk",

@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hub.capabilities import SyncMode
+from hub.contract.capabilities import SyncMode
 from hub.schedules import DurationError, cron_error, parse_duration, timezone_error
 
 

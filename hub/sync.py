@@ -63,10 +63,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hub.capabilities import IdentityKey, SyncMode
 from hub.conditions import compile_condition
 from hub.config import TomlDocument, read_toml
-from hub.destination import BatchObject, Destination, DestinationContext, FatalDestinationError
+from hub.contract.capabilities import IdentityKey, SyncMode
+from hub.contract.destination import (
+    BatchObject,
+    Destination,
+    DestinationContext,
+    FatalDestinationError,
+)
+from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.executor import ExecutionSummary, execute_stream
 from hub.mapping import Mapping as MappingFile
@@ -80,7 +86,6 @@ from hub.planner import (
 )
 from hub.plugins import DestinationType, Plugins
 from hub.projections.destination import ProjectionError, iter_destination
-from hub.ratelimit import BudgetRegistry
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings
 from hub.resolver import collection_paused

@@ -32,17 +32,17 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from hub.capabilities import Capabilities, FieldType, IdentityKey, ObjectKind
 from hub.conditions import ConditionSyntaxError, iter_refs, parse_condition
 from hub.config import (
     Project,
     TomlDocument,
     did_you_mean,
-    env_var_name,
     mapping_from_document,
     read_toml,
     settings_from_document,
 )
+from hub.contract import env_var_name
+from hub.contract.capabilities import Capabilities, FieldType, IdentityKey, ObjectKind
 from hub.errors import ConfigError, Problem
 from hub.mapping import Mapping
 from hub.references import ALLOWED, NAMESPACES, ROLLUP_ATTRIBUTES

@@ -51,7 +51,7 @@ from operator import attrgetter, itemgetter, sub
 from typing import Any, overload
 
 from hub import conditions
-from hub.capabilities import Capabilities, FieldType, ObjectKind
+from hub.contract.capabilities import Capabilities, FieldType, ObjectKind
 from hub.mapping import (
     AccountRollup,
     AccountRollupKind,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from hub.capabilities import ObjectKind
+from hub.contract.capabilities import ObjectKind
 from hub.model import Account, Membership, User, membership_key, split_membership_key
 from hub.records import Record, make_record
 from hub.references import Getter, Scope

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from hub.destination import BatchObject
+from hub.contract.destination import BatchObject
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.quarantine import QuarantinedRow
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from hub.destination import BatchObject
+from hub.contract.destination import BatchObject
 from hub.errors import Problem, StateStoreError
 from hub.quarantine import QuarantinedRow
 from hub.redaction import redact

@@ -16,9 +16,12 @@ See :mod:`hub_hubspot.destination` for what each batch becomes,
 
 from __future__ import annotations
 
-from hub.capabilities import (
+from hub.contract import (
     Action,
     Capabilities,
+    DestinationContext,
+    DestinationRegistry,
+    DestinationType,
     FieldCapability,
     FieldType,
     IdentityKey,
@@ -28,10 +31,8 @@ from hub.capabilities import (
     Operation,
     RateLimit,
     SyncMode,
+    hookimpl,
 )
-from hub.destination import DestinationContext
-from hub.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType
 from hub_hubspot.actions import (
     ActionError,
     ListChange,
@@ -126,7 +127,7 @@ def instance_rate_limit(settings: HubSpotSettings) -> RateLimit:
 
 
 def make_hubspot(settings: HubSpotSettings, context: DestinationContext) -> HubSpotDestination:
-    """The HubSpot :data:`~hub.destination.DestinationFactory`."""
+    """The HubSpot :data:`~hub.contract.destination.DestinationFactory`."""
     capabilities = CAPABILITIES.model_copy(update={"rate_limit": instance_rate_limit(settings)})
     return HubSpotDestination(settings, context, capabilities)
 

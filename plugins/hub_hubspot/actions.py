@@ -19,7 +19,7 @@ and a client built per call ignored the hub's timeout and budget.
 
 A failure is classified like a batch's (:func:`hub_hubspot.client.raise_for_status`):
 retryable and permanent failures become the requests' results, bad credentials
-raise :class:`~hub.destination.FatalDestinationError`.
+raise :class:`~hub.contract.destination.FatalDestinationError`.
 """
 
 from __future__ import annotations

@@ -38,8 +38,7 @@ from typing import Any
 
 import requests
 
-from hub.config import env_var_name
-from hub.destination import DestinationContext, FatalDestinationError, RateBudget
+from hub.contract import DestinationContext, FatalDestinationError, RateBudget, env_var_name
 from hub_hubspot.settings import HubSpotSettings
 
 logger = logging.getLogger(__name__)

@@ -41,16 +41,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hub.actions import ActionRequest
-from hub.capabilities import Action, Capabilities, IdentityKey, Operation
-from hub.destination import (
+from hub.contract import (
+    Action,
+    ActionRequest,
     Batch,
     BatchItem,
     BatchObject,
+    Capabilities,
     DestinationContext,
+    IdentityKey,
+    Operation,
     RecordResult,
+    normal_domain,
 )
-from hub.identity import normal_domain
 from hub_hubspot.client import (
     HubSpotClient,
     PermanentBatchError,
@@ -246,7 +249,7 @@ class HubSpotDestination:
         """Close the HTTP session."""
         self.client.close()
 
-    # -- playbook actions (hub.actions) ----------------------------------------
+    # -- playbook actions (hub.contract.actions) ----------------------------------------
 
     def perform(self, requests: Sequence[ActionRequest]) -> Sequence[RecordResult]:
         """Playbook actions: ``add_to_list`` / ``remove_from_list`` (params

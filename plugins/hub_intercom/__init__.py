@@ -20,9 +20,12 @@ and the token in the environment:
 
 from __future__ import annotations
 
-from hub.capabilities import (
+from hub.contract import (
     Action,
     Capabilities,
+    DestinationContext,
+    DestinationRegistry,
+    DestinationType,
     FieldCapability,
     FieldType,
     IdentityKey,
@@ -32,10 +35,8 @@ from hub.capabilities import (
     Operation,
     RateLimit,
     SyncMode,
+    hookimpl,
 )
-from hub.destination import DestinationContext
-from hub.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType
 from hub_intercom.destination import MAX_COMPANIES_PER_CONTACT, IntercomDestination
 from hub_intercom.settings import (
     API_VERSION,
@@ -99,7 +100,7 @@ CAPABILITIES = Capabilities(
 
 
 def make_intercom(settings: IntercomSettings, context: DestinationContext) -> IntercomDestination:
-    """The Intercom :data:`~hub.destination.DestinationFactory`."""
+    """The Intercom :data:`~hub.contract.destination.DestinationFactory`."""
     return IntercomDestination(settings, context, CAPABILITIES)
 
 

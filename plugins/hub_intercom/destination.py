@@ -28,7 +28,7 @@ the value, see :mod:`hub_intercom.attributes`) and sends the body again. So
 attribute creation costs requests once per attribute, never per record.
 
 **Errors** are classified from the status and the ``error.list`` codes:
-``401`` / ``403`` stop the run (:class:`~hub.destination.FatalDestinationError`
+``401`` / ``403`` stop the run (:class:`~hub.contract.destination.FatalDestinationError`
 naming ``HUB_DESTINATIONS__<NAME>__SETTINGS__ACCESS_TOKEN``); ``429`` is
 retryable after ``X-RateLimit-Reset`` (the budget is paused until then and the
 rest of the batch is not sent); ``5xx``, timeouts and connection errors are
@@ -48,19 +48,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from hub.actions import ActionRequest
-from hub.capabilities import Action, Capabilities, IdentityKey, Operation, RateLimit
-from hub.config import env_var_name
-from hub.destination import (
+from hub.contract import (
+    Action,
+    ActionRequest,
     Batch,
     BatchItem,
     BatchObject,
+    Capabilities,
+    CredentialBudget,
     DestinationContext,
     FatalDestinationError,
+    IdentityKey,
+    Operation,
+    RateLimit,
     RecordResult,
+    env_var_name,
+    normal_email,
 )
-from hub.identity import normal_email
-from hub.ratelimit import CredentialBudget
 from hub_intercom.api import (
     IntercomClient,
     IntercomError,

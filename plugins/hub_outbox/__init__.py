@@ -30,17 +30,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from hub.capabilities import (
+from hub.contract import (
+    Batch,
+    BatchItem,
     Capabilities,
+    DestinationContext,
+    DestinationRegistry,
+    DestinationType,
     LinkCapability,
+    LinkEnds,
     ObjectCapability,
     ObjectKind,
     Operation,
+    RecordResult,
     SyncMode,
+    hookimpl,
 )
-from hub.destination import Batch, BatchItem, DestinationContext, LinkEnds, RecordResult
-from hub.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType
 
 __version__ = "0.1.0"
 
@@ -191,7 +196,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def make_outbox(settings: OutboxSettings, context: DestinationContext) -> OutboxDestination:
-    """The outbox's :data:`~hub.destination.DestinationFactory`."""
+    """The outbox's :data:`~hub.contract.destination.DestinationFactory`."""
     return OutboxDestination(settings, context)
 
 

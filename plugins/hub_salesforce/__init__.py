@@ -21,8 +21,11 @@ and the secret in the environment:
 
 from __future__ import annotations
 
-from hub.capabilities import (
+from hub.contract import (
     Capabilities,
+    DestinationContext,
+    DestinationRegistry,
+    DestinationType,
     FieldCapability,
     FieldType,
     IdentityKey,
@@ -32,10 +35,8 @@ from hub.capabilities import (
     Operation,
     RateLimit,
     SyncMode,
+    hookimpl,
 )
-from hub.destination import DestinationContext
-from hub.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType
 from hub_salesforce.client import SalesforceDestination
 from hub_salesforce.settings import COLLECTION_SIZE, MAX_BULK_BATCH, AuthFlow, SalesforceSettings
 
@@ -103,7 +104,7 @@ CAPABILITIES = Capabilities(
 def make_salesforce(
     settings: SalesforceSettings, context: DestinationContext
 ) -> SalesforceDestination:
-    """The Salesforce :data:`~hub.destination.DestinationFactory`."""
+    """The Salesforce :data:`~hub.contract.destination.DestinationFactory`."""
     return SalesforceDestination(settings, context, CAPABILITIES)
 
 

@@ -49,18 +49,23 @@ from urllib.parse import urlsplit
 
 import requests
 
-from hub.capabilities import Capabilities, IdentityKey, Operation, RateLimit
-from hub.config import env_var_name
-from hub.destination import (
+from hub.contract import (
     Batch,
     BatchItem,
     BatchObject,
+    Capabilities,
     DestinationContext,
     FatalDestinationError,
+    IdentityKey,
+    Operation,
     Outcome,
+    RateLimit,
     RecordResult,
+    env_var_name,
+    normal_domain,
+    normal_email,
+    website_variants,
 )
-from hub.identity import normal_domain, normal_email, website_variants
 from hub_salesforce.auth import AuthError, fetch_token
 from hub_salesforce.errors import (
     GONE_CODES,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hub.destination import RecordResult
+from hub.contract import RecordResult
 
 #: Per-record codes worth another attempt.
 RETRYABLE_CODES = frozenset(

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.destination import BatchItem
+from hub.contract import BatchItem
 from hub_salesforce.settings import PICKLIST_SEPARATOR, SalesforceSettings
 
 #: The link property holding the relationship role.

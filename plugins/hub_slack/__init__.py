@@ -18,12 +18,19 @@ from collections.abc import Sequence
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from hub.actions import ActionRequest
-from hub.capabilities import Action, Capabilities, RateLimit
-from hub.config import env_var_name
-from hub.destination import DestinationContext, FatalDestinationError, RecordResult
-from hub.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType
+from hub.contract import (
+    Action,
+    ActionRequest,
+    Capabilities,
+    DestinationContext,
+    DestinationRegistry,
+    DestinationType,
+    FatalDestinationError,
+    RateLimit,
+    RecordResult,
+    env_var_name,
+    hookimpl,
+)
 
 __version__ = "0.1.0"
 
@@ -118,7 +125,7 @@ class SlackDestination:
 
 
 def make_slack(settings: SlackSettings, context: DestinationContext) -> SlackDestination:
-    """The Slack :data:`~hub.destination.DestinationFactory`."""
+    """The Slack :data:`~hub.contract.destination.DestinationFactory`."""
     return SlackDestination(settings, context)
 
 

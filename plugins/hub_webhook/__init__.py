@@ -15,18 +15,19 @@ and the secret in the environment: ``HUB_DESTINATIONS__EVENTS__SETTINGS__SECRET`
 
 from __future__ import annotations
 
-from hub.capabilities import (
+from hub.contract import (
     Action,
     Capabilities,
+    DestinationContext,
+    DestinationRegistry,
+    DestinationType,
     LinkCapability,
     ObjectCapability,
     ObjectKind,
     Operation,
     SyncMode,
+    hookimpl,
 )
-from hub.destination import DestinationContext
-from hub.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType
 from hub_webhook.client import WebhookDestination
 from hub_webhook.settings import MAX_BATCH_SIZE, WebhookSettings
 from hub_webhook.signing import verify_signature
@@ -59,7 +60,7 @@ CAPABILITIES = Capabilities(
 
 
 def make_webhook(settings: WebhookSettings, context: DestinationContext) -> WebhookDestination:
-    """The webhook's :data:`~hub.destination.DestinationFactory`."""
+    """The webhook's :data:`~hub.contract.destination.DestinationFactory`."""
     return WebhookDestination(settings, context, CAPABILITIES)
 
 

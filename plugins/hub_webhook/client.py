@@ -9,7 +9,7 @@ Classification of the receiver's answer:
 - ``408``, ``425``, ``429`` and ``5xx``: every item ``retryable``, with
   ``Retry-After`` (seconds or an HTTP date) honoured and passed to the rate
   budget;
-- ``401`` and ``403``: :class:`~hub.destination.FatalDestinationError`, naming
+- ``401`` and ``403``: :class:`~hub.contract.destination.FatalDestinationError`, naming
   the secret's environment variable (a wrong secret fails every request);
 - any other status: every item ``permanent``, with the status and the start
   of the body;
@@ -30,15 +30,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from hub.actions import ActionRequest
-from hub.capabilities import Capabilities, Operation, RateLimit
-from hub.config import env_var_name
-from hub.destination import (
+from hub.contract import (
+    ActionRequest,
     Batch,
     BatchItem,
+    Capabilities,
     DestinationContext,
     FatalDestinationError,
+    Operation,
+    RateLimit,
     RecordResult,
+    env_var_name,
 )
 from hub_webhook.settings import WebhookSettings
 from hub_webhook.signing import (

@@ -9,7 +9,7 @@
 2. **Share of the rate window used** during a sync of ``--records`` records
    (a fifth companies, the rest contacts, one association per contact), sent
    the way the engine sends them: one batch at a time, one request acquired
-   from a shared :class:`~hub.ratelimit.CredentialBudget` before each batch,
+   from a shared :class:`~hub.contract.ratelimit.CredentialBudget` before each batch,
    the records a 429 turned back re-sent after it. The fake's window is
    *shortened* (default 20 requests per 1 s instead of 100 per 10 s: a
    10,000-record sync is only ~114 requests, so a smaller allowance spreads it
@@ -38,8 +38,8 @@ from fake_hubspot import FakeHubSpot  # noqa: E402
 from hub_hubspot import HubSpotDestination  # noqa: E402
 from hubspot_helpers import make_destination  # noqa: E402
 
-from hub.capabilities import Operation, RateLimit  # noqa: E402
-from hub.destination import (  # noqa: E402
+from hub.contract.capabilities import Operation, RateLimit  # noqa: E402
+from hub.contract.destination import (  # noqa: E402
     BatchItem,
     BatchObject,
     LinkEnds,
@@ -47,9 +47,9 @@ from hub.destination import (  # noqa: E402
     RateBudget,
     link_key,
 )
+from hub.contract.ratelimit import CredentialBudget  # noqa: E402
+from hub.contract.testing import RecordingBudget, make_batch  # noqa: E402
 from hub.fingerprint import link_payload  # noqa: E402
-from hub.ratelimit import CredentialBudget  # noqa: E402
-from hub.testing import RecordingBudget, make_batch  # noqa: E402
 
 
 def _company(i: int) -> BatchItem:

@@ -40,8 +40,8 @@ generate = _generate_module.generate
 from intercom_fake import TOKEN, IntercomFake  # noqa: E402
 from intercom_project import TOKEN_VARIABLE, write_project  # noqa: E402
 
+from hub.contract.ratelimit import BudgetRegistry  # noqa: E402
 from hub.model import Dataset, Membership  # noqa: E402
-from hub.ratelimit import BudgetRegistry  # noqa: E402
 from hub.sync import DestinationRun, sync  # noqa: E402
 
 

@@ -27,9 +27,9 @@ os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 from hub_salesforce import SalesforceSettings, make_salesforce  # noqa: E402
 from salesforce_fake import CLIENT_ID, CLIENT_SECRET, FakeSalesforce  # noqa: E402
 
-from hub.capabilities import Operation  # noqa: E402
-from hub.destination import BatchItem, BatchObject, Outcome  # noqa: E402
-from hub.testing import RecordingBudget, make_batch, make_context  # noqa: E402
+from hub.contract.capabilities import Operation  # noqa: E402
+from hub.contract.destination import BatchItem, BatchObject, Outcome  # noqa: E402
+from hub.contract.testing import RecordingBudget, make_batch, make_context  # noqa: E402
 
 
 def _destination(url: str, base: Path, **settings: object):  # type: ignore[no-untyped-def]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import env_var_name, is_secret_key, load_mapping, load_settings
+from hub.config import is_secret_key, load_mapping, load_settings
+from hub.contract import env_var_name
 from hub.errors import ConfigError
 from hub.mapping import PrimaryAccountPolicy
 from hub.toml_locations import (

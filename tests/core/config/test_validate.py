@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.capabilities import (
+from hub.conditions import ConditionSyntaxError
+from hub.config import load_project as load_project_from_config
+from hub.contract.capabilities import (
     Capabilities,
     FieldCapability,
     FieldType,
@@ -16,8 +18,6 @@ from hub.capabilities import (
     ObjectCapability,
     ObjectKind,
 )
-from hub.conditions import ConditionSyntaxError
-from hub.config import load_project as load_project_from_config
 from hub.errors import ConfigError, Problem
 from hub.validate import (
     DestinationTypeInfo,

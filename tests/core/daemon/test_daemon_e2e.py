@@ -22,7 +22,7 @@ from daemon_support import (
     wait_until,
 )
 
-from hub.destination import BatchObject
+from hub.contract.destination import BatchObject
 from hub.state import RecordStatus, RunStatus
 from hub.state.sqlite import SqliteStateStore
 from hub.sync import plan, plan_totals

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.capabilities import ObjectKind, SyncMode
-from hub.destination import BatchObject, link_key
+from hub.contract.capabilities import ObjectKind, SyncMode
+from hub.contract.destination import BatchObject, link_key
 from hub.fingerprint import fingerprint
 from hub.planner import plan_destination, plan_for_subject
 from hub.records import DestinationProjection, Link, Record

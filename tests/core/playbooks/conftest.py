@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from hub.actions import ActionRequest
-from hub.capabilities import Action, Capabilities
-from hub.destination import RecordResult
-from hub.hookspecs import hookimpl
+from hub.contract.actions import ActionRequest
+from hub.contract.capabilities import Action, Capabilities
+from hub.contract.destination import RecordResult
+from hub.contract.hookspecs import hookimpl
 from hub.model import Dataset
 from hub.pipeline import resolve
 from hub.playbooks import LoadedPlaybook, load_playbooks

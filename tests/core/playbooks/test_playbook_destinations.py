@@ -17,10 +17,10 @@ from hub_webhook import WebhookSettings, make_webhook  # noqa: E402
 from hubspot_helpers import make_destination, upsert  # noqa: E402
 from webhook_receiver import SECRET, Receiver  # noqa: E402
 
-from hub.actions import ActionRequest, perform  # noqa: E402
-from hub.capabilities import Action  # noqa: E402
-from hub.destination import BatchObject, Outcome  # noqa: E402
-from hub.testing import make_context  # noqa: E402
+from hub.contract.actions import ActionRequest, perform  # noqa: E402
+from hub.contract.capabilities import Action  # noqa: E402
+from hub.contract.destination import BatchObject, Outcome  # noqa: E402
+from hub.contract.testing import make_context  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

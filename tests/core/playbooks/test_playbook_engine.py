@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import Clock, Recorder, load, with_stage, write_project
 
-from hub.destination import RecordResult
+from hub.contract.destination import RecordResult
 from hub.playbooks import run_playbooks
 from hub.state.playbooks import PlaybookStore
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.destination import DestinationContext
-from hub.testing import RecordingBudget
+from hub.contract.destination import DestinationContext
+from hub.contract.testing import RecordingBudget
 
 pytest_plugins = ["pytester"]
 
@@ -19,12 +19,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from hub.capabilities import (
+from hub.contract.capabilities import (
     Action, Capabilities, LinkCapability, ObjectCapability, ObjectKind, Operation, SyncMode,
 )
-from hub.destination import BatchObject, FatalDestinationError, Outcome, RecordResult
-from hub.testing import DestinationConformance, make_batch
-from hub.destination import BatchItem
+from hub.contract.destination import BatchObject, FatalDestinationError, Outcome, RecordResult
+from hub.contract.testing import DestinationConformance, make_batch
+from hub.contract.destination import BatchItem
 
 FULL = Capabilities(
     objects={
@@ -220,9 +220,9 @@ def test_a_misclassified_failure_fails(pytester: pytest.Pytester) -> None:
 def test_the_kit_is_a_pytest_plugin_from_the_pytest11_entry_point(
     pytestconfig: pytest.Config,
 ) -> None:
-    import hub.testing
+    import hub.contract.testing
 
-    assert pytestconfig.pluginmanager.get_plugin("hub") is hub.testing
+    assert pytestconfig.pluginmanager.get_plugin("hub") is hub.contract.testing
 
 
 def test_its_fixtures_need_no_import(

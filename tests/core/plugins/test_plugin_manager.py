@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hub import hookspecs
-from hub.capabilities import Capabilities, ObjectCapability, ObjectKind
-from hub.hookspecs import hookimpl
+from hub.contract import hookspecs
+from hub.contract.capabilities import Capabilities, ObjectCapability, ObjectKind
+from hub.contract.hookspecs import hookimpl
 from hub.plugins import DestinationRegistry, DestinationType, PluginError, load_plugins
 
 
@@ -56,9 +56,9 @@ def test_a_third_party_plugin_on_the_path_registers_its_destination(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "acme_dest.py").write_text(
-        "from hub.hookspecs import hookimpl\n"
+        "from hub.contract.hookspecs import hookimpl\n"
         "from hub.plugins import DestinationType\n"
-        "from hub.capabilities import Capabilities, ObjectCapability, ObjectKind\n"
+        "from hub.contract.capabilities import Capabilities, ObjectCapability, ObjectKind\n"
         "@hookimpl\n"
         "def hub_register_destinations(registry):\n"
         "    registry.add(DestinationType(name='acme', capabilities=Capabilities(\n"

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.capabilities import (
+from hub.conditions import compile_condition
+from hub.contract.capabilities import (
     Capabilities,
     FieldCapability,
     FieldType,
@@ -19,7 +20,6 @@ from hub.capabilities import (
     ObjectCapability,
     ObjectKind,
 )
-from hub.conditions import compile_condition
 from hub.mapping import Mapping
 from hub.model import Account, Dataset, Event, Membership, User
 from hub.projections.destination import (

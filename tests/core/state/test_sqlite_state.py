@@ -10,7 +10,7 @@ from typing import overload
 
 import pytest
 
-from hub.destination import BatchObject
+from hub.contract.destination import BatchObject
 from hub.errors import ConfigError
 from hub.state import (
     Confirmation,

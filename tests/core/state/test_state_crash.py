@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.destination import BatchObject
+from hub.contract.destination import BatchObject
 from hub.state import RecordStatus, RunStatus
 from hub.state.sqlite import SqliteStateStore
 
@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent(
     from collections.abc import Sequence
     from pathlib import Path
 
-    from hub.destination import BatchObject
+    from hub.contract.destination import BatchObject
     from hub.state import Confirmation
     from hub.state.sqlite import SqliteStateStore
 

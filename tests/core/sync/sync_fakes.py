@@ -12,7 +12,7 @@ from typing import Any
 import hub_outbox
 from pydantic import BaseModel, ConfigDict
 
-from hub.capabilities import (
+from hub.contract.capabilities import (
     Capabilities,
     LinkCapability,
     ObjectCapability,
@@ -21,8 +21,8 @@ from hub.capabilities import (
     RateLimit,
     SyncMode,
 )
-from hub.destination import Batch, DestinationContext, FatalDestinationError, RecordResult
-from hub.hookspecs import hookimpl
+from hub.contract.destination import Batch, DestinationContext, FatalDestinationError, RecordResult
+from hub.contract.hookspecs import hookimpl
 from hub.plugins import DestinationRegistry, DestinationType
 from hub.records import DestinationProjection, Link, Record, make_link, make_record
 

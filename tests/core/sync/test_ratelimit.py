@@ -9,9 +9,9 @@ import time
 import pytest
 from sync_fakes import FakeClock
 
-from hub.capabilities import RateLimit
-from hub.destination import FatalDestinationError, RateBudget
-from hub.ratelimit import BudgetRegistry, CredentialBudget, QuotaExhausted
+from hub.contract.capabilities import RateLimit
+from hub.contract.destination import FatalDestinationError, RateBudget
+from hub.contract.ratelimit import BudgetRegistry, CredentialBudget, QuotaExhausted
 
 
 def _most_in_any_window(times: list[float], window: float) -> int:

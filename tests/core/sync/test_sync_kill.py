@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.destination import BatchObject
+from hub.contract.destination import BatchObject
 from hub.state import RecordStatus, RunStatus
 from hub.state.sqlite import SqliteStateStore
 
@@ -28,8 +28,8 @@ import time
 
 import hub.pipeline
 import hub_outbox
-from hub.capabilities import Operation
-from hub.hookspecs import hookimpl
+from hub.contract.capabilities import Operation
+from hub.contract.hookspecs import hookimpl
 from hub.plugins import DestinationType, load_plugins
 
 CAPABILITIES = hub_outbox.CAPABILITIES.model_copy(

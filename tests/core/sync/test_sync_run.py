@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sync_fakes import FakePlugin
 
-from hub.capabilities import SyncMode
+from hub.contract.capabilities import SyncMode
 from hub.errors import ConfigError
 from hub.plugins import load_plugins
 from hub.state import RunStatus

@@ -8,10 +8,17 @@ from typing import Any
 from fake_hubspot import TOKEN
 from hub_hubspot import HubSpotDestination, HubSpotSettings, make_hubspot
 
-from hub.capabilities import Operation
-from hub.destination import BatchItem, BatchObject, LinkEnds, RateBudget, RecordResult, link_key
+from hub.contract.capabilities import Operation
+from hub.contract.destination import (
+    BatchItem,
+    BatchObject,
+    LinkEnds,
+    RateBudget,
+    RecordResult,
+    link_key,
+)
+from hub.contract.testing import RecordingBudget, make_batch, make_context
 from hub.fingerprint import link_payload
-from hub.testing import RecordingBudget, make_batch, make_context
 
 
 def make_destination(

@@ -9,9 +9,9 @@ from typing import Any
 from hub_hubspot import HubSpotDestination
 from hubspot_helpers import link_item, links, upsert
 
-from hub.actions import ActionRequest, perform
-from hub.capabilities import Action, Operation
-from hub.destination import BatchObject, RecordResult
+from hub.contract.actions import ActionRequest, perform
+from hub.contract.capabilities import Action, Operation
+from hub.contract.destination import BatchObject, RecordResult
 
 #: The static list the actions scenario uses (the fake has lists 501 and 502).
 LIST_ID = "501"

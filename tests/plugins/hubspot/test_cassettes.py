@@ -14,7 +14,7 @@ import pytest
 from hub_hubspot.destination import parse_link_destination_id
 from hubspot_helpers import make_destination
 
-from hub.destination import Outcome
+from hub.contract.destination import Outcome
 
 HUBSPOT = "https://api.hubapi.com"
 pytestmark = [pytest.mark.vcr, pytest.mark.block_network]

@@ -11,11 +11,11 @@ from hub_hubspot import CAPABILITIES, HubSpotSettings, rate_limit
 from hub_hubspot.destination import link_destination_id, parse_link_destination_id
 from hubspot_helpers import link_item, links, make_destination, upsert
 
-from hub.actions import ActionRequest, perform
-from hub.capabilities import Action, FieldType, ObjectKind, Operation
-from hub.destination import BatchItem, BatchObject, FatalDestinationError, Outcome
-from hub.ratelimit import CredentialBudget
-from hub.testing import RecordingBudget, make_batch
+from hub.contract.actions import ActionRequest, perform
+from hub.contract.capabilities import Action, FieldType, ObjectKind, Operation
+from hub.contract.destination import BatchItem, BatchObject, FatalDestinationError, Outcome
+from hub.contract.ratelimit import CredentialBudget
+from hub.contract.testing import RecordingBudget, make_batch
 
 
 def _paths(fake: FakeHubSpot) -> list[str]:

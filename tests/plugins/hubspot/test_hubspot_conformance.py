@@ -10,8 +10,8 @@ import pytest
 from fake_hubspot import FakeHubSpot, Scripted
 from hubspot_helpers import make_destination
 
-from hub.capabilities import Operation
-from hub.destination import (
+from hub.contract.capabilities import Operation
+from hub.contract.destination import (
     Batch,
     BatchItem,
     BatchObject,
@@ -20,7 +20,7 @@ from hub.destination import (
     Outcome,
     split_link_key,
 )
-from hub.testing import DestinationConformance, Expected, FailureCase, make_batch
+from hub.contract.testing import DestinationConformance, Expected, FailureCase, make_batch
 
 _HUB_PROPERTIES = {"hub_user_id", "hub_account_id"}
 

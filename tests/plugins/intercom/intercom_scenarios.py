@@ -16,9 +16,15 @@ import vcr
 from hub_intercom import IntercomDestination, IntercomSettings, make_intercom
 from vcr.request import Request
 
-from hub.capabilities import IdentityKey, Operation
-from hub.destination import BatchItem, BatchObject, FatalDestinationError, LinkEnds, link_key
-from hub.testing import RecordingBudget, make_batch, make_context
+from hub.contract.capabilities import IdentityKey, Operation
+from hub.contract.destination import (
+    BatchItem,
+    BatchObject,
+    FatalDestinationError,
+    LinkEnds,
+    link_key,
+)
+from hub.contract.testing import RecordingBudget, make_batch, make_context
 
 #: The chain hub.sync sends contacts with by default (users.match).
 CHAIN = (IdentityKey.EXTERNAL_ID, IdentityKey.EMAIL)

@@ -11,9 +11,9 @@ from hub_intercom import CAPABILITIES, IntercomDestination, IntercomSettings, Re
 from hub_intercom.attributes import compose_name, contact_body, data_type, json_value
 from intercom_fake import TOKEN, IntercomFake, error_list
 
-from hub.actions import ActionRequest, perform
-from hub.capabilities import Action, IdentityKey, Operation
-from hub.destination import (
+from hub.contract.actions import ActionRequest, perform
+from hub.contract.capabilities import Action, IdentityKey, Operation
+from hub.contract.destination import (
     BatchItem,
     BatchObject,
     FatalDestinationError,
@@ -22,7 +22,7 @@ from hub.destination import (
     RecordResult,
     link_key,
 )
-from hub.testing import RecordingBudget, make_batch, make_context
+from hub.contract.testing import RecordingBudget, make_batch, make_context
 
 #: The chain hub.sync sends contacts with by default (users.match).
 CHAIN = (IdentityKey.EXTERNAL_ID, IdentityKey.EMAIL)

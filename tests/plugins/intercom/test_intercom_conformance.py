@@ -11,8 +11,8 @@ from hub_intercom import IntercomDestination, IntercomSettings, make_intercom
 from hub_intercom.attributes import COMPANY_STANDARD, CONTACT_STANDARD
 from intercom_fake import TOKEN, IntercomFake
 
-from hub.capabilities import Operation
-from hub.destination import (
+from hub.contract.capabilities import Operation
+from hub.contract.destination import (
     BatchItem,
     BatchObject,
     Destination,
@@ -20,7 +20,13 @@ from hub.destination import (
     Outcome,
     split_link_key,
 )
-from hub.testing import DestinationConformance, Expected, FailureCase, make_batch, make_context
+from hub.contract.testing import (
+    DestinationConformance,
+    Expected,
+    FailureCase,
+    make_batch,
+    make_context,
+)
 
 
 class TestIntercomConformance(DestinationConformance):

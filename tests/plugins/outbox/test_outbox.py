@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from hub_outbox import OutboxDestination, OutboxSettings, outbox_id, read_records
 
-from hub.capabilities import Operation, SyncMode
-from hub.destination import BatchItem, BatchObject, LinkEnds, Outcome, link_key
+from hub.contract.capabilities import Operation, SyncMode
+from hub.contract.destination import BatchItem, BatchObject, LinkEnds, Outcome, link_key
+from hub.contract.testing import make_batch, make_context
 from hub.plugins import load_plugins
-from hub.testing import make_batch, make_context
 
 
 def _outbox(tmp_path: Path, directory: str = "outbox/crm") -> OutboxDestination:

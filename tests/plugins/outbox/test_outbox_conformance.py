@@ -8,9 +8,15 @@ from typing import Any
 
 from hub_outbox import OutboxDestination, OutboxSettings, make_outbox, read_records
 
-from hub.capabilities import Operation
-from hub.destination import Batch, BatchItem, BatchObject, Destination, Outcome
-from hub.testing import DestinationConformance, Expected, FailureCase, make_batch, make_context
+from hub.contract.capabilities import Operation
+from hub.contract.destination import Batch, BatchItem, BatchObject, Destination, Outcome
+from hub.contract.testing import (
+    DestinationConformance,
+    Expected,
+    FailureCase,
+    make_batch,
+    make_context,
+)
 
 
 class TestOutboxConformance(DestinationConformance):

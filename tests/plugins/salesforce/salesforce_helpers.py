@@ -8,7 +8,7 @@ from typing import Any
 from hub_salesforce import SalesforceDestination, SalesforceSettings, make_salesforce
 from salesforce_fake import CLIENT_ID, CLIENT_SECRET
 
-from hub.testing import RecordingBudget, make_context
+from hub.contract.testing import RecordingBudget, make_context
 
 ROLE_PICKLIST = {
     "Owner": "Decision Maker",

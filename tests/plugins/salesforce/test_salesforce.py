@@ -18,8 +18,8 @@ from salesforce_fake import (
 )
 from salesforce_helpers import salesforce, salesforce_settings
 
-from hub.capabilities import Operation
-from hub.destination import (
+from hub.contract.capabilities import Operation
+from hub.contract.destination import (
     BatchItem,
     BatchObject,
     FatalDestinationError,
@@ -28,8 +28,8 @@ from hub.destination import (
     RecordResult,
     link_key,
 )
+from hub.contract.testing import RecordingBudget, make_batch
 from hub.fingerprint import link_payload
-from hub.testing import RecordingBudget, make_batch
 
 
 def _send(destination, object, operation, items) -> dict[str, RecordResult]:  # type: ignore[no-untyped-def]

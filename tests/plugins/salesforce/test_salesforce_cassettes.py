@@ -20,8 +20,8 @@ from hub_salesforce import SalesforceDestination
 from salesforce_fake import FakeSalesforce, Org
 from salesforce_helpers import salesforce
 
-from hub.capabilities import Operation
-from hub.destination import (
+from hub.contract.capabilities import Operation
+from hub.contract.destination import (
     BatchItem,
     BatchObject,
     FatalDestinationError,
@@ -30,8 +30,8 @@ from hub.destination import (
     RecordResult,
     link_key,
 )
+from hub.contract.testing import make_batch
 from hub.fingerprint import link_payload
-from hub.testing import make_batch
 
 EXAMPLE = "https://example.my.salesforce.com"
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,8 +10,8 @@ import pytest
 from salesforce_fake import FakeSalesforce
 from salesforce_helpers import ROLE_PICKLIST, salesforce
 
-from hub.capabilities import Operation
-from hub.destination import (
+from hub.contract.capabilities import Operation
+from hub.contract.destination import (
     Batch,
     BatchItem,
     BatchObject,
@@ -20,7 +20,7 @@ from hub.destination import (
     Outcome,
     split_link_key,
 )
-from hub.testing import (
+from hub.contract.testing import (
     DestinationConformance,
     Expected,
     FailureCase,

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hub_slack import CAPABILITIES, SlackSettings, make_slack
 
-from hub.actions import ActionRequest, perform
-from hub.capabilities import Action
-from hub.destination import DestinationContext, FatalDestinationError, Outcome
+from hub.contract.actions import ActionRequest, perform
+from hub.contract.capabilities import Action
+from hub.contract.destination import DestinationContext, FatalDestinationError, Outcome
+from hub.contract.testing import RecordingBudget
 from hub.plugins import load_plugins
-from hub.testing import RecordingBudget
 
 
 class Hook:

@@ -18,8 +18,8 @@ from hub_webhook.signing import sign, verify_signature
 from pydantic import ValidationError
 from webhook_receiver import SECRET, Receiver, receiver_id
 
-from hub.capabilities import Operation, RateLimit
-from hub.destination import (
+from hub.contract.capabilities import Operation, RateLimit
+from hub.contract.destination import (
     BatchItem,
     BatchObject,
     FatalDestinationError,
@@ -28,8 +28,8 @@ from hub.destination import (
     RecordResult,
     link_key,
 )
+from hub.contract.testing import RecordingBudget, make_batch, make_context
 from hub.plugins import load_plugins
-from hub.testing import RecordingBudget, make_batch, make_context
 
 NOW = 1_718_000_000.0
 

@@ -10,8 +10,8 @@ import pytest
 from hub_webhook import WebhookSettings, make_webhook
 from webhook_receiver import SECRET, Receiver
 
-from hub.capabilities import Operation
-from hub.destination import (
+from hub.contract.capabilities import Operation
+from hub.contract.destination import (
     Batch,
     BatchItem,
     BatchObject,
@@ -19,7 +19,13 @@ from hub.destination import (
     FatalDestinationError,
     Outcome,
 )
-from hub.testing import DestinationConformance, Expected, FailureCase, make_batch, make_context
+from hub.contract.testing import (
+    DestinationConformance,
+    Expected,
+    FailureCase,
+    make_batch,
+    make_context,
+)
 
 
 def _contacts(*keys: str, reject: str = "") -> Batch:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.capabilities import (
+from hub.contract.capabilities import (
     Capabilities,
     LinkCapability,
     ObjectCapability,
@@ -25,8 +25,8 @@ from hub.capabilities import (
     Operation,
     SyncMode,
 )
-from hub.destination import Batch, BatchObject, DestinationContext, RecordResult
-from hub.hookspecs import hookimpl
+from hub.contract.destination import Batch, BatchObject, DestinationContext, RecordResult
+from hub.contract.hookspecs import hookimpl
 from hub.plugins import DestinationRegistry, DestinationType
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """Request budgets: one per destination credential, shared by every destination using it.
 
 A :class:`CredentialBudget` starts from the limit a destination type declares
-(:class:`~hub.capabilities.RateLimit`: so many requests per window, and maybe a
+(:class:`~hub.contract.capabilities.RateLimit`: so many requests per window, and maybe a
 daily quota) and learns from the destination's responses: a plugin reports the
 rate-limit headers through :meth:`~CredentialBudget.observe` and a 429's
 ``Retry-After`` through :meth:`~CredentialBudget.pause`. :meth:`~CredentialBudget.acquire`
@@ -15,7 +15,7 @@ sharing the credential, naming the quota.
 
 :class:`BudgetRegistry` hands out one budget per (destination type,
 credential id). A destination learns its credential id only once built, so its
-:class:`~hub.destination.DestinationContext` carries a :class:`BudgetHandle`
+:class:`~hub.contract.destination.DestinationContext` carries a :class:`BudgetHandle`
 that the engine binds to the shared budget right after the factory returns.
 """
 
@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from hub.capabilities import RateLimit
-from hub.destination import FatalDestinationError
+from hub.contract.capabilities import RateLimit
+from hub.contract.destination import FatalDestinationError
 
 __all__ = [
     "BudgetHandle",

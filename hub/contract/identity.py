@@ -1,11 +1,11 @@
 """Identity chains: how a record new to the hub finds the object a destination
 already has (``users.match``, ``accounts.match`` in a mapping).
 
-A plugin gets the chain as :attr:`hub.destination.Batch.match`. For the
+A plugin gets the chain as :attr:`hub.contract.destination.Batch.match`. For the
 records of a batch without a destination id, it looks the chain's next key up
 (an e-mail, a domain) and *adopts* a match that holds no other hub record's
 key: it writes the hub's key onto the object and answers
-:meth:`hub.destination.RecordResult.adopt`, so the object's id is remembered and
+:meth:`hub.contract.destination.RecordResult.adopt`, so the object's id is remembered and
 it is never created twice. The helpers here keep every plugin's matching alike.
 """
 

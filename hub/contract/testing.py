@@ -4,7 +4,7 @@ Installing connector-hub registers this module with pytest (entry point
 ``pytest11``), so a plugin's tests can use its fixtures (``hub_budget``,
 ``hub_context``) and subclass :class:`DestinationConformance`::
 
-    from hub.testing import DestinationConformance, make_context
+    from hub.contract.testing import DestinationConformance, make_context
 
     class TestCsvDropConformance(DestinationConformance):
         destination_type = "csvdrop"          # optional: check the entry point too
@@ -32,7 +32,7 @@ from typing import Any, ClassVar, TypeAlias
 
 import pytest
 
-from hub.capabilities import (
+from hub.contract.capabilities import (
     Action,
     Capabilities,
     IdentityKey,
@@ -40,7 +40,7 @@ from hub.capabilities import (
     Operation,
     SyncMode,
 )
-from hub.destination import (
+from hub.contract.destination import (
     Batch,
     BatchItem,
     BatchObject,
@@ -69,7 +69,7 @@ __all__ = [
 
 @dataclass(slots=True)
 class RecordingBudget:
-    """A :class:`~hub.destination.RateBudget` that never waits and records every call."""
+    """A :class:`~hub.contract.destination.RateBudget` that never waits and records every call."""
 
     acquired: int = 0
     observed: list[dict[str, Any]] = field(default_factory=list)
@@ -107,7 +107,7 @@ def make_context(
     timeout: float = 5.0,
     **extras: Any,
 ) -> DestinationContext:
-    """A :class:`~hub.destination.DestinationContext` for tests: ``base_dir`` as
+    """A :class:`~hub.contract.destination.DestinationContext` for tests: ``base_dir`` as
     the hub.toml directory, a :class:`RecordingBudget`, a short timeout."""
     return DestinationContext(
         name=name,
@@ -128,7 +128,7 @@ def make_batch(
     object_name: str = "",
     match: tuple[IdentityKey, ...] = (IdentityKey.EXTERNAL_ID,),
 ) -> Batch:
-    """A :class:`~hub.destination.Batch` of ``items`` (``match``: its match chain)."""
+    """A :class:`~hub.contract.destination.Batch` of ``items`` (``match``: its match chain)."""
     return Batch(
         destination=destination,
         object=object,
@@ -628,9 +628,9 @@ class DestinationConformance:
         self, conformance_destination: Destination
     ) -> None:
         """An action in ``capabilities.actions`` reaches the plugin's ``perform``
-        through :func:`hub.actions.perform` (the path playbooks take) and gets a
+        through :func:`hub.contract.actions.perform` (the path playbooks take) and gets a
         result of its own: declaring an action without performing it is a hole."""
-        from hub.actions import ActionRequest, perform, supports_actions
+        from hub.contract.actions import ActionRequest, perform, supports_actions
 
         declared = sorted(conformance_destination.capabilities.actions)
         if not declared:

@@ -8,12 +8,9 @@ registered exactly the same way.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pluggy
 
-if TYPE_CHECKING:
-    from hub.plugins import DestinationRegistry
+from hub.contract.registry import DestinationRegistry
 
 PROJECT_NAME = "hub"
 
@@ -27,7 +24,7 @@ def hub_register_destinations(registry: DestinationRegistry) -> None:
     """Register the destination types this plugin provides.
 
     Call ``registry.add(DestinationType(...))`` once per destination type; a
-    type declares its name, its :class:`~hub.capabilities.Capabilities` and
+    type declares its name, its :class:`~hub.contract.capabilities.Capabilities` and
     the pydantic model of its settings.
 
     :param registry: the registry collecting every plugin's destination types.

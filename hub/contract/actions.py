@@ -1,12 +1,12 @@
 """The action contract: what playbooks ask destinations to do.
 
 A destination that offers actions declares them in
-:attr:`~hub.capabilities.Capabilities.actions` and implements, besides
+:attr:`~hub.contract.capabilities.Capabilities.actions` and implements, besides
 ``send``, the optional method::
 
     def perform(self, requests: Sequence[ActionRequest]) -> Sequence[RecordResult]
 
-returning one :class:`~hub.destination.RecordResult` per request, keyed by the
+returning one :class:`~hub.contract.destination.RecordResult` per request, keyed by the
 request's ``key``. The key is the idempotency key of one action of one playbook
 entry for one subject: the engine sends the same key again only when it never
 saw the result confirmed (a crash between sending and recording), so a plugin
@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from hub.capabilities import Action, Capabilities
-from hub.destination import RecordResult
+from hub.contract.capabilities import Action, Capabilities
+from hub.contract.destination import RecordResult
 
 __all__ = ["ActionDestination", "ActionRequest", "perform", "supports_actions"]
 

@@ -19,13 +19,15 @@ credentials), naming the setting to fix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from hub.capabilities import Capabilities, IdentityKey, Operation
+from pydantic import BaseModel
+
+from hub.contract.capabilities import Capabilities, IdentityKey, Operation
 
 
 class BatchObject(StrEnum):
@@ -124,6 +126,13 @@ class RecordResult:
         return cls(key, Outcome.PERMANENT, None, None, reason)
 
 
+class TransientTransportError(Exception):
+    """The request for a whole batch did not get through (a timeout, a refused or
+    dropped connection): every item of the batch is retried. A plugin raises it
+    from ``send`` instead of letting its HTTP library's exception escape, so the
+    core needs no HTTP library to tell a transient failure from a bug."""
+
+
 class FatalDestinationError(Exception):
     """Stops the run for this destination: nothing more can succeed (bad credentials).
 
@@ -201,7 +210,14 @@ class Destination(Protocol):
         ...
 
 
-DestinationFactory = Callable[[Any, DestinationContext], Destination]
+#: Settings model of a destination type (a pydantic model; ``NoSettings`` when none).
+SettingsT = TypeVar("SettingsT", bound=BaseModel, contravariant=True)
+
+
+class DestinationFactory(Protocol[SettingsT]):
+    """Builds a live destination from its validated settings model and context."""
+
+    def __call__(self, settings: SettingsT, context: DestinationContext, /) -> Destination: ...
 
 
 def link_key(contact_key: str, account_key: str) -> str:
