@@ -65,19 +65,19 @@ from hub.contract import (
     env_var_name,
     normal_email,
 )
-from hub_intercom.api import (
-    IntercomClient,
-    IntercomError,
-    IntercomUnreachable,
-    rate_headers,
-    token_fingerprint,
-)
 from hub_intercom.attributes import (
     COMPANY_STANDARD,
     CONTACT_STANDARD,
     company_body,
     contact_body,
     custom_types,
+)
+from hub_intercom.client import (
+    IntercomClient,
+    IntercomError,
+    IntercomUnreachable,
+    rate_headers,
+    token_fingerprint,
 )
 from hub_intercom.settings import WINDOW_SECONDS, IntercomSettings, per_window
 

@@ -16,7 +16,7 @@ daily API quota watched through ``Sforce-Limit-Info``. Configure it with::
 
 and the secret in the environment:
 ``HUB_DESTINATIONS__SALESFORCE__SETTINGS__CLIENT_SECRET``. See
-:mod:`hub_salesforce.client` for what each batch becomes.
+:mod:`hub_salesforce.destination` for what each batch becomes.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from hub.contract import (
     SyncMode,
     hookimpl,
 )
-from hub_salesforce.client import SalesforceDestination
+from hub_salesforce.destination import SalesforceDestination
 from hub_salesforce.settings import COLLECTION_SIZE, MAX_BULK_BATCH, AuthFlow, SalesforceSettings
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ link, naming the setting); every other property name is an
 a custom field), dates cut to ``YYYY-MM-DD``.
 
 The engine sends a link's payload as ``{"properties": {...}, "primary": bool}``
-(``hub.fingerprint.link_payload``); a bare properties mapping is read too.
+(``hub.contract.link_payload``); a bare properties mapping is read too.
 """
 
 from __future__ import annotations

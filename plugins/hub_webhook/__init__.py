@@ -2,7 +2,7 @@
 
 Each batch is POSTed as one JSON document to the configured URL, signed with
 HMAC-SHA256 (see :mod:`hub_webhook.signing` for the headers and how a
-receiver verifies them, and :mod:`hub_webhook.client` for how answers are
+receiver verifies them, and :mod:`hub_webhook.destination` for how answers are
 classified). Configure it with::
 
     [destinations.events]
@@ -28,7 +28,7 @@ from hub.contract import (
     SyncMode,
     hookimpl,
 )
-from hub_webhook.client import WebhookDestination
+from hub_webhook.destination import WebhookDestination
 from hub_webhook.settings import MAX_BATCH_SIZE, WebhookSettings
 from hub_webhook.signing import verify_signature
 
