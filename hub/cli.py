@@ -131,12 +131,16 @@ def validate(
     """The pre-flight of a sync: hub.toml, every mapping, the sources (readable,
     and holding every attribute the mappings read) and the state store; report
     every problem at once (exit 2)."""
-    from hub.plugins import load_plugins
+    from hub.contract.plugins import load_plugins
+    from hub.playbooks import PLAYBOOK_CHECKS
     from hub.validate import format_problems, validate_project
 
     plugins = load_plugins()
     problems = validate_project(
-        config, destination_types=plugins.destinations.types(), offline=offline
+        config,
+        destination_types=plugins.destinations.types(),
+        offline=offline,
+        checks=PLAYBOOK_CHECKS,
     )
     for failed in plugins.failed:
         err.print(f"[yellow]plugin {failed.name} ({failed.value}) skipped: {failed.error}[/]")
@@ -486,7 +490,7 @@ def retry_command(
 @app.command()
 def plugins(as_json: JsonOption = False) -> None:
     """List installed plugins, their destination types and capabilities."""
-    from hub.plugins import load_plugins
+    from hub.contract.plugins import load_plugins
 
     loaded = load_plugins()
     data = {

@@ -34,7 +34,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from hub.projections.getters import fast_getter
+from hub.getters import fast_getter
 from hub.references import NAMESPACES, Reference, ReferenceError_, Scope, parse_reference
 
 Predicate = Callable[[Scope], bool]

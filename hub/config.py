@@ -19,13 +19,12 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator
-from collections.abc import Mapping as AbcMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import UnionType
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -42,9 +41,6 @@ from hub.mapping import Mapping
 from hub.redaction import register_settings
 from hub.settings import HubSettings
 from hub.toml_locations import KeyPath, TomlLocator, decode_error_problem, format_key
-
-if TYPE_CHECKING:
-    from hub.validate import DestinationTypeInfo
 
 #: Environment variable prefix, and nesting delimiter, for ``hub.toml`` settings.
 #: Environment variable naming the directory of secret files.
@@ -448,20 +444,6 @@ class Project:
     def resolve(self, path: Path) -> Path:
         """``path`` made relative to :attr:`base_dir` when it is not absolute."""
         return path if path.is_absolute() else self.base_dir / path
-
-
-def load_project(
-    config_path: Path,
-    destination_types: AbcMapping[str, DestinationTypeInfo] | None = None,
-    *,
-    secrets_dir: Path | None = None,
-) -> Project:
-    """``hub.toml`` and the mappings of its enabled destinations, fully validated
-    (see :func:`hub.validate.validate_project`); raise
-    :class:`~hub.errors.ConfigError` listing every problem."""
-    from hub.validate import load_project as load_validated  # validate builds on this module
-
-    return load_validated(config_path, destination_types, secrets_dir=secrets_dir)
 
 
 # -- mapping files -------------------------------------------------------------

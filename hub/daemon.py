@@ -50,10 +50,10 @@ import structlog
 
 from hub.alerts import Alerter
 from hub.config import Project
+from hub.contract.plugins import Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem
 from hub.observability import Metrics, ObservabilityServer, parse_listen
-from hub.plugins import Plugins, load_plugins
 from hub.schedules import Schedule, format_duration
 from hub.settings import HubSettings, ScheduleSettings
 from hub.state import RunStatus, sqlite_path
@@ -188,10 +188,13 @@ class Daemon:
         return self.project.settings
 
     def _load(self) -> Project:
+        from hub.playbooks import PLAYBOOK_CHECKS
         from hub.validate import load_project
 
         project = load_project(
-            self.config_path, destination_types=self.plugins.destinations.types()
+            self.config_path,
+            destination_types=self.plugins.destinations.types(),
+            checks=PLAYBOOK_CHECKS,
         )
         if not any(s.enabled for s in project.settings.schedules.values()):
             raise ConfigError(

@@ -23,7 +23,7 @@ from typing import Any
 
 from hub.records import jsonable
 
-__all__ = ["fingerprint", "link_payload"]
+__all__ = ["fingerprint"]
 
 _encoder = json.JSONEncoder(
     sort_keys=True,
@@ -73,8 +73,3 @@ def fingerprint(payload: Mapping[str, Any]) -> str:
     if not isinstance(payload, dict):
         payload = jsonable(payload)
     return hashlib.blake2b(_canonical(payload).encode("ascii"), digest_size=16).hexdigest()
-
-
-def link_payload(properties: Mapping[str, Any], primary: bool) -> dict[str, Any]:
-    """The payload of a link, as the planner fingerprints and sends it."""
-    return {"properties": properties, "primary": primary}

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from hub.conditions import compile_condition
 from hub.contract.capabilities import Capabilities
+from hub.contract.plugins import Plugins, load_plugins
 from hub.errors import ConfigError, Problem
 from hub.loading import LoadResult, load
 from hub.model import Dataset
-from hub.plugins import Plugins, load_plugins
+from hub.playbooks.spec import PLAYBOOK_CHECKS
 from hub.projections.destination import project_destination
 from hub.quarantine import Quarantine
 from hub.records import DestinationProjection
@@ -47,7 +48,9 @@ def resolve_as_of(project: Project, as_of: datetime | None) -> datetime:
 def open_project(config_path: Path, plugins: Plugins | None = None) -> tuple[Project, Plugins]:
     """Load and validate hub.toml and its mappings against the installed plugins."""
     plugins = plugins or load_plugins()
-    project = load_project(config_path, destination_types=plugins.destinations.types())
+    project = load_project(
+        config_path, destination_types=plugins.destinations.types(), checks=PLAYBOOK_CHECKS
+    )
     return project, plugins
 
 

@@ -66,8 +66,8 @@ from itertools import islice
 from typing import Any, Final
 
 from hub.contract.capabilities import SyncMode
-from hub.contract.destination import BatchObject, LinkEnds, link_key, split_link_key
-from hub.fingerprint import fingerprint, link_payload
+from hub.contract.destination import BatchObject, LinkEnds, link_key, link_payload, split_link_key
+from hub.fingerprint import fingerprint
 from hub.model import split_membership_key
 from hub.records import (
     AccountsChunk,

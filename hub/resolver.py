@@ -30,8 +30,8 @@ from types import MappingProxyType
 from typing import Any
 
 from hub.model import Account, Dataset, Event, Membership, User
-from hub.projections.values import iso_utc, utc
 from hub.settings import EventRollupLevel, EventSettings
+from hub.values import iso_utc, utc
 
 __all__ = [
     "Graph",

@@ -72,6 +72,7 @@ from hub.contract.destination import (
     DestinationContext,
     FatalDestinationError,
 )
+from hub.contract.plugins import DestinationType, Plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.executor import ExecutionSummary, execute_stream
@@ -84,7 +85,6 @@ from hub.planner import (
     PlannedItem,
     plan_destination,
 )
-from hub.plugins import DestinationType, Plugins
 from hub.projections.destination import ProjectionError, iter_destination
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings

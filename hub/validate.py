@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Set as AbcSet
 from dataclasses import dataclass, replace
@@ -53,6 +53,7 @@ __all__ = [
     "CheckedProject",
     "DestinationTypeInfo",
     "Project",
+    "ProjectCheck",
     "TemplateSyntaxError",
     "check_project",
     "format_problems",
@@ -60,6 +61,21 @@ __all__ = [
     "template_references",
     "validate_project",
 ]
+
+
+class ProjectCheck(Protocol):
+    """A check of a layer above validation (playbooks), handed in by the caller:
+    called with ``known = None`` for the files alone, and again with the
+    attributes the loaded data holds (``validate_project(offline=False)``)."""
+
+    def __call__(
+        self,
+        settings: HubSettings,
+        base_dir: Path,
+        destination_types: AbcMapping[str, DestinationTypeInfo] | None,
+        known: KnownAttributes | None,
+        /,
+    ) -> list[Problem]: ...
 
 
 class DestinationTypeInfo(Protocol):
@@ -639,6 +655,7 @@ def check_project(
     destination_types: AbcMapping[str, DestinationTypeInfo] | None,
     secrets_dir: Path | None,
     known: KnownAttributes | None = None,
+    checks: Sequence[ProjectCheck] = (),
 ) -> CheckedProject:
     """Check everything once; what :func:`validate_project` and :func:`load_project` share.
 
@@ -727,10 +744,9 @@ def check_project(
             )
         if destination.enabled:
             mappings[destination.name] = mapping
-    if settings is not None and settings.playbooks.paths:
-        from hub.playbooks import playbook_problems  # builds on this module
-
-        problems.extend(playbook_problems(settings, base_dir, destination_types))
+    if settings is not None:
+        for check in checks:
+            problems.extend(check(settings, base_dir, destination_types, None))
     return CheckedProject(settings, mappings, _in_file_order(problems))
 
 
@@ -794,6 +810,7 @@ def validate_project(
     *,
     secrets_dir: Path | None = None,
     offline: bool = True,
+    checks: Sequence[ProjectCheck] = (),
 ) -> list[Problem]:
     """Every problem in ``hub.toml`` and the mapping files it names, in file order.
 
@@ -805,8 +822,10 @@ def validate_project(
     headers, the keys JSON rows carry, each query's result columns) and every
     reference is checked against the attributes they hold; the state store's
     URL must be supported and its file usable (see :func:`state_problems`).
+
+    ``checks``: those of the layers above (``hub.playbooks.PLAYBOOK_CHECKS``).
     """
-    checked = check_project(config_path, destination_types, secrets_dir)
+    checked = check_project(config_path, destination_types, secrets_dir, checks=checks)
     if offline:
         return checked.problems
     from hub.loading import discover_columns, source_tables  # reads files: an edge
@@ -818,13 +837,9 @@ def validate_project(
     columns, source_problems = discover_columns(settings, base_dir)
     complete = source_tables(settings, failed=source_problems)
     known = known_attributes(columns, settings.events, complete)
-    rechecked = check_project(config_path, destination_types, secrets_dir, known)
-    if settings.playbooks.paths:
-        from hub.playbooks import playbook_attribute_problems  # builds on this module
-
-        rechecked.problems.extend(
-            playbook_attribute_problems(settings, base_dir, destination_types, known)
-        )
+    rechecked = check_project(config_path, destination_types, secrets_dir, known, checks)
+    for check in checks:
+        rechecked.problems.extend(check(settings, base_dir, destination_types, known))
     # Problems found outside hub.toml are located at their key in it (parsed once).
     document, _ = read_toml(config_path)
     problems = [*rechecked.problems, *_located(document, source_problems)]
@@ -926,9 +941,11 @@ def load_project(
     destination_types: AbcMapping[str, DestinationTypeInfo] | None = None,
     *,
     secrets_dir: Path | None = None,
+    checks: Sequence[ProjectCheck] = (),
 ) -> Project:
-    """The validated project; raise :class:`~hub.errors.ConfigError` listing every problem."""
-    checked = check_project(config_path, destination_types, secrets_dir)
+    """The validated project; raise :class:`~hub.errors.ConfigError` listing every
+    problem (``checks``: those of the layers above, see :class:`ProjectCheck`)."""
+    checked = check_project(config_path, destination_types, secrets_dir, checks=checks)
     if checked.problems or checked.settings is None:
         raise ConfigError(checked.problems)
     return Project(checked.settings, config_path.parent, checked.mappings)

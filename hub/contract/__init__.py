@@ -53,6 +53,7 @@ from hub.contract.destination import (
     RecordResult,
     TransientTransportError,
     link_key,
+    link_payload,
     split_link_key,
 )
 from hub.contract.envvars import env_var_name
@@ -96,6 +97,7 @@ __all__ = [
     "hookimpl",
     "hub_register_destinations",
     "link_key",
+    "link_payload",
     "normal_domain",
     "normal_email",
     "perform",

@@ -1,6 +1,6 @@
 """The contract between the sync engine and a destination plugin.
 
-A plugin registers a :class:`~hub.plugins.DestinationType` whose ``factory``
+A plugin registers a :class:`~hub.contract.plugins.DestinationType` whose ``factory``
 builds a :class:`Destination` from its validated settings and a
 :class:`DestinationContext`. The engine then hands it typed :class:`Batch`
 objects (one object kind, one operation, at most the declared batch size), in
@@ -218,6 +218,12 @@ class DestinationFactory(Protocol[SettingsT]):
     """Builds a live destination from its validated settings model and context."""
 
     def __call__(self, settings: SettingsT, context: DestinationContext, /) -> Destination: ...
+
+
+def link_payload(properties: Mapping[str, Any], primary: bool) -> dict[str, Any]:
+    """The payload of a link, as the planner fingerprints and sends it:
+    ``{"properties": {...}, "primary": bool}``."""
+    return {"properties": properties, "primary": primary}
 
 
 def link_key(contact_key: str, account_key: str) -> str:

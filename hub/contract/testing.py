@@ -50,8 +50,8 @@ from hub.contract.destination import (
     Outcome,
     RecordResult,
     link_key,
+    link_payload,
 )
-from hub.fingerprint import link_payload
 
 __all__ = [
     "DestinationConformance",
@@ -384,7 +384,7 @@ class DestinationConformance:
     ) -> None:
         if self.destination_type is None:
             pytest.skip("destination_type is not set on the test class")
-        from hub.plugins import load_plugins
+        from hub.contract.plugins import load_plugins
 
         plugins = load_plugins()
         assert self.destination_type in plugins.destinations, (
@@ -543,7 +543,7 @@ class DestinationConformance:
             properties = (
                 self.sample_payload(BatchObject.LINK, i) if links.carries_properties else {}
             )
-            # Exactly what the engine sends: see hub.fingerprint.link_payload.
+            # Exactly what the engine sends: see hub.contract.destination.link_payload.
             payload = link_payload(properties, ends.primary)
             items.append(BatchItem(link_key(contact.key, account.key), payload, None, ends))
         return list({item.key: item for item in items}.values())

@@ -30,9 +30,9 @@ from typing import Any
 
 from hub.mapping import AccountRollup, AccountRollupKind
 from hub.model import Account, Event, Membership, User
-from hub.projections.values import iso_utc, utc
 from hub.references import Scope
 from hub.resolver import window_start
+from hub.values import iso_utc, utc
 
 __all__ = ["account_rollup", "rollup_value"]
 

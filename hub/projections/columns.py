@@ -1,13 +1,13 @@
 """Column-wise reads for the projections' hot loops.
 
 A projection reads the same reference off millions of objects; a closure per
-read (:mod:`hub.projections.getters`) costs a Python call each time. Here a
+read (:mod:`hub.getters`) costs a Python call each time. Here a
 reference is read off a whole list of objects at once, with C-level
 iterators (``map`` over ``attrgetter`` / ``methodcaller``), and a condition
 reading one namespace only is evaluated once per distinct value it reads
 (:class:`BatchCondition`), the result remembered across passes.
 
-The values are exactly those of :func:`hub.projections.getters.fast_getter`
+The values are exactly those of :func:`hub.getters.fast_getter`
 for objects that are present; a list holding ``None`` (a membership whose user
 or account is missing) raises ``AttributeError``, and callers fall back to the
 scope-based path.

@@ -52,6 +52,7 @@ from typing import Any, overload
 
 from hub import conditions
 from hub.contract.capabilities import Capabilities, FieldType, ObjectKind
+from hub.getters import fast_getter
 from hub.mapping import (
     AccountRollup,
     AccountRollupKind,
@@ -66,7 +67,6 @@ from hub.model import EMPTY, Account, Dataset, Membership, User, split_membershi
 from hub.projections.account_rollups import rollup_value
 from hub.projections.associations import membership_links
 from hub.projections.columns import BatchCondition, column, reader
-from hub.projections.getters import fast_getter
 from hub.projections.membership_contacts import inflation, membership_contact_records
 from hub.projections.notices import NoticeCollector
 from hub.projections.primary_account import primary_membership
@@ -77,7 +77,6 @@ from hub.projections.relationship_fields import (
 from hub.projections.stages import CHURNED, UNSTAGED, StageRanking
 from hub.projections.templates import compile_template, template_pattern
 from hub.projections.user_lists import UserList, join_entries, user_list
-from hub.projections.values import render, utc
 from hub.records import (
     AccountsChunk,
     ContactsChunk,
@@ -95,6 +94,7 @@ from hub.records import (
 )
 from hub.references import ALLOWED, Getter, Reference, Scope, parse_reference
 from hub.resolver import Graph, collection_paused, count_events, window_start
+from hub.values import render, utc
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",

@@ -28,7 +28,7 @@ from datetime import datetime
 from hub.mapping import PrimaryAccountPolicy, PrimaryAccountSettings
 from hub.model import Membership
 from hub.projections.stages import CHURNED, StageRanking
-from hub.projections.values import instant, truthy
+from hub.values import instant, truthy
 
 __all__ = ["primary_membership"]
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hub.projections.getters import fast_getter
-from hub.projections.values import render
+from hub.getters import fast_getter
 from hub.references import (
     NAMESPACES,
     Getter,
@@ -20,6 +19,7 @@ from hub.references import (
     Scope,
     parse_reference,
 )
+from hub.values import render
 
 __all__ = ["TemplateError", "compile_template", "template_pattern", "template_references"]
 
@@ -83,7 +83,7 @@ def template_pattern(
     text: str, allowed: tuple[str, ...] = NAMESPACES
 ) -> tuple[str, tuple[Reference, ...]]:
     """``text`` as a %-format and its references: an entry is ``pattern %
-    values``, each value a ``str`` or else :func:`~hub.projections.values.render`-ed.
+    values``, each value a ``str`` or else :func:`~hub.values.render`-ed.
     Literal parts have every "%" escaped; values are only ever *arguments* to
     it, so user data is inserted and never interpreted."""
     literals: list[str] = [""]

@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from hub.model import Account, Membership, User
-from hub.projections.values import render, sort_key
 from hub.references import Getter, Scope
+from hub.values import render, sort_key
 
 __all__ = ["Joined", "UserList", "join_entries", "marker", "user_list"]
 

@@ -51,7 +51,8 @@ from hub.contract.destination import BatchObject
 from hub.errors import Problem, StateStoreError
 from hub.quarantine import QuarantinedRow
 from hub.redaction import redact
-from hub.state import (
+from hub.state.connection import connect, immediate
+from hub.state.store import (
     Confirmation,
     ErrorInfo,
     Failure,
@@ -60,7 +61,6 @@ from hub.state import (
     RunInfo,
     RunStatus,
 )
-from hub.state.connection import connect, immediate
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStateStore", "StateVersionError", "migrate"]
 

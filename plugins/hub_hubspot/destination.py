@@ -808,7 +808,7 @@ class HubSpotDestination:
 
     @staticmethod
     def _role(item: BatchItem) -> str:
-        # A link's payload is {"properties": {...}, "primary": bool} (hub.fingerprint.link_payload).
+        # A link's payload is {"properties": {...}, "primary": bool} (hub.contract.link_payload).
         properties = item.payload.get("properties") or {}
         role = properties.get("role")
         return str(role).strip() if role is not None else ""

@@ -46,10 +46,10 @@ from hub.contract.destination import (  # noqa: E402
     Outcome,
     RateBudget,
     link_key,
+    link_payload,
 )
 from hub.contract.ratelimit import CredentialBudget  # noqa: E402
 from hub.contract.testing import RecordingBudget, make_batch  # noqa: E402
-from hub.fingerprint import link_payload  # noqa: E402
 
 
 def _company(i: int) -> BatchItem:

@@ -52,7 +52,7 @@ def run_one(
 
     from hub.conditions import compile_condition
     from hub.config import load_mapping
-    from hub.plugins import load_plugins
+    from hub.contract.plugins import load_plugins
     from hub.projections.destination import iter_destination, project_destination
     from hub.records import AccountsChunk, ContactsChunk, LinksChunk
     from hub.resolver import Graph, enrich

@@ -223,7 +223,7 @@ def test_validate_refuses_a_missing_plugin_secret_and_never_echoes_one(
 
 def test_validate_refuses_a_mode_the_destination_type_lacks(project: Path) -> None:
     from hub.contract.capabilities import SyncMode
-    from hub.plugins import load_plugins
+    from hub.contract.plugins import load_plugins
     from hub.validate import validate_project
 
     config = project / "hub.toml"

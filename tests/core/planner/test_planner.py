@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from hub.contract.capabilities import ObjectKind, SyncMode
-from hub.contract.destination import BatchObject, link_key
-from hub.fingerprint import fingerprint, link_payload
+from hub.contract.destination import BatchObject, link_key, link_payload
+from hub.fingerprint import fingerprint
 from hub.planner import DestinationPlan, PlanAction, PlannedItem, plan_destination
 from hub.records import (
     AccountsChunk,

@@ -12,10 +12,10 @@ from hub.contract.actions import ActionRequest
 from hub.contract.capabilities import Action, Capabilities
 from hub.contract.destination import RecordResult
 from hub.contract.hookspecs import hookimpl
+from hub.contract.plugins import DestinationRegistry, DestinationType, Plugins, load_plugins
 from hub.model import Dataset
 from hub.pipeline import resolve
 from hub.playbooks import LoadedPlaybook, load_playbooks
-from hub.plugins import DestinationRegistry, DestinationType, Plugins, load_plugins
 from hub.resolver import Graph
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -8,7 +8,7 @@ import pytest
 from conftest import Clock, Recorder, load, recorder_plugins, write_project
 
 from hub.errors import ConfigError
-from hub.playbooks import run_playbooks
+from hub.playbooks import PLAYBOOK_CHECKS, run_playbooks
 from hub.state.playbooks import PlaybookStore
 from hub.validate import validate_project
 
@@ -32,12 +32,16 @@ where = "user.email != null and primary_account.name == 'x'"
 
 def test_every_problem_has_its_file_and_line(tmp_path: Path) -> None:
     config = write_project(tmp_path, BAD)
-    problems = validate_project(config, recorder_plugins().destinations.types())
+    problems = validate_project(
+        config, recorder_plugins().destinations.types(), checks=PLAYBOOK_CHECKS
+    )
     # The model's problems first (unknown key, bad duration): fix and re-check.
     assert {(p.key, p.line) for p in problems} >= {("colour", 4), ("timeout", 3)}
     assert all(p.file and p.file.endswith("pqa_pql.toml") for p in problems)
     config = write_project(tmp_path, BAD.replace('colour = "blue"\n', "").replace("21 days", "21d"))
-    problems = validate_project(config, recorder_plugins().destinations.types())
+    problems = validate_project(
+        config, recorder_plugins().destinations.types(), checks=PLAYBOOK_CHECKS
+    )
     text = "\n".join(str(p) for p in problems)
     by_key = {p.key: p for p in problems}
     assert by_key["entry"].line == 1 and "'=' is not a comparison" in by_key["entry"].message
@@ -58,7 +62,9 @@ def test_an_action_the_destination_lacks_names_the_capability(tmp_path: Path) ->
         + str(Path(__file__).resolve().parents[3] / "mappings" / "crm.toml")
         + '"\n[destinations.crm.settings]\ndirectory = "out"\n',
     )
-    problems = validate_project(config, recorder_plugins().destinations.types())
+    problems = validate_project(
+        config, recorder_plugins().destinations.types(), checks=PLAYBOOK_CHECKS
+    )
     action = [p for p in problems if p.key == "actions[0].action"]
     assert action and "capability actions.create_task" in action[0].message
     assert action[0].line == 5
@@ -106,10 +112,15 @@ def test_the_root_config_stays_valid_and_the_example_validates(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = Path(__file__).resolve().parents[3]
-    from hub.plugins import load_plugins
+    from hub.contract.plugins import load_plugins
 
     types = load_plugins().destinations.types()
-    assert validate_project(root / "hub.toml", types) == []
+    assert validate_project(root / "hub.toml", types, checks=PLAYBOOK_CHECKS) == []
     monkeypatch.setenv("HUB_DESTINATIONS__HUBSPOT__SETTINGS__TOKEN", "pat-na1-" + "0" * 36)
     monkeypatch.setenv("HUB_DESTINATIONS__SLACK__SETTINGS__WEBHOOK_URL", "http://127.0.0.1:9/x")
-    assert validate_project(root / "examples" / "playbooks" / "hub.toml", types) == []
+    assert (
+        validate_project(
+            root / "examples" / "playbooks" / "hub.toml", types, checks=PLAYBOOK_CHECKS
+        )
+        == []
+    )

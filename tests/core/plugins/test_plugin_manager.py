@@ -10,7 +10,7 @@ import pytest
 from hub.contract import hookspecs
 from hub.contract.capabilities import Capabilities, ObjectCapability, ObjectKind
 from hub.contract.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType, PluginError, load_plugins
+from hub.contract.plugins import DestinationRegistry, DestinationType, PluginError, load_plugins
 
 
 def _fake_distribution(root: Path, name: str, entry_points: str) -> None:
@@ -57,7 +57,7 @@ def test_a_third_party_plugin_on_the_path_registers_its_destination(
 ) -> None:
     (tmp_path / "acme_dest.py").write_text(
         "from hub.contract.hookspecs import hookimpl\n"
-        "from hub.plugins import DestinationType\n"
+        "from hub.contract.plugins import DestinationType\n"
         "from hub.contract.capabilities import Capabilities, ObjectCapability, ObjectKind\n"
         "@hookimpl\n"
         "def hub_register_destinations(registry):\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.plugins import load_plugins
+from hub.contract.plugins import load_plugins
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "plugin-tutorial"
 

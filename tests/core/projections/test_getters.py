@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hub.getters import fast_getter
 from hub.model import Account, Membership, User
-from hub.projections.getters import fast_getter
 from hub.references import NAMESPACES, ROLLUP_ATTRIBUTES, Scope, parse_reference
 
 USER = User("u1", "u1@x.io", {"name": "Ann", "email": "trait@x.io"})

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.getters import fast_getter
 from hub.mapping import AccountRollup
 from hub.model import Account, Event, Membership, User
 from hub.projections.account_rollups import account_rollup
 from hub.projections.associations import membership_links
-from hub.projections.getters import fast_getter
 from hub.projections.membership_contacts import inflation, membership_contact_records
 from hub.references import Scope, parse_reference
 

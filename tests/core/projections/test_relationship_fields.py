@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hub.getters import fast_getter
 from hub.model import Account, Membership, User
-from hub.projections.getters import fast_getter
 from hub.projections.relationship_fields import (
     relationship_any,
     relationship_count,

@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.getters import fast_getter
 from hub.model import Account, Membership, User
-from hub.projections.getters import fast_getter
 from hub.projections.user_lists import join_entries, marker, user_list
 from hub.references import Scope, parse_reference
 

@@ -23,7 +23,7 @@ from hub.contract.capabilities import (
 )
 from hub.contract.destination import Batch, DestinationContext, FatalDestinationError, RecordResult
 from hub.contract.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType
+from hub.contract.plugins import DestinationRegistry, DestinationType
 from hub.records import DestinationProjection, Link, Record, make_link, make_record
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import hub.pipeline
 from hub.cli import app
-from hub.plugins import Plugins, load_plugins
+from hub.contract.plugins import Plugins, load_plugins
 
 ROOT = Path(__file__).resolve().parents[3]
 runner = CliRunner()

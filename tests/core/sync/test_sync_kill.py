@@ -30,7 +30,7 @@ import hub.pipeline
 import hub_outbox
 from hub.contract.capabilities import Operation
 from hub.contract.hookspecs import hookimpl
-from hub.plugins import DestinationType, load_plugins
+from hub.contract.plugins import DestinationType, load_plugins
 
 CAPABILITIES = hub_outbox.CAPABILITIES.model_copy(
     update={"batch_sizes": {operation: 4 for operation in Operation}}

@@ -10,8 +10,8 @@ import pytest
 from sync_fakes import FakePlugin
 
 from hub.contract.capabilities import SyncMode
+from hub.contract.plugins import load_plugins
 from hub.errors import ConfigError
-from hub.plugins import load_plugins
 from hub.state import RunStatus
 from hub.state.sqlite import SqliteStateStore
 from hub.sync import plan, sync

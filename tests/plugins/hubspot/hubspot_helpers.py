@@ -16,9 +16,9 @@ from hub.contract.destination import (
     RateBudget,
     RecordResult,
     link_key,
+    link_payload,
 )
 from hub.contract.testing import RecordingBudget, make_batch, make_context
-from hub.fingerprint import link_payload
 
 
 def make_destination(

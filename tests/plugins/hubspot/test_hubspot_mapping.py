@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.plugins import load_plugins
+from hub.contract.plugins import load_plugins
 from hub.validate import validate_project
 
 ROOT = Path(__file__).resolve().parents[3]

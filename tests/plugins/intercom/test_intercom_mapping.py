@@ -8,7 +8,7 @@ import pytest
 from intercom_fake import TOKEN, IntercomFake
 from intercom_project import MAPPING, TOKEN_VARIABLE, write_project
 
-from hub.plugins import load_plugins
+from hub.contract.plugins import load_plugins
 from hub.sync import sync
 from hub.validate import format_problems, validate_project
 

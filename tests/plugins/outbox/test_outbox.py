@@ -13,8 +13,8 @@ from hub_outbox import OutboxDestination, OutboxSettings, outbox_id, read_record
 
 from hub.contract.capabilities import Operation, SyncMode
 from hub.contract.destination import BatchItem, BatchObject, LinkEnds, Outcome, link_key
+from hub.contract.plugins import load_plugins
 from hub.contract.testing import make_batch, make_context
-from hub.plugins import load_plugins
 
 
 def _outbox(tmp_path: Path, directory: str = "outbox/crm") -> OutboxDestination:

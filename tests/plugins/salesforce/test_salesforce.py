@@ -27,9 +27,9 @@ from hub.contract.destination import (
     Outcome,
     RecordResult,
     link_key,
+    link_payload,
 )
 from hub.contract.testing import RecordingBudget, make_batch
-from hub.fingerprint import link_payload
 
 
 def _send(destination, object, operation, items) -> dict[str, RecordResult]:  # type: ignore[no-untyped-def]

@@ -29,9 +29,9 @@ from hub.contract.destination import (
     Outcome,
     RecordResult,
     link_key,
+    link_payload,
 )
 from hub.contract.testing import make_batch
-from hub.fingerprint import link_payload
 
 EXAMPLE = "https://example.my.salesforce.com"
 ROOT = Path(__file__).resolve().parents[3]

@@ -15,8 +15,8 @@ from hub_slack import CAPABILITIES, SlackSettings, make_slack
 from hub.contract.actions import ActionRequest, perform
 from hub.contract.capabilities import Action
 from hub.contract.destination import DestinationContext, FatalDestinationError, Outcome
+from hub.contract.plugins import load_plugins
 from hub.contract.testing import RecordingBudget
-from hub.plugins import load_plugins
 
 
 class Hook:

@@ -28,8 +28,8 @@ from hub.contract.destination import (
     RecordResult,
     link_key,
 )
+from hub.contract.plugins import load_plugins
 from hub.contract.testing import RecordingBudget, make_batch, make_context
-from hub.plugins import load_plugins
 
 NOW = 1_718_000_000.0
 

@@ -27,7 +27,7 @@ from hub.contract.capabilities import (
 )
 from hub.contract.destination import Batch, BatchObject, DestinationContext, RecordResult
 from hub.contract.hookspecs import hookimpl
-from hub.plugins import DestinationRegistry, DestinationType
+from hub.contract.plugins import DestinationRegistry, DestinationType
 
 __version__ = "0.1.0"
 
