@@ -37,6 +37,7 @@ required columns, a bad database URL, a failing query) is a
 from __future__ import annotations
 
 import gc
+import importlib.util
 import sys
 from array import array
 from collections.abc import Hashable, Iterable, Mapping
@@ -50,7 +51,6 @@ from hub.quarantine import Quarantine
 from hub.settings import HubSettings, SourceKind, SourceSettings, Table
 from hub.sources import EMAIL_PATTERN, Origin, Source, SourceError, parse_timestamp
 from hub.sources.segment import SegmentSource
-from hub.sources.sql import SqlSource
 from hub.sources.tables import CsvSource, JsonlSource
 
 __all__ = ["DatasetBuilder", "LoadResult", "load"]
@@ -430,6 +430,11 @@ class DatasetBuilder:
         )
 
 
+def _per_query(source: Source) -> bool:
+    """True for a SQL source: each of its queries is read, and fails, on its own."""
+    return bool(getattr(source, "per_query", False))
+
+
 def _source(
     name: str, settings: SourceSettings, base_dir: Path
 ) -> tuple[Source | None, list[Problem]]:
@@ -456,6 +461,16 @@ def _source(
             )
         if problems or settings.url is None:
             return None, problems
+        if importlib.util.find_spec("sqlalchemy") is None:
+            return None, [
+                Problem(
+                    "a sql source needs SQLAlchemy, which is not installed",
+                    key=f"{prefix}.kind",
+                    expected="pip install 'connector-hub[sql]'",
+                )
+            ]
+        from hub.sources.sql import SqlSource  # SQLAlchemy: the [sql] extra
+
         return SqlSource(name, settings.url, dict(settings.queries), base_dir), []
 
     problems = []
@@ -532,7 +547,7 @@ def load(settings: HubSettings, base_dir: Path) -> LoadResult:
                     source.feed(table, builder)
                 except SourceError as error:
                     problems.append(error.problem)
-                    if not isinstance(source, SqlSource):  # each query fails on its own
+                    if not _per_query(source):  # each query fails on its own
                         failed.add(source.name)
     finally:
         for source in sources:
@@ -598,8 +613,8 @@ def discover_columns(
                 if not found:
                     sink.columns(source.table, [column for column in header if column])
                 continue
-            if isinstance(source, SqlSource):
-                source.fetch_rows = False
+            if _per_query(source):
+                source.fetch_rows = False  # type: ignore[attr-defined]
             found = source.check()
             if found:
                 problems.extend(found)
@@ -609,7 +624,7 @@ def discover_columns(
                     source.feed(table, sink)
                 except SourceError as error:
                     problems.append(error.problem)
-                    if not isinstance(source, SqlSource):
+                    if not _per_query(source):
                         break
         finally:
             source.close()

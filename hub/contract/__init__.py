@@ -60,7 +60,14 @@ from hub.contract.envvars import env_var_name
 from hub.contract.hookspecs import hookimpl, hub_register_destinations
 from hub.contract.identity import normal_domain, normal_email, website_variants
 from hub.contract.ratelimit import CredentialBudget
-from hub.contract.registry import DestinationRegistry, DestinationType, NoSettings, PluginError
+from hub.contract.registry import (
+    DestinationRegistry,
+    DestinationType,
+    MissingExtraError,
+    NoSettings,
+    PluginError,
+    require_extra,
+)
 
 __all__ = [
     "Action",
@@ -82,6 +89,7 @@ __all__ = [
     "IdentityKey",
     "LinkCapability",
     "LinkEnds",
+    "MissingExtraError",
     "NoSettings",
     "ObjectCapability",
     "ObjectKind",
@@ -101,6 +109,7 @@ __all__ = [
     "normal_domain",
     "normal_email",
     "perform",
+    "require_extra",
     "split_link_key",
     "supports_actions",
     "website_variants",

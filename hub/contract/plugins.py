@@ -53,8 +53,22 @@ def _strict() -> bool:
     return os.environ.get("HUB_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
 
 
+def disabled_plugins() -> set[str]:
+    """Entry-point names listed in ``HUB_DISABLED_PLUGINS`` (comma-separated): not loaded."""
+    return {
+        name.strip()
+        for name in os.environ.get("HUB_DISABLED_PLUGINS", "").split(",")
+        if name.strip()
+    }
+
+
 def load_plugins(extra: list[Any] | None = None) -> Plugins:
     """Load every plugin of the ``hub`` entry-point group and collect its registrations.
+
+    A plugin named in ``HUB_DISABLED_PLUGINS`` is not loaded. One that fails to
+    import (a missing extra says which), or whose hook raises, is reported in
+    :attr:`Plugins.failed` and skipped, what it registered dropped; the rest
+    load (``HUB_STRICT_PLUGINS=1`` makes any failure fatal instead).
 
     :param extra: plugin objects to register as well (tests use this).
     """
@@ -62,7 +76,11 @@ def load_plugins(extra: list[Any] | None = None) -> Plugins:
     manager.add_hookspecs(hookspecs)
     failed: list[FailedPlugin] = []
     distributions: dict[str, str] = {}
+    disabled = disabled_plugins()
     for entry_point in sorted(entry_points(group=hookspecs.PROJECT_NAME), key=lambda e: e.name):
+        if entry_point.name in disabled:
+            manager.set_blocked(entry_point.name)
+            continue
         if manager.has_plugin(entry_point.name) or manager.is_blocked(entry_point.name):
             continue
         try:
@@ -81,5 +99,23 @@ def load_plugins(extra: list[Any] | None = None) -> Plugins:
         manager.register(plugin)
     manager.check_pending()
     registry = DestinationRegistry()
-    manager.hook.hub_register_destinations(registry=registry)
+    # Each plugin's hook on its own: one that raises (or registers a name twice)
+    # is reported and its registrations dropped, the others keep theirs.
+    # In registration order (entry points by name, then ``extra``): on a name
+    # registered twice, the later plugin is the one refused.
+    for hook in manager.hook.hub_register_destinations.get_hookimpls():
+        own = DestinationRegistry()
+        added: list[str] = []
+        try:
+            hook.function(registry=own)
+            for destination_type in own.types().values():
+                registry.add(destination_type)
+                added.append(destination_type.name)
+        except Exception as exc:
+            if _strict():
+                raise PluginError(f"plugin {hook.plugin_name!r} failed to register: {exc}") from exc
+            value = getattr(hook.plugin, "__name__", type(hook.plugin).__name__)
+            failed.append(FailedPlugin(hook.plugin_name, str(value), f"{exc}"))
+            for name in added:
+                registry.discard(name)
     return Plugins(manager, registry, failed, distributions)

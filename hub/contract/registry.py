@@ -36,6 +36,24 @@ class PluginError(Exception):
     """A plugin could not be loaded or registered something invalid."""
 
 
+class MissingExtraError(ImportError):
+    """A plugin's third-party packages are not installed: the message names the
+    extra that brings them (``pip install 'connector-hub[salesforce]'``)."""
+
+
+def require_extra(plugin: str, extra: str, *modules: str) -> None:
+    """Raise :class:`MissingExtraError` unless every one of ``modules`` can be
+    imported; call it at the top of a plugin's ``__init__``."""
+    import importlib.util
+
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if missing:
+        raise MissingExtraError(
+            f"the {plugin} plugin needs {', '.join(missing)}, which is not installed:"
+            f" pip install 'connector-hub[{extra}]'"
+        )
+
+
 class DestinationRegistry:
     """Collects destination types from every plugin."""
 
@@ -47,6 +65,10 @@ class DestinationRegistry:
         if destination_type.name in self._types:
             raise PluginError(f"destination type {destination_type.name!r} is registered twice")
         self._types[destination_type.name] = destination_type
+
+    def discard(self, name: str) -> None:
+        """Forget a registered type (its plugin failed); no error when absent."""
+        self._types.pop(name, None)
 
     def __getitem__(self, name: str) -> DestinationType:
         return self._types[name]

@@ -41,6 +41,9 @@ def _first_line(error: Exception) -> str:
 class SqlSource:
     """A database URL and one query per table."""
 
+    #: Each query is read, and fails, on its own (see :mod:`hub.loading`).
+    per_query = True
+
     updates = False
 
     def __init__(self, name: str, url: str, queries: dict[Table, str], base_dir: Path) -> None:

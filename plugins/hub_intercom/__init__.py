@@ -20,6 +20,10 @@ and the token in the environment:
 
 from __future__ import annotations
 
+from hub.contract import require_extra
+
+require_extra("intercom", "intercom", "intercom", "httpx")
+
 from hub.contract import (
     Action,
     Capabilities,

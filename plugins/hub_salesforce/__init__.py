@@ -21,6 +21,10 @@ and the secret in the environment:
 
 from __future__ import annotations
 
+from hub.contract import require_extra
+
+require_extra("salesforce", "salesforce", "simple_salesforce", "jwt")
+
 from hub.contract import (
     Capabilities,
     DestinationContext,

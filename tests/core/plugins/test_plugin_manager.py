@@ -84,8 +84,46 @@ def test_registering_the_same_destination_type_twice_is_an_error() -> None:
                 )
             )
 
-    with pytest.raises(PluginError, match="registered twice"):
+    # The later plugin is reported and skipped; the first keeps its type.
+    plugins = load_plugins(extra=[Twice()])
+    [failed] = plugins.failed
+    assert "registered twice" in failed.error
+    assert plugins.destinations["outbox"].description != ""  # the real outbox
+    with (
+        pytest.raises(PluginError, match="registered twice"),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setenv("HUB_STRICT_PLUGINS", "1")
         load_plugins(extra=[Twice()])
+
+
+def test_a_plugin_whose_hook_raises_is_reported_and_the_rest_load() -> None:
+    class Broken:
+        @hookimpl
+        def hub_register_destinations(self, registry: DestinationRegistry) -> None:
+            registry.add(
+                DestinationType(
+                    name="half",
+                    capabilities=Capabilities(
+                        objects={ObjectKind.CONTACT: ObjectCapability(name="c")}
+                    ),
+                )
+            )
+            raise RuntimeError("boom")
+
+    plugins = load_plugins(extra=[Broken()])
+    assert [f.error for f in plugins.failed] == ["boom"]
+    assert "half" not in plugins.destinations  # what it registered is dropped
+    assert {"outbox", "webhook", "hubspot"} <= set(plugins.destinations.types())
+
+
+def test_disabled_plugins_are_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_DISABLED_PLUGINS", "slack, intercom")
+    plugins = load_plugins()
+    names = set(plugins.destinations.types())
+    assert "slack" not in names and "intercom" not in names
+    assert {"outbox", "hubspot", "salesforce"} <= names
+    assert plugins.failed == []
 
 
 def test_an_implementation_of_an_unknown_hook_is_refused() -> None:
@@ -112,3 +150,34 @@ def test_every_hookspec_is_typed_and_documented_with_its_parameters() -> None:
             assert f":param {parameter}:" in doc, f"{name} does not document {parameter}"
             assert signature.parameters[parameter].annotation is not inspect.Parameter.empty
         assert signature.return_annotation is not inspect.Signature.empty
+
+
+def test_a_plugin_without_its_extra_says_which_and_the_rest_load() -> None:
+    """In a fresh interpreter where simple-salesforce cannot be imported (the
+    [salesforce] extra not installed), the salesforce plugin is skipped, saying
+    which extra to install; every other plugin loads."""
+    import subprocess
+    import sys
+
+    script = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "simple_salesforce":
+            raise ModuleNotFoundError(name)
+        return None
+sys.meta_path.insert(0, Block())
+import importlib.util
+real = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name == "simple_salesforce" else real(name, *a)
+from hub.contract.plugins import load_plugins
+plugins = load_plugins()
+print(sorted(plugins.destinations.types()))
+print([(f.name, f.error) for f in plugins.failed])
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    types, failed = done.stdout.strip().splitlines()
+    assert "salesforce" not in types and "hubspot" in types and "intercom" in types
+    assert "pip install 'connector-hub[salesforce]'" in failed
