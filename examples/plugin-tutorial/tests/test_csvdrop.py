@@ -8,8 +8,7 @@ from typing import Any
 
 from hub_example_plugin import CsvDropDestination, CsvDropSettings, make_csvdrop
 
-from hub.contract.capabilities import Operation
-from hub.contract.destination import Batch, BatchItem, BatchObject, Destination, Outcome
+from hub.contract import Batch, BatchItem, BatchObject, Destination, Operation, Outcome
 from hub.contract.testing import (
     DestinationConformance,
     Expected,

@@ -17,17 +17,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.contract.capabilities import (
+from hub.contract import (
+    Batch,
+    BatchObject,
     Capabilities,
+    DestinationContext,
+    DestinationRegistry,
+    DestinationType,
     LinkCapability,
     ObjectCapability,
     ObjectKind,
     Operation,
+    RecordResult,
     SyncMode,
+    hookimpl,
 )
-from hub.contract.destination import Batch, BatchObject, DestinationContext, RecordResult
-from hub.contract.hookspecs import hookimpl
-from hub.contract.plugins import DestinationRegistry, DestinationType
 
 __version__ = "0.1.0"
 
