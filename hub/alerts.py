@@ -32,8 +32,8 @@ from typing import Any
 import requests
 import structlog
 
+from hub.config.settings import AlertSettings
 from hub.redaction import redact
-from hub.settings import AlertSettings
 
 __all__ = ["Alert", "Alerter"]
 

@@ -76,7 +76,7 @@ DestinationOption = Annotated[
 
 
 def _fail_config(error: ConfigError) -> None:
-    from hub.validate import format_problems
+    from hub.config.validate import format_problems
 
     err.print(f"[bold red]{len(error.problems)} problem(s) in the configuration:[/]")
     err.print(format_problems(error.problems), markup=False, highlight=False, soft_wrap=True)
@@ -131,9 +131,9 @@ def validate(
     """The pre-flight of a sync: hub.toml, every mapping, the sources (readable,
     and holding every attribute the mappings read) and the state store; report
     every problem at once (exit 2)."""
+    from hub.config.validate import format_problems, validate_project
     from hub.contract.plugins import load_plugins
     from hub.playbooks import PLAYBOOK_CHECKS
-    from hub.validate import format_problems, validate_project
 
     plugins = load_plugins()
     problems = validate_project(
@@ -161,7 +161,7 @@ def schema(
     ] = Path(".hub/schemas"),
 ) -> None:
     """Write JSON Schemas for hub.toml and mapping files (for taplo / VS Code)."""
-    from hub.schema import write_schemas
+    from hub.config.schema import write_schemas
 
     for path in write_schemas(out):
         console.print(f"wrote {path}")

@@ -22,7 +22,7 @@ sync's destinations.
   the next run). A second signal stops waiting at once.
 - **Reloading** (SIGHUP, or a change to hub.toml or a mapping file, polled
   every ``reload_interval``): the new configuration is validated in full
-  (:func:`hub.validate.load_project`); a broken one is logged with every
+  (:func:`hub.config.validate.load_project`); a broken one is logged with every
   problem and the previous one keeps running. Running syncs finish with the
   configuration they started with.
 - **Observability**: structured logs, ``/healthz`` and ``/metrics``
@@ -50,12 +50,12 @@ import structlog
 
 from hub.alerts import Alerter
 from hub.config import Project
+from hub.config.settings import HubSettings, ScheduleSettings
 from hub.contract.plugins import Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem
 from hub.observability import Metrics, ObservabilityServer, parse_listen
 from hub.schedules import Schedule, format_duration
-from hub.settings import HubSettings, ScheduleSettings
 from hub.state import RunStatus, sqlite_path
 from hub.state.locks import SyncLocks, lock_owner
 
@@ -188,8 +188,8 @@ class Daemon:
         return self.project.settings
 
     def _load(self) -> Project:
+        from hub.config.validate import load_project
         from hub.playbooks import PLAYBOOK_CHECKS
-        from hub.validate import load_project
 
         project = load_project(
             self.config_path,

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.config.settings import SyncSettings
 from hub.contract.capabilities import IdentityKey, ObjectKind, Operation
 from hub.contract.destination import (
     Batch,
@@ -50,7 +51,6 @@ from hub.contract.destination import (
 )
 from hub.contract.ratelimit import MeteredBudget, WaitRefused
 from hub.planner import DestinationPlan, PlanAction, PlannedItem, make_ends, make_item
-from hub.settings import SyncSettings
 from hub.state import Confirmation, Failure, RecordState, RecordStatus, StateStore, describe
 
 __all__ = [

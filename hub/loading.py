@@ -45,10 +45,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hub.config.settings import HubSettings, SourceKind, SourceSettings, Table
 from hub.errors import ConfigError, Problem
 from hub.model import EMPTY, Account, Dataset, Event, Membership, User
 from hub.quarantine import Quarantine
-from hub.settings import HubSettings, SourceKind, SourceSettings, Table
 from hub.sources import EMAIL_PATTERN, Origin, Source, SourceError, parse_timestamp
 from hub.sources.segment import SegmentSource
 from hub.sources.tables import CsvSource, JsonlSource

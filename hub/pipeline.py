@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.conditions import compile_condition
+from hub.config.validate import Project, data_problems, known_attributes, load_project
 from hub.contract.capabilities import Capabilities
 from hub.contract.plugins import Plugins, load_plugins
 from hub.errors import ConfigError, Problem
@@ -21,7 +22,6 @@ from hub.projections.destination import project_destination
 from hub.quarantine import Quarantine
 from hub.records import DestinationProjection
 from hub.resolver import Graph, enrich
-from hub.validate import Project, data_problems, known_attributes, load_project
 
 
 @dataclass(slots=True)

@@ -29,8 +29,8 @@ from operator import attrgetter, lt
 from types import MappingProxyType
 from typing import Any
 
+from hub.config.settings import EventRollupLevel, EventSettings
 from hub.model import Account, Dataset, Event, Membership, User
-from hub.settings import EventRollupLevel, EventSettings
 from hub.values import iso_utc, utc
 
 __all__ = [

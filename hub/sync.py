@@ -65,6 +65,9 @@ from pydantic import BaseModel, ValidationError
 
 from hub.conditions import compile_condition
 from hub.config import TomlDocument, read_toml
+from hub.config.mapping import Mapping as MappingFile
+from hub.config.settings import DestinationSettings, HubSettings
+from hub.config.validate import Project
 from hub.contract.capabilities import IdentityKey, SyncMode
 from hub.contract.destination import (
     BatchObject,
@@ -76,7 +79,6 @@ from hub.contract.plugins import DestinationType, Plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.executor import ExecutionSummary, execute_stream
-from hub.mapping import Mapping as MappingFile
 from hub.model import Dataset
 from hub.pipeline import Resolution, capabilities_of, resolve
 from hub.planner import (
@@ -89,10 +91,8 @@ from hub.projections.destination import ProjectionError, iter_destination
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings
 from hub.resolver import collection_paused
-from hub.settings import DestinationSettings, HubSettings
 from hub.state import RunStatus, StateStore, open_state_store, sqlite_path
 from hub.state.locks import LockHolder, SyncLocks
-from hub.validate import Project
 
 __all__ = [
     "DestinationRun",

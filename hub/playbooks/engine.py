@@ -12,6 +12,8 @@ from typing import Any
 
 import jinja2
 
+from hub.config.settings import HubSettings
+from hub.config.validate import known_attributes
 from hub.contract.actions import ActionRequest, perform
 from hub.contract.capabilities import Action
 from hub.contract.destination import FatalDestinationError, Outcome, RecordResult
@@ -26,9 +28,7 @@ from hub.playbooks.spec import (
 )
 from hub.references import Scope
 from hub.resolver import Graph
-from hub.settings import HubSettings
 from hub.state.playbooks import NewAction, PlaybookStore
-from hub.validate import known_attributes
 
 __all__ = [
     "ActionOutcome",

@@ -28,11 +28,11 @@ from hub.conditions import (
     parse_condition,
 )
 from hub.config import TomlDocument, did_you_mean, read_toml, validation_problems
+from hub.config.settings import HubSettings
+from hub.config.validate import ProjectCheck
 from hub.contract.capabilities import Action
 from hub.errors import ConfigError, Problem
 from hub.resolver import Graph
-from hub.settings import HubSettings
-from hub.validate import ProjectCheck
 
 __all__ = [
     "PLAYBOOK_CHECKS",
@@ -403,7 +403,7 @@ def attribute_problems(
     playbooks: Sequence[LoadedPlaybook], known: Mapping[str, AbstractSet[str]]
 ) -> list[Problem]:
     """Attributes the playbooks' templates and conditions read that ``known``
-    (attribute names per namespace, e.g. :func:`hub.validate.known_attributes`
+    (attribute names per namespace, e.g. :func:`hub.config.validate.known_attributes`
     of the sources' columns) does not hold: each would read null for every
     user or account."""
     problems: list[Problem] = []
@@ -452,7 +452,7 @@ def check_playbooks(
     destination_types: Mapping[str, Any] | None,
     known: Mapping[str, AbstractSet[str]] | None,
 ) -> list[Problem]:
-    """The project check validation is handed (:data:`hub.validate.ProjectCheck`):
+    """The project check validation is handed (:data:`hub.config.validate.ProjectCheck`):
     the playbook files' problems, and with ``known`` (the attributes the loaded
     data has) the templates' references to attributes the data lacks."""
     if not settings.playbooks.paths:
@@ -463,5 +463,5 @@ def check_playbooks(
 
 
 #: The checks validation is handed for playbooks (``checks=`` of
-#: :func:`hub.validate.validate_project` and :func:`hub.validate.load_project`).
+#: :func:`hub.config.validate.validate_project` and :func:`hub.config.validate.load_project`).
 PLAYBOOK_CHECKS: tuple[ProjectCheck, ...] = (check_playbooks,)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from hub.mapping import AccountRollup, AccountRollupKind
+from hub.config.mapping import AccountRollup, AccountRollupKind
 from hub.model import Account, Event, Membership, User
 from hub.references import Scope
 from hub.resolver import window_start

@@ -51,18 +51,18 @@ from operator import attrgetter, itemgetter, sub
 from typing import Any, overload
 
 from hub import conditions
-from hub.contract.capabilities import Capabilities, FieldType, ObjectKind
-from hub.getters import fast_getter
-from hub.mapping import (
+from hub.config.mapping import (
     AccountRollup,
     AccountRollupKind,
     PrimaryAccountPolicy,
     RelationshipField,
     RelationshipFieldKind,
 )
-from hub.mapping import (
+from hub.config.mapping import (
     Mapping as DestinationMapping,
 )
+from hub.contract.capabilities import Capabilities, FieldType, ObjectKind
+from hub.getters import fast_getter
 from hub.model import EMPTY, Account, Dataset, Membership, User, split_membership_key
 from hub.projections.account_rollups import rollup_value
 from hub.projections.associations import membership_links

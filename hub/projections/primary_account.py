@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from hub.mapping import PrimaryAccountPolicy, PrimaryAccountSettings
+from hub.config.mapping import PrimaryAccountPolicy, PrimaryAccountSettings
 from hub.model import Membership
 from hub.projections.stages import CHURNED, StageRanking
 from hub.values import instant, truthy

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hub.mapping import StageSettings
+from hub.config.mapping import StageSettings
 from hub.model import Membership
 
 __all__ = ["CHURNED", "UNSTAGED", "StageRanking", "user_stage"]

@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
+from hub.config.settings import Table
 from hub.errors import Problem
-from hub.settings import Table
 
 __all__ = [
     "EMAIL_PATTERN",

@@ -37,8 +37,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hub.config.settings import Table
 from hub.errors import Problem
-from hub.settings import Table
 from hub.sources import Origin, RowSink, SourceError, parse_timestamp
 from hub.sources.lines import BadRow, decode_line, parse_json_line, read_lines
 from hub.sources.tables import file_problems

@@ -23,8 +23,8 @@ import sqlalchemy
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from hub.config.settings import Table
 from hub.errors import Problem
-from hub.settings import Table
 from hub.sources import Origin, RowSink, SourceError, feed_mapping, missing_columns, normalize
 
 __all__ = ["SqlSource"]

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from hub.config.settings import Table
 from hub.errors import Problem
-from hub.settings import Table
 from hub.sources import (
     RESERVED_COLUMNS,
     Inferrer,

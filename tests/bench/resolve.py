@@ -52,11 +52,11 @@ def run_one(
 
     from hub.conditions import compile_condition
     from hub.config import load_mapping
+    from hub.config.settings import EventRollup, EventRollupLevel, EventSettings
     from hub.contract.plugins import load_plugins
     from hub.projections.destination import iter_destination, project_destination
     from hub.records import AccountsChunk, ContactsChunk, LinksChunk
     from hub.resolver import Graph, enrich
-    from hub.settings import EventRollup, EventRollupLevel, EventSettings
 
     mapping = load_mapping(mapping_path)
     capabilities = load_plugins().destinations["outbox"].capabilities

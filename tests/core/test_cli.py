@@ -175,7 +175,7 @@ def test_schema_writes_both_json_schemas(tmp_path: Path) -> None:
     result = runner.invoke(app, ["schema", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["hub.schema.json", "mapping.schema.json"]
+    assert written == ["hub.config.schema.json", "mapping.schema.json"]
     for name in written:
         schema = json.loads((tmp_path / name).read_text())
         assert schema["$schema"].startswith("https://json-schema.org/")
@@ -222,9 +222,9 @@ def test_validate_refuses_a_missing_plugin_secret_and_never_echoes_one(
 
 
 def test_validate_refuses_a_mode_the_destination_type_lacks(project: Path) -> None:
+    from hub.config.validate import validate_project
     from hub.contract.capabilities import SyncMode
     from hub.contract.plugins import load_plugins
-    from hub.validate import validate_project
 
     config = project / "hub.toml"
     config.write_text(

@@ -188,8 +188,8 @@ def test_the_sample_billing_database_is_read_through_sql_and_can_be_regenerated(
 ) -> None:
     import sqlite3
 
+    from hub.config.validate import load_project
     from hub.loading import load
-    from hub.validate import load_project
 
     root = Path(__file__).resolve().parents[2]
     project = load_project(root / "hub.toml")

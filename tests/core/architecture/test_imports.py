@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "hub",
         "hub.errors",
         "hub.contract",
-        "hub.toml_locations",
+        "hub.config.locations",
         "hub.redaction",
         "hub.model",
         "hub.schedules",
@@ -43,8 +43,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "hub.references",
         "hub.values",
         "hub.getters",
-        "hub.settings",
-        "hub.mapping",
+        "hub.config.settings",
+        "hub.config.mapping",
         "hub.quarantine",
         "hub.records",
         "hub.fingerprint",
@@ -54,9 +54,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # loading and resolution: the dataset, the relationship graph, the projections
     ("hub.loading", "hub.resolver", "hub.projections"),
     # validation (hands the layers above a way in: ProjectCheck)
-    ("hub.validate",),
+    ("hub.config.validate",),
     # planning, playbook files, the JSON schema of the configuration
-    ("hub.planner", "hub.playbooks.spec", "hub.schema"),
+    ("hub.planner", "hub.playbooks.spec", "hub.config.schema"),
     # the pipeline, execution, running playbooks
     ("hub.pipeline", "hub.executor", "hub.playbooks.engine", "hub.playbooks"),
     # the sync and what reports on it

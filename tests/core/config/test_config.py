@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from hub.config import is_secret_key, load_mapping, load_settings
-from hub.contract import env_var_name
-from hub.errors import ConfigError
-from hub.mapping import PrimaryAccountPolicy
-from hub.toml_locations import (
+from hub.config.locations import (
     Position,
     TomlLocator,
     decode_error_problem,
     format_key,
     parse_key,
 )
+from hub.config.mapping import PrimaryAccountPolicy
+from hub.contract import env_var_name
+from hub.errors import ConfigError
 
 HUB_TOML = """\
 [sources.users]

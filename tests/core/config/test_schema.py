@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from hub.schema import DRAFT, hub_schema, mapping_schema, write_schemas
+from hub.config.schema import DRAFT, hub_schema, mapping_schema, write_schemas
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -95,7 +95,7 @@ def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
 
 def test_written_schemas_are_draft_2020_12_with_titles_and_descriptions(tmp_path: Path) -> None:
     paths = write_schemas(tmp_path / "schemas")
-    assert [p.name for p in paths] == ["hub.schema.json", "mapping.schema.json"]
+    assert [p.name for p in paths] == ["hub.config.schema.json", "mapping.schema.json"]
     for path in paths:
         schema = json.loads(path.read_text(encoding="utf-8"))
         assert schema["$schema"] == DRAFT

@@ -9,6 +9,14 @@ from pathlib import Path
 import pytest
 
 from hub.conditions import ConditionSyntaxError
+from hub.config.validate import (
+    DestinationTypeInfo,
+    TemplateSyntaxError,
+    format_problems,
+    load_project,
+    template_references,
+    validate_project,
+)
 from hub.contract.capabilities import (
     Capabilities,
     FieldCapability,
@@ -18,14 +26,6 @@ from hub.contract.capabilities import (
     ObjectKind,
 )
 from hub.errors import ConfigError, Problem
-from hub.validate import (
-    DestinationTypeInfo,
-    TemplateSyntaxError,
-    format_problems,
-    load_project,
-    template_references,
-    validate_project,
-)
 
 DATA = Path(__file__).parent / "data"
 

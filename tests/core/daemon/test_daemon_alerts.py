@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from hub.alerts import Alerter
-from hub.settings import AlertSettings
+from hub.config.settings import AlertSettings
 
 
 class Sink:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from daemon_support import make_project
 
+from hub.config.validate import validate_project
 from hub.schedules import DurationError, Schedule, format_duration, parse_duration
-from hub.validate import validate_project
 
 
 def _t(text: str) -> float:

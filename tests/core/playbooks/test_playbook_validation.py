@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import Clock, Recorder, load, recorder_plugins, write_project
 
+from hub.config.validate import validate_project
 from hub.errors import ConfigError
 from hub.playbooks import PLAYBOOK_CHECKS, run_playbooks
 from hub.state.playbooks import PlaybookStore
-from hub.validate import validate_project
 
 BAD = """\
 entry = "account.stage = 'Trial'"

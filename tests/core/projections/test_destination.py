@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.conditions import compile_condition
+from hub.config.mapping import Mapping
 from hub.contract.capabilities import (
     Capabilities,
     FieldCapability,
@@ -20,7 +21,6 @@ from hub.contract.capabilities import (
     ObjectCapability,
     ObjectKind,
 )
-from hub.mapping import Mapping
 from hub.model import Account, Dataset, Event, Membership, User
 from hub.projections.destination import (
     ProjectionError,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.config.mapping import AccountRollup
 from hub.getters import fast_getter
-from hub.mapping import AccountRollup
 from hub.model import Account, Event, Membership, User
 from hub.projections.account_rollups import account_rollup
 from hub.projections.associations import membership_links

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hub.mapping import PrimaryAccountSettings, StageSettings
+from hub.config.mapping import PrimaryAccountSettings, StageSettings
 from hub.model import Membership
 from hub.projections.primary_account import primary_membership
 from hub.projections.stages import StageRanking

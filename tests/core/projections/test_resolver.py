@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hub.config.settings import EventSettings
 from hub.model import Account, Dataset, Event, Membership, User
 from hub.resolver import Graph, count_events, enrich, last_event
-from hub.settings import EventSettings
 
 AS_OF = datetime(2024, 6, 1, tzinfo=UTC)
 

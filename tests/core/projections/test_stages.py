@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.mapping import StageSettings
+from hub.config.mapping import StageSettings
 from hub.model import Membership
 from hub.projections.stages import CHURNED, UNSTAGED, StageRanking, user_stage
 

@@ -24,7 +24,7 @@ from test_destination import (
 )
 
 from hub.conditions import compile_condition
-from hub.mapping import Mapping
+from hub.config.mapping import Mapping
 from hub.model import Dataset
 from hub.projections.destination import ProjectionError, iter_destination, project_destination
 from hub.records import (

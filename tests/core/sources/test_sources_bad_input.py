@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from hub.config.settings import HubSettings
 from hub.loading import LoadResult, load
-from hub.settings import HubSettings
 
 
 def _load(tmp_path: Path, files: dict[str, bytes], sources: dict[str, Any]) -> LoadResult:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from hub.config.settings import HubSettings
 from hub.errors import ConfigError
 from hub.loading import LoadResult, load
 from hub.model import EMPTY
-from hub.settings import HubSettings
 
 
 def _load(tmp_path: Path, files: dict[str, str], sources: dict[str, Any]) -> LoadResult:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.config.settings import HubSettings
 from hub.loading import LoadResult, load
 from hub.model import EMPTY
-from hub.settings import HubSettings
 
 
 def _write(path: Path, rows: list[Any]) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from hub.config.settings import HubSettings
 from hub.loading import LoadResult, load
-from hub.settings import HubSettings
 from hub.sources import infer, parse_timestamp
 
 FILES = {

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy
 
+from hub.config.settings import HubSettings
 from hub.errors import ConfigError
 from hub.loading import LoadResult, load
-from hub.settings import HubSettings
 from hub.sources import normalize
 
 

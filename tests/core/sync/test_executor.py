@@ -17,13 +17,13 @@ from sync_fakes import (
     small_projection,
 )
 
+from hub.config.settings import SyncSettings
 from hub.contract.capabilities import Operation, RateLimit, SyncMode
 from hub.contract.destination import BatchObject, link_key
 from hub.contract.ratelimit import CredentialBudget
 from hub.executor import ExecutionSummary, execute, iter_batches
 from hub.planner import DestinationPlan, PlanAction, PlannedItem, plan_destination
 from hub.records import DestinationProjection
-from hub.settings import SyncSettings
 from hub.state import RecordStatus
 from hub.state.sqlite import SqliteStateStore
 

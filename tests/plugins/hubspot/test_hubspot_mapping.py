@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.config.validate import validate_project
 from hub.contract.plugins import load_plugins
-from hub.validate import validate_project
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -8,9 +8,9 @@ import pytest
 from intercom_fake import TOKEN, IntercomFake
 from intercom_project import MAPPING, TOKEN_VARIABLE, write_project
 
+from hub.config.validate import format_problems, validate_project
 from hub.contract.plugins import load_plugins
 from hub.sync import sync
-from hub.validate import format_problems, validate_project
 
 
 def _types() -> dict[str, object]:

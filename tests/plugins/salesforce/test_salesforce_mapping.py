@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from salesforce_fake import CLIENT_SECRET
 
+from hub.config.validate import validate_project
 from hub.contract.plugins import load_plugins
-from hub.validate import validate_project
 
 ROOT = Path(__file__).resolve().parents[3]
 

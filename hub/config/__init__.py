@@ -9,7 +9,7 @@ file of that name.
 A secret written into the TOML itself is refused: see :func:`secret_problems`.
 Every problem becomes a :class:`~hub.errors.Problem` with its file, line and
 column; :func:`load_settings` and :func:`load_mapping` raise them together as a
-:class:`~hub.errors.ConfigError`. :mod:`hub.validate` builds on the same pieces
+:class:`~hub.errors.ConfigError`. :mod:`hub.config.validate` builds on the same pieces
 to check a whole project.
 """
 
@@ -35,12 +35,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from hub.config.locations import KeyPath, TomlLocator, decode_error_problem, format_key
+from hub.config.mapping import Mapping
+from hub.config.settings import HubSettings
 from hub.contract.envvars import ENV_NESTED_DELIMITER, ENV_PREFIX, env_var_name
 from hub.errors import ConfigError, Problem
-from hub.mapping import Mapping
 from hub.redaction import register_settings
-from hub.settings import HubSettings
-from hub.toml_locations import KeyPath, TomlLocator, decode_error_problem, format_key
 
 #: Environment variable prefix, and nesting delimiter, for ``hub.toml`` settings.
 #: Environment variable naming the directory of secret files.
@@ -460,7 +460,7 @@ def mapping_from_document(document: TomlDocument) -> tuple[Mapping | None, list[
 def load_mapping(path: Path) -> Mapping:
     """Read one mapping file; raise :class:`~hub.errors.ConfigError` on any problem.
 
-    This checks the file's shape only; :func:`hub.validate.validate_project` also
+    This checks the file's shape only; :func:`hub.config.validate.validate_project` also
     checks conditions, references and the destination's capabilities.
     """
     document, problems = read_toml(path)

@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from hub.mapping import Mapping
-from hub.settings import HubSettings
+from hub.config.mapping import Mapping
+from hub.config.settings import HubSettings
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 #: File name -> (model, title).
 _SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
-    "hub.schema.json": (HubSettings, "connector-hub hub.toml"),
+    "hub.config.schema.json": (HubSettings, "connector-hub hub.toml"),
     "mapping.schema.json": (Mapping, "connector-hub mapping file"),
 }
 
@@ -34,7 +34,7 @@ def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:
 
 def hub_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``hub.toml``."""
-    return _schema(*_SCHEMAS["hub.schema.json"])
+    return _schema(*_SCHEMAS["hub.config.schema.json"])
 
 
 def mapping_schema() -> dict[str, Any]:
@@ -48,7 +48,7 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 
 def write_schemas(directory: Path) -> list[Path]:
-    """Write ``hub.schema.json`` and ``mapping.schema.json`` into ``directory``."""
+    """Write ``hub.config.schema.json`` and ``mapping.schema.json`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name, schema in schemas().items():

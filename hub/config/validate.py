@@ -41,13 +41,13 @@ from hub.config import (
     read_toml,
     settings_from_document,
 )
+from hub.config.locations import KeyPath
+from hub.config.mapping import Mapping
+from hub.config.settings import EventRollupLevel, EventSettings, HubSettings, SourceKind, Table
 from hub.contract import env_var_name
 from hub.contract.capabilities import Capabilities, FieldType, IdentityKey, ObjectKind
 from hub.errors import ConfigError, Problem
-from hub.mapping import Mapping
 from hub.references import ALLOWED, NAMESPACES, ROLLUP_ATTRIBUTES
-from hub.settings import EventRollupLevel, EventSettings, HubSettings, SourceKind, Table
-from hub.toml_locations import KeyPath
 
 __all__ = [
     "CheckedProject",
