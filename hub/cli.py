@@ -143,7 +143,11 @@ def validate(
         checks=PLAYBOOK_CHECKS,
     )
     for failed in plugins.failed:
-        err.print(f"[yellow]plugin {failed.name} ({failed.value}) skipped: {failed.error}[/]")
+        err.print(
+            f"plugin {failed.name} ({failed.value}) skipped: {failed.error}",
+            style="yellow",
+            markup=False,
+        )
     if problems:
         err.print(f"[bold red]{len(problems)} problem(s):[/]")
         err.print(format_problems(problems), markup=False, highlight=False, soft_wrap=True)
@@ -527,7 +531,9 @@ def plugins(as_json: JsonOption = False) -> None:
         )
     console.print(table)
     for f in loaded.failed:
-        err.print(f"[yellow]plugin {f.name} ({f.value}) failed to load: {f.error}[/]")
+        err.print(
+            f"plugin {f.name} ({f.value}) failed to load: {f.error}", style="yellow", markup=False
+        )
 
 
 class LogFormat(StrEnum):

@@ -279,3 +279,25 @@ def test_a_lock_left_by_a_killed_process_on_this_host_is_taken_over_at_once(
     # a live holder still blocks
     assert not locks.acquire(["destination:crm"], "elsewhere:1:other", 300)[0]
     locks.close()
+
+
+def test_hub_plugins_shows_the_missing_extra_word_for_word(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plugin skipped for a missing extra: its message reaches the user whole,
+    brackets included (they are not console markup)."""
+    from hub.contract import plugins as loader
+
+    real = loader.load_plugins
+
+    def with_a_failure() -> loader.Plugins:
+        loaded = real()
+        error = (
+            "the salesforce plugin needs simple_salesforce: pip install 'connector-hub[salesforce]'"
+        )
+        loaded.failed.append(loader.FailedPlugin("salesforce", "hub_salesforce", error))
+        return loaded
+
+    monkeypatch.setattr(loader, "load_plugins", with_a_failure)
+    result = runner.invoke(app, ["plugins"])
+    assert "pip install 'connector-hub[salesforce]'" in result.output.replace("\n", "")
