@@ -40,7 +40,7 @@ import time
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -57,7 +57,7 @@ from hub.errors import ConfigError, Problem
 from hub.observability import Metrics, ObservabilityServer, parse_listen
 from hub.schedules import Schedule, format_duration
 from hub.state import RunStatus, sqlite_path
-from hub.state.locks import SyncLocks, lock_owner
+from hub.state.locks import LockHeartbeat, SyncLocks, lock_owner
 
 __all__ = ["Daemon", "SyncStatus"]
 
@@ -108,7 +108,11 @@ class SyncStatus:
 class _Held:
     locks: SyncLocks
     names: list[str]
-    lost: threading.Event = field(default_factory=threading.Event)
+    heartbeat: LockHeartbeat
+
+    @property
+    def lost(self) -> threading.Event:
+        return self.heartbeat.lost
 
 
 def _schedule(settings: ScheduleSettings) -> Schedule:
@@ -158,7 +162,6 @@ class Daemon:
         self._mutex = threading.RLock()
         self._stop = threading.Event()
         self._force = threading.Event()
-        self._closed = threading.Event()
         self._wake = threading.Event()
         self._reload_requested = threading.Event()
         self._held: dict[str, _Held] = {}
@@ -430,8 +433,6 @@ class Daemon:
                 host, port = parse_listen(listen)
                 self.server = ObservabilityServer(host, port, self.metrics, self.health)
                 self.server.start()
-            heartbeat = threading.Thread(target=self._heartbeat, name="hub-heartbeat", daemon=True)
-            heartbeat.start()
             address = self.server.address if self.server else None
             log.info(
                 "daemon.started",
@@ -512,7 +513,6 @@ class Daemon:
                 message="syncs did not stop in time; their batches in flight are not"
                 " confirmed and the next run sends them again",
             )
-        self._closed.set()
         for store in self._stores.values():
             try:
                 store.release_all(self.owner)
@@ -526,27 +526,6 @@ class Daemon:
                 store.close()
         log.info("daemon.stopped", exit_code=code)
         return code
-
-    def _heartbeat(self) -> None:
-        while not self._closed.wait(max(0.2, self.settings.daemon.lock_ttl / 3)):
-            ttl = self.settings.daemon.lock_ttl
-            with self._mutex:
-                held = list(self._held.items())
-            for name, entry in held:
-                try:
-                    lost = entry.locks.renew(entry.names, self.owner, ttl)
-                except Exception:
-                    log.exception("lock.renew_failed", sync=name)
-                    continue
-                if lost:
-                    entry.lost.set()
-                    log.error(
-                        "lock.lost",
-                        sync=name,
-                        locks=lost,
-                        message="another process took the lock over; this run stops"
-                        " after its batch in flight",
-                    )
 
     # -- one run -------------------------------------------------------------------
 
@@ -627,7 +606,20 @@ class Daemon:
                 previous_owner=holder.owner,
                 expired_at=_iso(holder.expires_at),
             )
-        entry = _Held(locks, lock_names)
+        heartbeat = LockHeartbeat(
+            locks,
+            lock_names,
+            self.owner,
+            project.settings.daemon.lock_ttl,
+            on_lost=lambda lost: log.error(
+                "lock.lost",
+                sync=name,
+                locks=lost,
+                message="another process took the lock over; this run stops"
+                " after its batch in flight",
+            ),
+        )
+        entry = _Held(locks, lock_names, heartbeat)
         with self._mutex:
             self._held[name] = entry
         started = self.clock()
@@ -655,6 +647,7 @@ class Daemon:
         finally:
             with self._mutex:
                 self._held.pop(name, None)
+            heartbeat.stop()
             try:
                 locks.release(lock_names, self.owner)
             except Exception:

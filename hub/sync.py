@@ -92,7 +92,7 @@ from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChun
 from hub.redaction import register_settings
 from hub.resolver import collection_paused
 from hub.state import RunStatus, StateStore, open_state_store, sqlite_path
-from hub.state.locks import LockHolder, SyncLocks
+from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 
 __all__ = [
     "DestinationRun",
@@ -508,23 +508,21 @@ class SyncBusy(Exception):
 class _DestinationLocks:
     """The daemon's per-destination locks (``destination:NAME`` in the state
     store), taken by a manual sync too, so two processes never sync one
-    destination together. A heartbeat thread renews them every third of
-    ``daemon.lock_ttl``, whatever the batches are doing (a long request, a
-    rate-limit wait); should they be lost all the same (the process was frozen
-    past the lifetime and another took them over), :attr:`lost` is set and the
-    sync sends nothing more."""
+    destination together. A :class:`~hub.state.locks.LockHeartbeat` renews them
+    every third of ``daemon.lock_ttl``; should they be lost all the same,
+    :attr:`lost` is set and the sync sends nothing more."""
 
     def __init__(self, locks: SyncLocks, names: list[str], owner: str, ttl: float) -> None:
         self.locks = locks
         self.names = names
         self.owner = owner
-        self.ttl = ttl
+        self._heartbeat = LockHeartbeat(locks, names, owner, ttl, on_lost=self._lost)
         #: Set when a renewal found the locks taken over.
-        self.lost = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._heartbeat, name="hub-lock-heartbeat")
-        self._thread.daemon = True
-        self._thread.start()
+        self.lost = self._heartbeat.lost
+
+    @staticmethod
+    def _lost(names: list[str]) -> None:
+        log.error("lost the lock(s) %s: this sync sends nothing more", ", ".join(names))
 
     @classmethod
     def take(
@@ -545,18 +543,6 @@ class _DestinationLocks:
             raise SyncBusy(holders)
         return cls(locks, names, owner, ttl)
 
-    def _heartbeat(self) -> None:
-        while not self._done.wait(max(0.1, self.ttl / 3)):
-            try:
-                lost = self.locks.renew(self.names, self.owner, self.ttl)
-            except Exception:
-                log.exception("lock renewal failed")
-                continue
-            if lost:
-                log.error("lost the lock(s) %s: this sync sends nothing more", ", ".join(lost))
-                self.lost.set()
-                return
-
     def stopping(self, asked: Callable[[], bool] | None) -> Callable[[], bool]:
         """``asked`` (a stop request), or the locks lost."""
 
@@ -566,8 +552,7 @@ class _DestinationLocks:
         return should_stop
 
     def release(self) -> None:
-        self._done.set()
-        self._thread.join(timeout=5)
+        self._heartbeat.stop()
         self.locks.release(self.names, self.owner)
         self.locks.close()
 

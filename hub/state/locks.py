@@ -19,19 +19,22 @@ may then be taken over. A holder that finds its lock taken over must stop.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from hub.state.connection import connect, immediate
 
-__all__ = ["LockHolder", "ScheduleMark", "SyncLocks"]
+__all__ = ["LockHeartbeat", "LockHolder", "ScheduleMark", "SyncLocks"]
+
+_log = logging.getLogger(__name__)
 
 _SCHEMA = (
     """
@@ -273,3 +276,49 @@ class SyncLocks:
                 (sync,),
             ).fetchone()
         return None if row is None else ScheduleMark(*row)
+
+
+class LockHeartbeat:
+    """Renews ``owner``'s locks of ``names`` every third of ``ttl`` on a thread of
+    its own, whatever the holder is doing (a long request, a rate-limit wait).
+    Should they be lost all the same (the process was frozen past ``ttl`` and
+    another took them over), :attr:`lost` is set, ``on_lost`` told which, and the
+    beating stops: the holder sends nothing more. :meth:`stop` ends it."""
+
+    def __init__(
+        self,
+        locks: SyncLocks,
+        names: Sequence[str],
+        owner: str,
+        ttl: float,
+        *,
+        on_lost: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self.locks = locks
+        self.names = list(names)
+        self.owner = owner
+        self.ttl = ttl
+        self.on_lost = on_lost
+        #: Set when a renewal found the locks taken over.
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="hub-lock-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._done.wait(max(0.1, self.ttl / 3)):
+            try:
+                lost = self.locks.renew(self.names, self.owner, self.ttl)
+            except Exception:
+                _log.exception("lock renewal failed: %s", ", ".join(self.names))
+                continue
+            if lost:
+                self.lost.set()
+                if self.on_lost is not None:
+                    self.on_lost(lost)
+                return
+
+    def stop(self) -> None:
+        """Stop renewing (the holder releases the locks itself)."""
+        self._done.set()
+        self._thread.join(timeout=5)
