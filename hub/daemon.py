@@ -31,13 +31,11 @@ sync's destinations.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
 import threading
 import time
-import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,6 +49,7 @@ import structlog
 from hub.alerts import Alerter
 from hub.config import Project
 from hub.config.settings import HubSettings, ScheduleSettings
+from hub.config.watch import ConfigWatcher
 from hub.contract.plugins import Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem
@@ -182,7 +181,7 @@ class Daemon:
             project.settings.daemon.alerts, clock=clock, on_result=self.metrics.alert_result
         )
         self._apply(project)
-        self._seen = self._signature(project)
+        self._watcher = ConfigWatcher(config_path, project)
 
     # -- configuration ---------------------------------------------------------
 
@@ -224,31 +223,6 @@ class Daemon:
                 )
             self._stores[path] = SyncLocks(path, clock=self.clock)
         return self._stores[path]
-
-    def _watched(self, project: Project) -> set[Path]:
-        """hub.toml and every mapping file (of the running configuration, and of
-        the file on disk as far as it can be read)."""
-        paths = {self.config_path}
-        for destination in project.settings.destinations.values():
-            if destination.mapping is not None:
-                paths.add(project.resolve(destination.mapping))
-        with contextlib.suppress(Exception):
-            data = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
-            for destination in (data.get("destinations") or {}).values():
-                mapping = destination.get("mapping") if isinstance(destination, dict) else None
-                if isinstance(mapping, str):
-                    paths.add(project.resolve(Path(mapping)))
-        return paths
-
-    def _signature(self, project: Project) -> dict[Path, tuple[int, int, int] | None]:
-        signature: dict[Path, tuple[int, int, int] | None] = {}
-        for path in sorted(self._watched(project)):
-            try:
-                stat = path.stat()
-                signature[path] = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-            except OSError:
-                signature[path] = None
-        return signature
 
     def _apply(self, project: Project) -> None:
         """Make ``project`` the running configuration: schedules added, changed
@@ -320,17 +294,11 @@ class Daemon:
         return True
 
     def _check_files(self) -> None:
-        signature = self._signature(self.project)
-        if signature != self._seen:
-            changed = sorted(
-                str(path)
-                for path in set(signature) | set(self._seen)
-                if signature.get(path) != self._seen.get(path)
-            )
-            self._seen = signature
+        changed = self._watcher.changed(self.project)
+        if changed:
             self.reload(f"changed: {', '.join(changed)}")
             # The files a new configuration names are watched from now on.
-            self._seen = self._signature(self.project)
+            self._watcher.reset(self.project)
 
     # -- health ------------------------------------------------------------------
 
@@ -455,7 +423,7 @@ class Daemon:
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
                 self.reload("SIGHUP")
-                self._seen = self._signature(self.project)
+                self._watcher.reset(self.project)
             elif interval and time.monotonic() >= next_check:
                 self._check_files()
                 next_check = time.monotonic() + interval

@@ -1,0 +1,65 @@
+"""Watching the configuration files for changes (the daemon reloads on one)."""
+
+from __future__ import annotations
+
+import contextlib
+import tomllib
+from pathlib import Path
+
+from hub.config import Project
+
+#: A file's identity at one moment: modification time, size, inode (``None``: absent).
+Stamp = tuple[int, int, int] | None
+
+
+class ConfigWatcher:
+    """hub.toml and every mapping file it names: those of the running
+    configuration, and those the file on disk names as far as it can be read
+    (a broken hub.toml still has its new mappings watched)."""
+
+    def __init__(self, config_path: Path, project: Project) -> None:
+        self.config_path = config_path
+        self._seen = self.signature(project)
+
+    def watched(self, project: Project) -> set[Path]:
+        """The files to watch for ``project``."""
+        paths = {self.config_path}
+        for destination in project.settings.destinations.values():
+            if destination.mapping is not None:
+                paths.add(project.resolve(destination.mapping))
+        with contextlib.suppress(Exception):
+            data = tomllib.loads(self.config_path.read_text(encoding="utf-8"))
+            for destination in (data.get("destinations") or {}).values():
+                mapping = destination.get("mapping") if isinstance(destination, dict) else None
+                if isinstance(mapping, str):
+                    paths.add(project.resolve(Path(mapping)))
+        return paths
+
+    def signature(self, project: Project) -> dict[Path, Stamp]:
+        """Each watched file's :data:`Stamp`."""
+        signature: dict[Path, Stamp] = {}
+        for path in sorted(self.watched(project)):
+            try:
+                stat = path.stat()
+                signature[path] = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            except OSError:
+                signature[path] = None
+        return signature
+
+    def changed(self, project: Project) -> list[str]:
+        """The files changed since the last look (none the first time round)."""
+        signature = self.signature(project)
+        if signature == self._seen:
+            return []
+        changed = sorted(
+            str(path)
+            for path in set(signature) | set(self._seen)
+            if signature.get(path) != self._seen.get(path)
+        )
+        self._seen = signature
+        return changed
+
+    def reset(self, project: Project) -> None:
+        """Take the files as they are now (after a reload: what the new
+        configuration names is watched from now on)."""
+        self._seen = self.signature(project)
