@@ -272,7 +272,7 @@ def _run_sync(
 
     from hub.reports import print_sync_summary, sync_summary
     from hub.state.locks import lock_owner
-    from hub.sync import SyncBusy
+    from hub.sync import RunOptions, SyncBusy
     from hub.sync import sync as run_sync
 
     show_bars = not as_json and console.is_terminal
@@ -311,8 +311,7 @@ def _run_sync(
         )
     try:
         with bars:
-            runs = run_sync(
-                config,
+            options = RunOptions(
                 destinations=destination,
                 force_delete=force_delete,
                 as_of=as_of,
@@ -320,6 +319,7 @@ def _run_sync(
                 should_stop=lambda: bool(stop_requested),
                 lock_owner=lock_owner("hub-sync"),
             )
+            runs = run_sync(config, options)
     except ConfigError as error:
         _fail_config(error)
         return

@@ -654,19 +654,17 @@ class Daemon:
             log.exception("playbooks.error")
 
     def _call_sync(self, project: Project, destinations: list[str], entry: _Held) -> list[Any]:
-        from hub.sync import sync
+        from hub.sync import RunOptions, sync
 
-        # The loaded project, not hub.toml again: the daemon keeps running its
-        # last good configuration even while the files on disk are broken.
-        return sync(
-            self.config_path,
+        options = RunOptions(
             destinations=destinations,
-            plugins=self.plugins,
             budgets=self.budgets,
             should_stop=lambda: self._stop.is_set() or entry.lost.is_set(),
             sleep=self._sleep,
-            project=project,
         )
+        # The loaded project, not hub.toml again: the daemon keeps running its
+        # last good configuration even while the files on disk are broken.
+        return sync(self.config_path, options, plugins=self.plugins, project=project)
 
     def _conclude(
         self,

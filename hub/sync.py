@@ -52,6 +52,7 @@ not confirmed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -97,6 +98,7 @@ from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 __all__ = [
     "DestinationRun",
     "PlanReport",
+    "RunOptions",
     "SyncProgress",
     "check_destinations",
     "open_store",
@@ -363,24 +365,47 @@ def _resolve_streams(
     return resolution, streams
 
 
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How one sync runs, as one typed object: the CLI and the daemon build it
+    once, and each layer below reads what it needs."""
+
+    #: The destinations to sync (default: every enabled one).
+    destinations: list[str] | None = None
+    #: Let mirror mode delete past the delete guard.
+    force_delete: bool = False
+    #: Plan only: no run, no state, nothing sent.
+    dry_run: bool = False
+    #: The time event windows end at (default: hub.toml's, else now).
+    as_of: datetime | None = None
+    #: Told ``(destination, done, total)`` after each batch.
+    progress: SyncProgress | None = None
+    #: Handed to each destination in its context (tests).
+    extras: Mapping[str, Any] = field(default_factory=dict)
+    #: The rate budgets (default: a fresh registry).
+    budgets: BudgetRegistry | None = None
+    #: Checked between batches: true ends each remaining run as stopped.
+    should_stop: Callable[[], bool] | None = None
+    #: The executor's backoff sleep (tests).
+    sleep: Callable[[float], None] = time.sleep
+    #: Take the destinations' locks under this owner (``hub sync``).
+    lock_owner: str | None = None
+
+
 def sync(
     config_path: Path,
+    options: RunOptions | None = None,
     *,
-    destinations: list[str] | None = None,
-    force_delete: bool = False,
-    dry_run: bool = False,
-    progress: SyncProgress | None = None,
-    extras: Mapping[str, Any] | None = None,
-    as_of: datetime | None = None,
     plugins: Plugins | None = None,
-    budgets: BudgetRegistry | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
     dataset: Dataset | None = None,
     project: Project | None = None,
-    lock_owner: str | None = None,
+    **overrides: Any,
 ) -> list[DestinationRun]:
-    """Sync every enabled destination (or ``destinations``), in name order.
+    """Sync every enabled destination (or ``options.destinations``), in name order.
+
+    ``options`` (:class:`RunOptions`) say how the run goes, built once by the CLI
+    or the daemon; keyword ``overrides`` replace single fields of it
+    (``sync(path, dry_run=True)``). The parameters below are its fields:
 
     :param force_delete: let mirror mode delete past the delete guard.
     :param dry_run: plan only (like :func:`plan`): no run, no state, nothing sent;
@@ -401,14 +426,15 @@ def sync(
         :class:`SyncBusy` when another process holds one.
     :raises ConfigError: for configuration mistakes, before anything is sent.
     """
-    if dry_run:
+    options = dataclasses.replace(options or RunOptions(), **overrides)
+    if options.dry_run:
         if dataset is not None:
             raise ValueError("sync(dataset=...) cannot be a dry run")
         report = plan(
             config_path,
-            destinations=destinations,
-            force_delete=force_delete,
-            as_of=as_of,
+            destinations=options.destinations,
+            force_delete=options.force_delete,
+            as_of=options.as_of,
             plugins=plugins,
         )
         return [
@@ -418,8 +444,8 @@ def sync(
     log.info("reading the sources and resolving the projections")
     resolution, streams = _resolve_streams(
         config_path,
-        as_of=as_of,
-        destinations=destinations,
+        as_of=options.as_of,
+        destinations=options.destinations,
         plugins=plugins,
         dataset=dataset,
         project=project,
@@ -438,17 +464,19 @@ def sync(
         ", ".join(names) or "no destination",
     )
     validated = check_destinations(resolution, config_path, names, need_factory=True)
-    held = _DestinationLocks.take(resolution, names, lock_owner)
-    if held is not None:
-        asked = should_stop
-        should_stop = held.stopping(asked)
+    held = _DestinationLocks.take(resolution, names, options.lock_owner)
+    should_stop = options.should_stop if held is None else held.stopping(options.should_stop)
+    sleep = options.sleep
     if should_stop is not None and sleep is time.sleep:
         sleep = _stoppable_sleep(should_stop)
-    budgets = budgets or BudgetRegistry(
+    budgets = options.budgets or BudgetRegistry(
         sleep=sleep,
         max_wait=resolution.project.settings.sync.max_retry_after,
         should_stop=should_stop,
     )
+    # What every destination's run reads: the options, with the stop and sleep
+    # that the locks and the budget's waits honour.
+    running = dataclasses.replace(options, should_stop=should_stop, sleep=sleep, budgets=budgets)
     try:
         store = open_store(resolution.project.settings, resolution.project.base_dir)
     except BaseException:
@@ -467,12 +495,7 @@ def sync(
                     name,
                     streams[name],
                     validated[name],
-                    budgets,
-                    force_delete=force_delete,
-                    progress=progress,
-                    extras=extras or {},
-                    should_stop=should_stop,
-                    sleep=sleep,
+                    running,
                     lost_lock=None if held is None else held.lost,
                 ).run()
             )
@@ -596,13 +619,8 @@ class _SyncOne:
         name: str,
         stream: Iterator[ProjectionChunk],
         validated: BaseModel,
-        budgets: BudgetRegistry,
+        options: RunOptions,
         *,
-        force_delete: bool,
-        progress: SyncProgress | None,
-        extras: Mapping[str, Any],
-        should_stop: Callable[[], bool] | None,
-        sleep: Callable[[float], None],
         lost_lock: threading.Event | None = None,
     ) -> None:
         self.resolution = resolution
@@ -611,12 +629,13 @@ class _SyncOne:
         self.name = name
         self.stream = stream
         self.validated = validated
-        self.budgets = budgets
-        self.force_delete = force_delete
-        self.progress = progress
-        self.extras = extras
-        self.should_stop = should_stop
-        self.sleep = sleep
+        assert options.budgets is not None  # sync() made the registry
+        self.budgets = options.budgets
+        self.force_delete = options.force_delete
+        self.progress = options.progress
+        self.extras = options.extras
+        self.should_stop = options.should_stop
+        self.sleep = options.sleep
         self.settings: DestinationSettings = resolution.project.settings.destinations[name]
         self.type: DestinationType = resolution.plugins.destinations[self.settings.type]
         self.result = DestinationRun(

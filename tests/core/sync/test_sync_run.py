@@ -14,7 +14,7 @@ from hub.contract.plugins import load_plugins
 from hub.errors import ConfigError
 from hub.state import RunStatus
 from hub.state.sqlite import SqliteStateStore
-from hub.sync import plan, sync
+from hub.sync import RunOptions, plan, sync
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -69,6 +69,18 @@ def test_a_dry_run_writes_nothing(project: Path) -> None:
     assert runs[0].counts["create"] == 65
     assert not (project.parent / ".hub").exists()
     assert not (project.parent / "outbox").exists()
+
+
+def test_run_options_are_one_object_and_keywords_override_its_fields(project: Path) -> None:
+    options = RunOptions(destinations=["mailer"], dry_run=True)
+    [mailer] = sync(project, options)
+    assert mailer.destination == "mailer" and mailer.run_id is None
+    # A keyword replaces one field; the rest of the options stand.
+    [crm] = sync(project, options, destinations=["crm"])
+    assert crm.destination == "crm" and crm.run_id is None
+    assert not (project.parent / "outbox").exists()
+    with pytest.raises(TypeError):
+        sync(project, options, no_such_option=True)
 
 
 def test_a_fatal_error_fails_that_destination_and_the_others_go_on(project: Path) -> None:
