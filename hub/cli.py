@@ -30,8 +30,8 @@ from hub import __version__
 from hub.errors import EXIT_CONFIG, EXIT_STATE, ConfigError, StateStoreError
 
 if TYPE_CHECKING:
-    from hub.pipeline import Resolution
     from hub.state import StateStore
+    from hub.sync.pipeline import Resolution
 
 app = typer.Typer(
     name="hub",
@@ -179,8 +179,8 @@ def preview(
     as_json: JsonOption = False,
 ) -> None:
     """Resolve every projection for every destination and report what each would get."""
-    from hub.pipeline import resolve
     from hub.reports import preview_summary, print_preview
+    from hub.sync.pipeline import resolve
 
     try:
         resolution = resolve(config, as_of=as_of, destinations=destination)
@@ -201,8 +201,8 @@ def _inspect(
     destination: list[str] | None,
     as_json: bool,
 ) -> None:
-    from hub.pipeline import resolve
     from hub.reports import inspect_subject, print_inspection
+    from hub.sync.pipeline import resolve
 
     try:
         resolution = resolve(config, as_of=as_of, destinations=destination)
@@ -591,9 +591,9 @@ def daemon_command(
 def _playbooks(config: Path, as_of: datetime | None, *, dry_run: bool, as_json: bool) -> None:
     from datetime import UTC
 
-    from hub.pipeline import resolve
     from hub.playbooks import open_playbook_store, run_resolution
     from hub.sync import open_store
+    from hub.sync.pipeline import resolve
 
     try:
         resolution = resolve(config, as_of=as_of, project_destinations=False)

@@ -630,9 +630,9 @@ class Daemon:
         """Playbooks, after a successful sync (their destination ids are fresh)."""
         from datetime import UTC, datetime
 
-        from hub.pipeline import resolve
         from hub.playbooks import open_playbook_store, run_resolution
         from hub.sync import open_store
+        from hub.sync.pipeline import resolve
 
         try:
             resolution = resolve(

@@ -16,8 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.conditions import compile_condition
-from hub.pipeline import Resolution
-from hub.planner import PlanAction, PlannedItem, plan_for_subject
 from hub.projections.destination import project_account, project_user
 from hub.quarantine import QuarantinedRow
 from hub.records import (
@@ -29,6 +27,8 @@ from hub.records import (
 )
 from hub.state import ErrorInfo, RunInfo
 from hub.sync import DestinationRun, PlanReport, plan_totals
+from hub.sync.pipeline import Resolution
+from hub.sync.planner import PlanAction, PlannedItem, plan_for_subject
 
 #: Version of the JSON shapes printed by ``--json``; bumped on any breaking change.
 JSON_FORMAT = 1
@@ -245,7 +245,7 @@ def plan_summary(report: PlanReport, samples: int = PLAN_SAMPLES) -> dict[str, A
 
     ``counts`` are the planner's (``"account.create"``, ``"contact.unchanged"``,
     ``"link.unlink"``, ``"skipped.delete_guard"``, ...; see
-    :class:`~hub.planner.DestinationPlan`); ``totals`` sums them over object
+    :class:`~hub.sync.planner.DestinationPlan`); ``totals`` sums them over object
     kinds (``create``, ``update``, ``unchanged``, ``delete``, ``link``,
     ``unlink``, ``failed``: held back after a permanent failure); ``samples``
     holds up to ``samples`` items per action (``create``, ``update``,
@@ -380,7 +380,7 @@ def sync_summary(runs: list[DestinationRun]) -> dict[str, Any]:
                    "counts": {...}, "planned": {...}, "rate_waits", "rate_wait_seconds",
                    "plugin_errors": [...]}]}
 
-    ``counts`` are the run's (:class:`~hub.executor.ExecutionSummary` keys plus
+    ``counts`` are the run's (:class:`~hub.sync.executor.ExecutionSummary` keys plus
     ``unchanged``, ``quarantined`` and ``skipped.*``); ``planned`` the plan's;
     ``ok`` is true when every run succeeded. ``quarantine``: the rows this
     sync's load quarantined (``hub errors --quarantine`` lists them).

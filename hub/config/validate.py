@@ -233,7 +233,7 @@ def known_attributes(
     complete: AbcSet[Table] | None = None,
 ) -> dict[str, set[str]]:
     """What each namespace can read: the built-in attributes, the sources'
-    columns (:attr:`hub.loading.LoadResult.columns`) and the ``[events]``
+    columns (:attr:`hub.sources.loading.LoadResult.columns`) and the ``[events]``
     rollups. ``complete``: the tables whose every source could be read (the
     others are left out: their attributes are unknown, not missing)."""
     per_table: dict[Table, set[str]] = {}
@@ -828,7 +828,7 @@ def validate_project(
     checked = check_project(config_path, destination_types, secrets_dir, checks=checks)
     if offline:
         return checked.problems
-    from hub.loading import discover_columns, source_tables  # reads files: an edge
+    from hub.sources.loading import discover_columns, source_tables  # reads files: an edge
 
     settings = checked.settings or _partial_settings(config_path, secrets_dir)
     if settings is None:

@@ -26,8 +26,8 @@ from hub.playbooks.spec import (
     load_playbooks,
     template_problems,
 )
+from hub.projections.resolver import Graph
 from hub.references import Scope
-from hub.resolver import Graph
 from hub.state.playbooks import NewAction, PlaybookStore
 
 __all__ = [
@@ -380,7 +380,7 @@ def run_resolution(
     sync_store: Any = None,
     extras: Mapping[str, Any] | None = None,
 ) -> PlaybookReport:
-    """:func:`run_playbooks` for a :class:`hub.pipeline.Resolution`: the
+    """:func:`run_playbooks` for a :class:`hub.sync.pipeline.Resolution`: the
     project's playbooks, its destinations built by their plugins' factories,
     destination ids from the sync state store ``sync_store`` (if given)."""
     from hub.contract.destination import BatchObject, DestinationContext

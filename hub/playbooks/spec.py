@@ -32,7 +32,7 @@ from hub.config.settings import HubSettings
 from hub.config.validate import ProjectCheck
 from hub.contract.capabilities import Action
 from hub.errors import ConfigError, Problem
-from hub.resolver import Graph
+from hub.projections.resolver import Graph
 
 __all__ = [
     "PLAYBOOK_CHECKS",

@@ -16,6 +16,6 @@ module                                 projection
 
 Each projection takes predicates and getters as plain callables over a
 :class:`~hub.references.Scope`, so it does not depend on the condition parser.
-This package imports nothing on purpose (``hub.resolver`` uses
+This package imports nothing on purpose (``hub.projections.resolver`` uses
 :mod:`.values`); import the modules themselves.
 """

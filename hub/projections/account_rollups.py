@@ -30,8 +30,8 @@ from typing import Any
 
 from hub.config.mapping import AccountRollup, AccountRollupKind
 from hub.model import Account, Event, Membership, User
+from hub.projections.resolver import window_start
 from hub.references import Scope
-from hub.resolver import window_start
 from hub.values import iso_utc, utc
 
 __all__ = ["account_rollup", "rollup_value"]
@@ -69,7 +69,7 @@ def account_rollup(
     """The value of ``rollup`` for ``account``.
 
     ``memberships`` are the account's; ``events`` are the events within the
-    account, sorted by time (as :meth:`hub.resolver.Graph.events_of_account`
+    account, sorted by time (as :meth:`hub.projections.resolver.Graph.events_of_account`
     gives them); ``where`` is ``rollup.where`` compiled.
     """
     members = _members(account, memberships, users, where)

@@ -74,6 +74,7 @@ from hub.projections.relationship_fields import (
     RelationshipValue,
     relationship_summary,
 )
+from hub.projections.resolver import Graph, collection_paused, count_events, window_start
 from hub.projections.stages import CHURNED, UNSTAGED, StageRanking
 from hub.projections.templates import compile_template, template_pattern
 from hub.projections.user_lists import UserList, join_entries, user_list
@@ -93,7 +94,6 @@ from hub.records import (
     make_records,
 )
 from hub.references import ALLOWED, Getter, Reference, Scope, parse_reference
-from hub.resolver import Graph, collection_paused, count_events, window_start
 from hub.values import render, utc
 
 __all__ = [

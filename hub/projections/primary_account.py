@@ -100,7 +100,7 @@ def primary_membership(
     """The user's primary membership under ``settings`` (see the module doc).
 
     ``memberships`` must be sorted by account id (as
-    :meth:`hub.resolver.Graph.memberships_of_user` gives them). ``activity`` is
+    :meth:`hub.projections.resolver.Graph.memberships_of_user` gives them). ``activity`` is
     needed by ``most_active`` (also as the fallback); ``several_flags`` is
     called with the flagged memberships when ``explicit`` finds more than one.
     """

@@ -1,7 +1,7 @@
 """Sources: where canonical rows come from, and the conventions every row follows.
 
 A source reads rows and hands them to a :class:`RowSink` (the loader's data set
-builder, :class:`hub.loading.DatasetBuilder`), which validates them: a row is
+builder, :class:`hub.sources.loading.DatasetBuilder`), which validates them: a row is
 either accepted into the data set or quarantined with a reason and a location.
 
 Row conventions (the same for CSV, JSON Lines and SQL; Segment calls are
@@ -129,7 +129,7 @@ class Origin:
 
 
 class RowSink(Protocol):
-    """What sources hand their rows to; it validates them (see :mod:`hub.loading`).
+    """What sources hand their rows to; it validates them (see :mod:`hub.sources.loading`).
 
     Values are passed as read (``object``): the sink checks their types.
     """

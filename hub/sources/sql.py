@@ -41,7 +41,7 @@ def _first_line(error: Exception) -> str:
 class SqlSource:
     """A database URL and one query per table."""
 
-    #: Each query is read, and fails, on its own (see :mod:`hub.loading`).
+    #: Each query is read, and fails, on its own (see :mod:`hub.sources.loading`).
     per_query = True
 
     updates = False

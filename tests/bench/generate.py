@@ -14,7 +14,7 @@ From the command line it writes the tables in the format of
 It is built for a million users: every string that repeats (roles, stages,
 dates, names, keys) is one shared, interned object. Traits and relationship
 properties are plain dicts without ``None`` values, exactly what the loader
-(hub.loading) builds from a CSV row whose empty cells it omits, so the
+(hub.sources.loading) builds from a CSV row whose empty cells it omits, so the
 benchmark reads them at the same cost as real data.
 """
 

@@ -55,8 +55,8 @@ def run_one(
     from hub.config.settings import EventRollup, EventRollupLevel, EventSettings
     from hub.contract.plugins import load_plugins
     from hub.projections.destination import iter_destination, project_destination
+    from hub.projections.resolver import Graph, enrich
     from hub.records import AccountsChunk, ContactsChunk, LinksChunk
-    from hub.resolver import Graph, enrich
 
     mapping = load_mapping(mapping_path)
     capabilities = load_plugins().destinations["outbox"].capabilities

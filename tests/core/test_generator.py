@@ -140,7 +140,7 @@ def test_cli_writes_the_sample_format(tmp_path: Path) -> None:
 
 
 def test_traits_are_plain_dicts_like_the_loaders(dataset: Dataset) -> None:
-    # hub.loading builds plain dicts and omits empty cells: the benchmark must read the same.
+    # hub.sources.loading builds plain dicts and omits empty cells: the benchmark reads alike.
     for traits in (
         *(u.traits for u in dataset.users.values()),
         *(a.traits for a in dataset.accounts.values()),

@@ -189,7 +189,7 @@ def test_the_sample_billing_database_is_read_through_sql_and_can_be_regenerated(
     import sqlite3
 
     from hub.config.validate import load_project
-    from hub.loading import load
+    from hub.sources.loading import load
 
     root = Path(__file__).resolve().parents[2]
     project = load_project(root / "hub.toml")

@@ -47,18 +47,18 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "hub.config.mapping",
         "hub.quarantine",
         "hub.records",
-        "hub.fingerprint",
+        "hub.sync.fingerprint",
     ),
     # reading configuration, conditions, state, sources
     ("hub.config", "hub.conditions", "hub.state", "hub.sources"),
     # loading and resolution: the dataset, the relationship graph, the projections
-    ("hub.loading", "hub.resolver", "hub.projections"),
+    ("hub.sources.loading", "hub.projections.resolver", "hub.projections"),
     # validation (hands the layers above a way in: ProjectCheck)
     ("hub.config.validate",),
     # planning, playbook files, the JSON schema of the configuration
-    ("hub.planner", "hub.playbooks.spec", "hub.config.schema"),
+    ("hub.sync.planner", "hub.playbooks.spec", "hub.config.schema"),
     # the pipeline, execution, running playbooks
-    ("hub.pipeline", "hub.executor", "hub.playbooks.engine", "hub.playbooks"),
+    ("hub.sync.pipeline", "hub.sync.executor", "hub.playbooks.engine", "hub.playbooks"),
     # the sync and what reports on it
     ("hub.sync", "hub.reports", "hub.alerts", "hub.observability"),
     ("hub.daemon",),

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from hub.fingerprint import fingerprint
+from hub.sync.fingerprint import fingerprint
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "daemon-test-secret-0123456789"

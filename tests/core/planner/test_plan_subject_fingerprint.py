@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from hub.contract.capabilities import ObjectKind, SyncMode
 from hub.contract.destination import BatchObject, link_key
-from hub.fingerprint import fingerprint
-from hub.planner import plan_destination, plan_for_subject
 from hub.records import DestinationProjection, Link, Record
 from hub.state.sqlite import SqliteStateStore
+from hub.sync.fingerprint import fingerprint
+from hub.sync.planner import plan_destination, plan_for_subject
 
 
 def _projection() -> DestinationProjection:

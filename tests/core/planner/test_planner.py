@@ -9,8 +9,6 @@ import pytest
 
 from hub.contract.capabilities import ObjectKind, SyncMode
 from hub.contract.destination import BatchObject, link_key, link_payload
-from hub.fingerprint import fingerprint
-from hub.planner import DestinationPlan, PlanAction, PlannedItem, plan_destination
 from hub.records import (
     AccountsChunk,
     ContactsChunk,
@@ -23,6 +21,8 @@ from hub.records import (
 )
 from hub.state import Confirmation, Failure, RecordStatus
 from hub.state.sqlite import SqliteStateStore
+from hub.sync.fingerprint import fingerprint
+from hub.sync.planner import DestinationPlan, PlanAction, PlannedItem, plan_destination
 
 DEST = "crm"
 ACCOUNT, CONTACT, LINK = BatchObject.ACCOUNT, BatchObject.CONTACT, BatchObject.LINK
@@ -474,12 +474,12 @@ def test_streamed_plan_with_writes_between_chunks_matches_the_whole_plan(
 ) -> None:
     """What the sync does: each chunk's items are confirmed before the next chunk
     is planned; the records it creates meanwhile are never taken for leavers."""
-    from hub.planner import DestinationPlanner
+    from hub.sync.planner import DestinationPlanner
 
     _mirror_state(store)
     source = _changing_source()
     expected = plan(source, store, mode=SyncMode.MIRROR, share=1.0)
-    monkeypatch.setattr("hub.planner._PAGE", page)
+    monkeypatch.setattr("hub.sync.planner._PAGE", page)
     planner = DestinationPlanner(store, DEST, SyncMode.MIRROR, max_delete_share=1.0, end_ids=False)
     items: list[PlannedItem] = []
     for chunk in _chunked(source, size):
@@ -500,12 +500,12 @@ def test_streamed_plan_with_writes_between_chunks_matches_the_whole_plan(
 def test_keys_out_of_order_fall_back_to_lookups(
     store: SqliteStateStore, monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
-    from hub.planner import DestinationPlanner
+    from hub.sync.planner import DestinationPlanner
 
     _mirror_state(store)
     source = _changing_source()
     expected = plan(source, store, mode=SyncMode.MIRROR, share=1.0)
-    monkeypatch.setattr("hub.planner._PAGE", page)
+    monkeypatch.setattr("hub.sync.planner._PAGE", page)
     shuffled = [source.accounts[i] for i in (3, 0, 5, 1, 4, 2)]
     contacts = list(reversed(source.contacts))
     links = [source.links[i] for i in (4, 0, 2, 1, 3)]

@@ -14,9 +14,9 @@ from hub.contract.destination import RecordResult
 from hub.contract.hookspecs import hookimpl
 from hub.contract.plugins import DestinationRegistry, DestinationType, Plugins, load_plugins
 from hub.model import Dataset
-from hub.pipeline import resolve
 from hub.playbooks import LoadedPlaybook, load_playbooks
-from hub.resolver import Graph
+from hub.projections.resolver import Graph
+from hub.sync.pipeline import resolve
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "examples" / "sample"

@@ -28,8 +28,8 @@ from hub.projections.destination import (
     project_destination,
     project_user,
 )
+from hub.projections.resolver import Graph
 from hub.records import DestinationProjection, projection_to_json
-from hub.resolver import Graph
 
 AS_OF = datetime(2024, 6, 1, tzinfo=UTC)
 

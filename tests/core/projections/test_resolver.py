@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hub.config.settings import EventSettings
 from hub.model import Account, Dataset, Event, Membership, User
-from hub.resolver import Graph, count_events, enrich, last_event
+from hub.projections.resolver import Graph, count_events, enrich, last_event
 
 AS_OF = datetime(2024, 6, 1, tzinfo=UTC)
 

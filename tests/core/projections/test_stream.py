@@ -27,6 +27,7 @@ from hub.conditions import compile_condition
 from hub.config.mapping import Mapping
 from hub.model import Dataset
 from hub.projections.destination import ProjectionError, iter_destination, project_destination
+from hub.projections.resolver import Graph
 from hub.records import (
     AccountsChunk,
     ContactsChunk,
@@ -36,7 +37,6 @@ from hub.records import (
     ProjectionSummary,
     projection_to_json,
 )
-from hub.resolver import Graph
 
 
 def _load_generate() -> ModuleType:

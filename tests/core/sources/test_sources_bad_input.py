@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hub.config.settings import HubSettings
-from hub.loading import LoadResult, load
+from hub.sources.loading import LoadResult, load
 
 
 def _load(tmp_path: Path, files: dict[str, bytes], sources: dict[str, Any]) -> LoadResult:

@@ -10,8 +10,8 @@ import pytest
 
 from hub.config.settings import HubSettings
 from hub.errors import ConfigError
-from hub.loading import LoadResult, load
 from hub.model import EMPTY
+from hub.sources.loading import LoadResult, load
 
 
 def _load(tmp_path: Path, files: dict[str, str], sources: dict[str, Any]) -> LoadResult:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from hub.config.settings import HubSettings
-from hub.loading import LoadResult, load
 from hub.model import EMPTY
+from hub.sources.loading import LoadResult, load
 
 
 def _write(path: Path, rows: list[Any]) -> None:

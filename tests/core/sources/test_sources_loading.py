@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from hub.config.settings import HubSettings
-from hub.loading import LoadResult, load
 from hub.sources import infer, parse_timestamp
+from hub.sources.loading import LoadResult, load
 
 FILES = {
     "crm/users.csv": "user_id,email\nu2,b@acme.io\nu1,a@acme.io\n",

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from hub.config.settings import HubSettings
-from hub.loading import LoadResult, load
 from hub.model import EMPTY
+from hub.sources.loading import LoadResult, load
 
 CALLS: list[Any] = [
     # 1: the later identify (by timestamp) wins, even though it comes first in the file

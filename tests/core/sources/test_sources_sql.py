@@ -12,8 +12,8 @@ import sqlalchemy
 
 from hub.config.settings import HubSettings
 from hub.errors import ConfigError
-from hub.loading import LoadResult, load
 from hub.sources import normalize
+from hub.sources.loading import LoadResult, load
 
 
 def _database(path: Path) -> None:

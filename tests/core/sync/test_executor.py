@@ -21,11 +21,11 @@ from hub.config.settings import SyncSettings
 from hub.contract.capabilities import Operation, RateLimit, SyncMode
 from hub.contract.destination import BatchObject, link_key
 from hub.contract.ratelimit import CredentialBudget
-from hub.executor import ExecutionSummary, execute, iter_batches
-from hub.planner import DestinationPlan, PlanAction, PlannedItem, plan_destination
 from hub.records import DestinationProjection
 from hub.state import RecordStatus
 from hub.state.sqlite import SqliteStateStore
+from hub.sync.executor import ExecutionSummary, execute, iter_batches
+from hub.sync.planner import DestinationPlan, PlanAction, PlannedItem, plan_destination
 
 SETTINGS = SyncSettings(max_attempts=3, backoff_initial=0.5, backoff_max=60)
 

@@ -11,7 +11,7 @@ import pytest
 from sync_fakes import FakePlugin
 from typer.testing import CliRunner
 
-import hub.pipeline
+import hub.sync.pipeline
 from hub.cli import app
 from hub.contract.plugins import Plugins, load_plugins
 
@@ -35,7 +35,7 @@ def fake(project: Path, monkeypatch: pytest.MonkeyPatch) -> FakePlugin:
     def plugins() -> Plugins:
         return load_plugins(extra=[plugin])
 
-    monkeypatch.setattr(hub.pipeline, "load_plugins", plugins)
+    monkeypatch.setattr(hub.sync.pipeline, "load_plugins", plugins)
     text = project.read_text().replace('type = "outbox"', 'type = "fake"', 1)
     text = text.replace('directory = "outbox/crm"', 'refuse = ["acc_tesla", "u_elon"]')
     project.write_text(text)

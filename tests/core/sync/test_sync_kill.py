@@ -26,7 +26,7 @@ SLOW_HUB = """
 import sys
 import time
 
-import hub.pipeline
+import hub.sync.pipeline
 import hub_outbox
 from hub.contract.capabilities import Operation
 from hub.contract.hookspecs import hookimpl
@@ -59,7 +59,7 @@ class SlowPlugin:
         )
 
 
-hub.pipeline.load_plugins = lambda: load_plugins(extra=[SlowPlugin()])
+hub.sync.pipeline.load_plugins = lambda: load_plugins(extra=[SlowPlugin()])
 
 from hub.cli import main
 

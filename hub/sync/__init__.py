@@ -13,8 +13,8 @@ in name order:
    process becomes ``interrupted``);
 3. the projection is streamed (:func:`~hub.projections.destination.iter_destination`)
    and each chunk is planned against the store (only what changed,
-   :class:`~hub.planner.DestinationPlanner`) and sent right away
-   (:func:`hub.executor.execute_stream`), the state written after every
+   :class:`~hub.sync.planner.DestinationPlanner`) and sent right away
+   (:func:`hub.sync.executor.execute_stream`), the state written after every
    batch; deletes and unlinks are planned once the whole projection went by.
    So a sync holds one chunk of the projection at a time (plus the data set
    and its graph), not the whole projection nor the whole plan;
@@ -79,21 +79,21 @@ from hub.contract.destination import (
 from hub.contract.plugins import DestinationType, Plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem, StateStoreError
-from hub.executor import ExecutionSummary, execute_stream
 from hub.model import Dataset
-from hub.pipeline import Resolution, capabilities_of, resolve
-from hub.planner import (
+from hub.projections.destination import ProjectionError, iter_destination
+from hub.projections.resolver import collection_paused
+from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
+from hub.redaction import register_settings
+from hub.state import RunStatus, StateStore, open_state_store, sqlite_path
+from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
+from hub.sync.executor import ExecutionSummary, execute_stream
+from hub.sync.pipeline import Resolution, capabilities_of, resolve
+from hub.sync.planner import (
     DestinationPlan,
     DestinationPlanner,
     PlannedItem,
     plan_destination,
 )
-from hub.projections.destination import ProjectionError, iter_destination
-from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
-from hub.redaction import register_settings
-from hub.resolver import collection_paused
-from hub.state import RunStatus, StateStore, open_state_store, sqlite_path
-from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 
 __all__ = [
     "DestinationRun",
@@ -150,7 +150,7 @@ class DestinationRun:
     """What a sync did for one destination.
 
     ``counts`` are the run's counts as stored in the state store: the
-    executor's (see :class:`~hub.executor.ExecutionSummary`) plus ``unchanged``
+    executor's (see :class:`~hub.sync.executor.ExecutionSummary`) plus ``unchanged``
     from the plan, and ``skipped.delete_guard`` when deletes were held back.
     """
 
@@ -163,7 +163,7 @@ class DestinationRun:
     #: Why the run failed or is partial (a fatal error names the setting to fix).
     message: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
-    #: What the plan counted (see :class:`~hub.planner.DestinationPlan`).
+    #: What the plan counted (see :class:`~hub.sync.planner.DestinationPlan`).
     planned: dict[str, int] = field(default_factory=dict)
     rate_wait_seconds: float = 0.0
     rate_waits: int = 0
@@ -340,7 +340,7 @@ def _resolve_streams(
     dataset: Dataset | None,
     project: Project | None,
 ) -> tuple[Resolution, dict[str, Iterator[ProjectionChunk]]]:
-    """:func:`hub.pipeline.resolve`, with each destination's projection as a
+    """:func:`hub.sync.pipeline.resolve`, with each destination's projection as a
     stream (its chunks are computed as the sync reads them)."""
     resolution = resolve(
         config_path,

@@ -1,6 +1,6 @@
 """Carrying out a plan: batches to the destination, results into the state store.
 
-:func:`execute` walks a :class:`~hub.planner.DestinationPlan` in its order
+:func:`execute` walks a :class:`~hub.sync.planner.DestinationPlan` in its order
 (accounts, contacts, links, unlinks, contact deletes, account deletes) and
 sends it in :class:`~hub.contract.destination.Batch` es of one object kind and one
 operation, at most the destination's declared batch size, never holding the
@@ -50,8 +50,8 @@ from hub.contract.destination import (
     TransientTransportError,
 )
 from hub.contract.ratelimit import MeteredBudget, WaitRefused
-from hub.planner import DestinationPlan, PlanAction, PlannedItem, make_ends, make_item
 from hub.state import Confirmation, Failure, RecordState, RecordStatus, StateStore, describe
+from hub.sync.planner import DestinationPlan, PlanAction, PlannedItem, make_ends, make_item
 
 __all__ = [
     "COUNT_KEYS",
@@ -683,7 +683,7 @@ def execute_stream(
 ) -> ExecutionSummary:
     """:func:`execute` for a plan made as it is sent: ``planned`` yields the
     items in send order, a part at a time (what
-    :meth:`~hub.planner.DestinationPlanner.plan_chunk` returns), and each part
+    :meth:`~hub.sync.planner.DestinationPlanner.plan_chunk` returns), and each part
     is sent as soon as it fills batches, so a sync holds one chunk of the
     projection at a time, not the whole plan.
 

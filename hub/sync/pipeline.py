@@ -15,13 +15,13 @@ from hub.config.validate import Project, data_problems, known_attributes, load_p
 from hub.contract.capabilities import Capabilities
 from hub.contract.plugins import Plugins, load_plugins
 from hub.errors import ConfigError, Problem
-from hub.loading import LoadResult, load
 from hub.model import Dataset
 from hub.playbooks.spec import PLAYBOOK_CHECKS
 from hub.projections.destination import project_destination
+from hub.projections.resolver import Graph, enrich
 from hub.quarantine import Quarantine
 from hub.records import DestinationProjection
-from hub.resolver import Graph, enrich
+from hub.sources.loading import LoadResult, load
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ sends it.
 Rules, per record (account, contact or membership contact) and per link
 (keyed :func:`hub.contract.destination.link_key`, payload ``{"properties", "primary"}``):
 
-- the **fingerprint** of the mapped payload (:mod:`hub.fingerprint`) is
+- the **fingerprint** of the mapped payload (:mod:`hub.sync.fingerprint`) is
   compared with the one the destination last *accepted*. Same fingerprint and
   status ``ok``: nothing is planned (``unchanged``), so an unchanged re-run
   plans no item at all;
@@ -67,7 +67,6 @@ from typing import Any, Final
 
 from hub.contract.capabilities import SyncMode
 from hub.contract.destination import BatchObject, LinkEnds, link_key, link_payload, split_link_key
-from hub.fingerprint import fingerprint
 from hub.model import split_membership_key
 from hub.records import (
     AccountsChunk,
@@ -80,6 +79,7 @@ from hub.records import (
     Record,
 )
 from hub.state import RecordState, RecordStatus, StateStore
+from hub.sync.fingerprint import fingerprint
 
 __all__ = [
     "CHUNK_SIZE",
