@@ -53,7 +53,13 @@ from hub.config.watch import ConfigWatcher
 from hub.contract.plugins import Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem
-from hub.observability import Metrics, ObservabilityServer, parse_listen
+from hub.observability import (
+    Metrics,
+    ObservabilityServer,
+    health_document,
+    iso_time,
+    parse_listen,
+)
 from hub.schedules import Schedule, format_duration
 from hub.state import RunStatus, sqlite_path
 from hub.state.locks import LockHeartbeat, SyncLocks, lock_owner
@@ -68,8 +74,7 @@ _WORST_FIRST = ("error", "failed", "interrupted", "partial", "succeeded")
 _COMPLETED = frozenset({RunStatus.SUCCEEDED, RunStatus.PARTIAL})
 
 
-def _iso(moment: float | None) -> str | None:
-    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+_iso = iso_time
 
 
 # -- state -----------------------------------------------------------------------
@@ -91,6 +96,14 @@ class SyncStatus:
     last_success: float | None = None
     runs: int = 0
     worker: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.is_alive()
+
+    def period(self, now: float) -> float:
+        """The schedule's period around ``now`` (for health)."""
+        return self.schedule.period(now)
 
     def describe(self) -> str:
         if self.settings.cron is not None:
@@ -311,49 +324,27 @@ class Daemon:
             yield status.name, status.last_success, max(0.0, now - reference)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """``(healthy, document)`` for ``/healthz``: unhealthy when a sync has not
-        completed for ``unhealthy_after`` times its interval (counted from the
-        daemon's start when it never has)."""
-        now = self.clock()
-        factor = self.settings.daemon.unhealthy_after
-        healthy = True
-        syncs: dict[str, Any] = {}
+        """``(healthy, document)`` for ``/healthz`` (see
+        :func:`hub.observability.health_document`)."""
         with self._mutex:
-            items = sorted(self.syncs.items())
-        for name, status in items:
-            reference = status.last_success or self.started_at
-            since = max(0.0, now - reference)
-            limit = factor * status.schedule.period(now)
-            ok = since <= limit
-            healthy &= ok
-            syncs[name] = {
-                "healthy": ok,
-                "schedule": status.describe(),
-                "running": status.worker is not None and status.worker.is_alive(),
-                "runs": status.runs,
-                "last_started": _iso(status.last_started),
-                "last_finished": _iso(status.last_finished),
-                "last_status": status.last_status,
-                "last_message": status.last_message,
-                "last_success": _iso(status.last_success),
-                "seconds_since_last_success": round(since, 3),
-                "unhealthy_after_seconds": round(limit, 3),
-                "next_due": _iso(status.next_due),
-            }
-        document = {
-            "status": "ok" if healthy else "unhealthy",
-            "pid": os.getpid(),
-            "owner": self.owner,
-            "started_at": _iso(self.started_at),
-            "stopping": self._stop.is_set(),
-            "config": {
-                "path": str(self.config_path),
-                "loaded_at": _iso(self.config_loaded_at),
-                "problems": self.config_problems or [],
+            syncs = list(self.syncs.values())
+        return health_document(
+            syncs,
+            now=self.clock(),
+            started_at=self.started_at,
+            unhealthy_after=self.settings.daemon.unhealthy_after,
+            header={
+                "pid": os.getpid(),
+                "owner": self.owner,
+                "started_at": _iso(self.started_at),
+                "stopping": self._stop.is_set(),
+                "config": {
+                    "path": str(self.config_path),
+                    "loaded_at": _iso(self.config_loaded_at),
+                    "problems": self.config_problems or [],
+                },
             },
-            "syncs": syncs,
-        }
-        return healthy, document
+        )
 
     # -- control -----------------------------------------------------------------
 
@@ -628,7 +619,6 @@ class Daemon:
 
     def _run_playbooks(self, project: Project) -> None:
         """Playbooks, after a successful sync (their destination ids are fresh)."""
-        from datetime import UTC, datetime
 
         from hub.playbooks import open_playbook_store, run_resolution
         from hub.sync import open_store

@@ -15,9 +15,10 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 from prometheus_client import (
@@ -247,6 +248,68 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class SyncState(Protocol):
+    """What ``/healthz`` reads of one scheduled sync (the daemon's ``SyncStatus``)."""
+
+    name: str
+    runs: int
+    next_due: float
+    last_started: float | None
+    last_finished: float | None
+    last_status: str | None
+    last_message: str | None
+    last_success: float | None
+
+    @property
+    def running(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+    def period(self, now: float) -> float: ...
+
+
+def iso_time(moment: float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC time (``None`` stays ``None``)."""
+    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+
+
+def health_document(
+    syncs: Iterable[SyncState],
+    *,
+    now: float,
+    started_at: float,
+    unhealthy_after: float,
+    header: Mapping[str, Any],
+) -> tuple[bool, dict[str, Any]]:
+    """``(healthy, document)`` for ``/healthz``: unhealthy when a sync has not
+    completed for ``unhealthy_after`` times its period (counted from
+    ``started_at`` when it never has). ``header``: the document's other keys
+    (pid, owner, configuration), before ``syncs``."""
+    healthy = True
+    rows: dict[str, Any] = {}
+    for status in sorted(syncs, key=lambda s: s.name):
+        reference = status.last_success or started_at
+        since = max(0.0, now - reference)
+        limit = unhealthy_after * status.period(now)
+        ok = since <= limit
+        healthy &= ok
+        rows[status.name] = {
+            "healthy": ok,
+            "schedule": status.describe(),
+            "running": status.running,
+            "runs": status.runs,
+            "last_started": iso_time(status.last_started),
+            "last_finished": iso_time(status.last_finished),
+            "last_status": status.last_status,
+            "last_message": status.last_message,
+            "last_success": iso_time(status.last_success),
+            "seconds_since_last_success": round(since, 3),
+            "unhealthy_after_seconds": round(limit, 3),
+            "next_due": iso_time(status.next_due),
+        }
+    return healthy, {"status": "ok" if healthy else "unhealthy", **header, "syncs": rows}
 
 
 class ObservabilityServer:
