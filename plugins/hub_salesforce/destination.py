@@ -39,15 +39,11 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
-
-import requests
 
 from hub.contract import (
     Batch,
@@ -55,7 +51,6 @@ from hub.contract import (
     BatchObject,
     Capabilities,
     DestinationContext,
-    FatalDestinationError,
     IdentityKey,
     Operation,
     Outcome,
@@ -66,16 +61,12 @@ from hub.contract import (
     normal_email,
     website_variants,
 )
-from hub_salesforce.auth import AuthError, fetch_token
+from hub_salesforce.client import RequestFailed, SalesforceClient
 from hub_salesforce.errors import (
     GONE_CODES,
-    QUOTA_CODE,
-    SESSION_CODE,
     classify_bulk_error,
     classify_record,
-    error_code,
     record_codes,
-    request_error_text,
 )
 from hub_salesforce.relations import (
     RELATION_COLUMNS,
@@ -111,47 +102,7 @@ PRESERVED_FIELDS = ("StartDate", "EndDate")
 BULK_NULL = "#N/A"
 #: Keep each ingest job's CSV under this many bytes (Salesforce takes 100 MB a job, encoded).
 BULK_MAX_BYTES = 90 * 1024 * 1024
-_API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _MISSING = object()
-
-
-class _RequestFailed(Exception):
-    """A whole request failed in a way that is every one of its records' problem."""
-
-    def __init__(self, outcome: Outcome, reason: str) -> None:
-        super().__init__(reason)
-        self.outcome = outcome
-        self.reason = reason
-
-    def result(self, key: str) -> RecordResult:
-        if self.outcome is Outcome.RETRYABLE:
-            return RecordResult.retryable(key, self.reason)
-        return RecordResult.permanent(key, self.reason)
-
-
-class _MeteredSession(requests.Session):
-    """A session with a default timeout that tells the destination about every
-    request before it goes and every response once it is back."""
-
-    def __init__(
-        self,
-        timeout: float,
-        before: Callable[[], None],
-        after: Callable[[requests.Response], None],
-    ) -> None:
-        super().__init__()
-        self._default_timeout = timeout
-        self._before = before
-        self._after = after
-
-    def request(
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        kwargs.setdefault("timeout", self._default_timeout)
-        self._before()
-        response = super().request(method, url, *args, **kwargs)
-        self._after(response)
-        return response
 
 
 def instance_capabilities(base: Capabilities, settings: SalesforceSettings) -> Capabilities:
@@ -235,19 +186,20 @@ class SalesforceDestination:
         digest = hashlib.sha256(f"{settings.login_url}|{who}".encode()).hexdigest()[:12]
         # The daily quota is per org; the login and the app identify it well enough.
         self.credential_id = f"salesforce:{digest}"
-        self._budget = context.budget
-        self._timeout = settings.timeout if settings.timeout is not None else context.timeout
-        self._session = _MeteredSession(self._timeout, self._before_request, self._after_response)
-        self._sf: Any = None
-        self._requests_in_send = 0
-        self._usage: tuple[int, int] | None = None
-        self._over_quota = False
-        self._credential_settings = ", ".join(
+        timeout = settings.timeout if settings.timeout is not None else context.timeout
+        credential_settings = ", ".join(
             env_var_name(("destinations", self.name, "settings", field))
             if field in ("password", "security_token", "client_secret", "private_key")
             else f"destinations.{self.name}.settings.{field}"
             for field in _REQUIRED[settings.auth]
         )
+        #: Talking to the org: the session, the login, quota tracking, errors.
+        self.client = SalesforceClient(
+            settings, self.name, context.budget, timeout, credential_settings
+        )
+        self._call = self.client.call
+        self._restful = self.client.restful
+        self._query = self.client.query
         self._picklist_setting = f"destinations.{self.name}.settings.role_picklist"
         # Ingest job polls wait on these (tests inject a fake clock).
         monotonic, sleep = context.extras.get("monotonic"), context.extras.get("sleep")
@@ -257,127 +209,11 @@ class SalesforceDestination:
     def __repr__(self) -> str:
         return f"SalesforceDestination({self.name!r}, auth={self.settings.auth.value!r})"
 
-    # -- transport -------------------------------------------------------------------
-
-    def _before_request(self) -> None:
-        self._requests_in_send += 1
-        if self._requests_in_send > 1:
-            # The engine acquired one request for the batch; the rest are ours.
-            self._budget.acquire(1)
-
-    def _after_response(self, response: requests.Response) -> None:
-        match = _API_USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
-        if match is None:
-            return
-        used, total = int(match.group(1)), int(match.group(2))
-        self._usage = (used, total)
-        self._budget.observe(daily_remaining=max(total - used, 0))
-        if total and used / total >= self.settings.max_api_share:
-            self._over_quota = True
-
-    def _quota_reason(self) -> str:
-        used, total = self._usage or (0, 0)
-        return (
-            f"Salesforce reports {used} of the org's {total} daily API requests used "
-            f"({used / total:.0%}), reaching max_api_share = {self.settings.max_api_share:g}: "
-            "stopping before the org's quota is spent"
-        )
-
-    def _stop_if_over_quota(self) -> None:
-        if self._over_quota:
-            raise FatalDestinationError(
-                self._quota_reason(), setting=f"destinations.{self.name}.settings.max_api_share"
-            )
-
-    def _login(self) -> None:
-        from simple_salesforce.api import Salesforce
-
-        try:
-            token = fetch_token(self.settings, self._session, self._timeout)
-        except AuthError as error:
-            raise FatalDestinationError(str(error), setting=self._credential_settings) from None
-        except requests.RequestException as error:
-            raise _RequestFailed(
-                Outcome.RETRYABLE, f"could not reach the token endpoint: {type(error).__name__}"
-            ) from None
-        sf = Salesforce(
-            instance_url=token.instance_url,
-            session_id=token.access_token,
-            session=self._session,
-            version=self.settings.api_version,
-        )
-        if urlsplit(token.instance_url).scheme == "http":
-            # simple-salesforce always builds https:// URLs; a local fake speaks http.
-            for attribute in ("base_url", "bulk2_url", "apex_url", "oauth2_url"):
-                url = getattr(sf, attribute)
-                setattr(sf, attribute, "http://" + url.removeprefix("https://"))
-        self._sf = sf
-
-    def _call(self, operation: Callable[[Any], T]) -> T:
-        """Run ``operation(sf)``; refresh the session once on ``INVALID_SESSION_ID``;
-        map whole-request failures to :class:`_RequestFailed` or a fatal error."""
-        from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
-
-        if self._sf is None:
-            self._login()
-        for attempt in (1, 2):
-            try:
-                return operation(self._sf)
-            except SalesforceExpiredSession as error:
-                if error_code(error.content) == SESSION_CODE and attempt == 1:
-                    logger.info("%s: session expired; getting a new one", self.name)
-                    self._login()
-                    continue
-                raise FatalDestinationError(
-                    "Salesforce refused the session even after a refresh "
-                    f"({request_error_text(error.content)})",
-                    setting=self._credential_settings,
-                ) from None
-            except SalesforceError as error:
-                raise self._request_error(error.status, error.content) from None
-            except (requests.Timeout, requests.ConnectionError) as error:
-                raise _RequestFailed(
-                    Outcome.RETRYABLE, f"no answer from Salesforce: {type(error).__name__}"
-                ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _request_error(self, status: int, content: Any) -> Exception:
-        code = error_code(content)
-        text = request_error_text(content)
-        if code == QUOTA_CODE:
-            return FatalDestinationError(
-                f"the org's daily API request limit is exhausted ({text}); it frees up "
-                "over a rolling 24 hours",
-                setting=f"destinations.{self.name}.settings.max_api_share",
-            )
-        if status == 403:
-            return FatalDestinationError(
-                f"Salesforce refused the integration user (HTTP 403 {text})",
-                setting=self._credential_settings,
-            )
-        if status >= 500 or code in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"):
-            return _RequestFailed(Outcome.RETRYABLE, f"HTTP {status} {text}")
-        return _RequestFailed(Outcome.PERMANENT, f"HTTP {status} {text}")
-
-    def _restful(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
-        return self._call(lambda sf: sf.restful(path, method=method, **kwargs))
-
-    def _query(self, soql: str) -> list[dict[str, Any]]:
-        """Every record of a SOQL query, following ``nextRecordsUrl``."""
-        answer = self._restful("query/", params={"q": soql})
-        records: list[dict[str, Any]] = list(answer.get("records", []))
-        while not answer.get("done", True) and answer.get("nextRecordsUrl"):
-            path = str(answer["nextRecordsUrl"]).split(f"/v{self.settings.api_version}/", 1)[-1]
-            answer = self._restful(path)
-            records.extend(answer.get("records", []))
-        return records
-
     # -- the contract ------------------------------------------------------------------
 
     def send(self, batch: Batch) -> Sequence[RecordResult]:
         """Apply ``batch``; one result per item (see the module docstring)."""
-        self._requests_in_send = 0
-        self._stop_if_over_quota()
+        self.client.begin_send()
         try:
             if batch.object is BatchObject.LINK:
                 if batch.operation is Operation.UNLINK:
@@ -386,12 +222,12 @@ class SalesforceDestination:
             if batch.operation is Operation.DELETE:
                 return self._delete(batch.items)
             return self._upsert(batch)
-        except _RequestFailed as failure:
+        except RequestFailed as failure:
             return [failure.result(item.key) for item in batch.items]
 
     def close(self) -> None:
         """Close the HTTP session's connections."""
-        self._session.close()
+        self.client.close()
 
     # -- accounts, contacts, leads -------------------------------------------------------
 
@@ -442,8 +278,8 @@ class SalesforceDestination:
                 results.extend(self._bulk_upsert(sobject, external_id, entries))
                 continue
             for chunk in _chunks(entries, COLLECTION_SIZE):
-                if self._over_quota:
-                    reason = self._quota_reason()
+                if self.client.over_quota:
+                    reason = self.client.quota_reason()
                     results.extend(RecordResult.retryable(item.key, reason) for item, _ in chunk)
                     continue
                 results.extend(self._collection_upsert(sobject, external_id, chunk))
@@ -508,7 +344,7 @@ class SalesforceDestination:
                     method="PATCH",
                     json={"allOrNone": False, "records": [record for _, record in chunk]},
                 )
-            except _RequestFailed as failure:
+            except RequestFailed as failure:
                 results.update((key, failure.result(key)) for key in keys)
                 continue
             for result in self._per_record(keys, answers, sobject, ids):
@@ -530,7 +366,7 @@ class SalesforceDestination:
             answers = self._restful(
                 f"composite/sobjects/{sobject}/{external_id}", method="PATCH", json=body
             )
-        except _RequestFailed as failure:
+        except RequestFailed as failure:
             return [failure.result(item.key) for item, _ in entries]
         return self._per_record([item.key for item, _ in entries], answers, sobject)
 
@@ -570,7 +406,7 @@ class SalesforceDestination:
             keys = [item.key for item, _ in job_entries]
             try:
                 answered = self._bulk_job(sobject, external_id, text)
-            except _RequestFailed as failure:
+            except RequestFailed as failure:
                 results.update((key, failure.result(key)) for key in keys)
                 continue
             for key in keys:
@@ -620,7 +456,7 @@ class SalesforceDestination:
         try:
             self._call(lambda sf: jobs(sf).upload_job_data(job_id, text))
             self._call(lambda sf: jobs(sf).close_job(job_id))
-        except _RequestFailed:
+        except RequestFailed:
             self._abort(jobs, job_id)
             raise
         info = self._wait_for(jobs, job_id)
@@ -673,7 +509,7 @@ class SalesforceDestination:
         try:
             answer: Mapping[str, Any] = self._call(lambda sf: jobs(sf).abort_job(job_id, False))
             return answer
-        except _RequestFailed as failure:
+        except RequestFailed as failure:
             # Finished meanwhile, most likely: its results say what happened.
             logger.info("salesforce %s: abort of job %s: %s", self.name, job_id, failure)
             return None
@@ -696,7 +532,7 @@ class SalesforceDestination:
                     method="DELETE",
                     params={"ids": ",".join(ids), "allOrNone": "false"},
                 )
-            except _RequestFailed as failure:
+            except RequestFailed as failure:
                 results.extend(failure.result(item.key) for item in chunk)
                 continue
             results.extend(
@@ -826,7 +662,7 @@ class SalesforceDestination:
                         method=method,
                         json={"allOrNone": False, "records": [record for _, record in chunk]},
                     )
-                except _RequestFailed as failure:
+                except RequestFailed as failure:
                     results.update((key, failure.result(key)) for key in keys)
                     continue
                 for result in self._per_record(keys, answers, RELATION_OBJECT, ids):
@@ -922,7 +758,7 @@ class SalesforceDestination:
                     method="DELETE",
                     params={"ids": ",".join(ids.values()), "allOrNone": "false"},
                 )
-            except _RequestFailed as failure:
+            except RequestFailed as failure:
                 results.update((key, failure.result(key)) for key in ids)
                 continue
             for result in self._per_record(list(ids), answers, "the unlink", ids, gone_is_ok=True):
