@@ -47,6 +47,7 @@ class Table(StrEnum):
 class SourceKind(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
+    PARQUET = "parquet"
     SEGMENT = "segment"
     SQL = "sql"
 

@@ -366,6 +366,7 @@ def _string_expression_problems(
 _SOURCE_NEEDS: dict[SourceKind, tuple[str, ...]] = {
     SourceKind.CSV: ("path", "table"),
     SourceKind.JSONL: ("path", "table"),
+    SourceKind.PARQUET: ("path", "table"),
     SourceKind.SEGMENT: ("path",),
     SourceKind.SQL: ("url", "queries"),
 }

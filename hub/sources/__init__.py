@@ -117,6 +117,9 @@ class Origin:
     source: str
     label: str
     sql: bool = False
+    #: A typed table (a Parquet file): its schema gives the columns once, and its
+    #: floats are checked like a query's.
+    columnar: bool = False
     #: An event stream (Segment): its identify and group calls *update* users,
     #: accounts and memberships that table sources hold, instead of duplicating them.
     updates: bool = False
@@ -125,6 +128,8 @@ class Origin:
         """The location of row (SQL, 1-based) or physical line (file) ``n``."""
         if self.sql:
             return f"source {self.source}, query {self.label}, row {n}"
+        if self.columnar:
+            return f"{self.label} row {n}"
         return f"{self.label}:{n}"
 
 
@@ -286,12 +291,13 @@ def feed_mapping(
     nested_key = NESTED_KEY[table]
     extra: dict[str, Any] = {}
     nested: object = None
-    if not origin.sql:  # a query's columns are given once, by its result
+    typed = origin.sql or origin.columnar
+    if not typed:  # a query's (or a Parquet file's) columns are given once
         sink.columns(table, row)
         inner = row.get(nested_key)
         if isinstance(inner, Mapping):
             sink.columns(table, inner)
-    if origin.sql:
+    if typed:
         for key, value in row.items():
             if isinstance(value, float) and value - value != 0.0:
                 reason = f"column {key} is {value!r}, which JSON cannot carry"

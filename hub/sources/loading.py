@@ -50,6 +50,7 @@ from hub.errors import ConfigError, Problem
 from hub.model import EMPTY, Account, Dataset, Event, Membership, User
 from hub.quarantine import Quarantine
 from hub.sources import EMAIL_PATTERN, Origin, Source, SourceError, parse_timestamp
+from hub.sources.parquet import ParquetSource
 from hub.sources.segment import SegmentSource
 from hub.sources.tables import CsvSource, JsonlSource
 
@@ -501,6 +502,8 @@ def _source(
     assert settings.table is not None
     if kind is SourceKind.CSV:
         return CsvSource(name, settings.table, path, label, key, settings.multiline), []
+    if kind is SourceKind.PARQUET:
+        return ParquetSource(name, settings.table, path, label, key), []
     return JsonlSource(name, settings.table, path, label, key), []
 
 
