@@ -1,0 +1,204 @@
+"""Benchmark: the real path, files through ``hub sync``, beside the DuckDB reference.
+
+    python tests/bench/engine.py 100000 [1000000] [--format csv|parquet] [--mutate 0.01]
+
+For each N: ``generate.py`` writes users, accounts and memberships as CSV (and,
+with ``--format parquet``, the same tables as Parquet through DuckDB), a
+project syncs them with ``mappings/crm.toml`` into an outbox, and each phase
+runs ``hub sync`` as a user would, in a fresh process (``python -m hub sync``):
+
+1. ``full``: the first sync;
+2. ``unchanged``: the same files again (it must send 0: the line says ``OK``
+   or ``WRONG``);
+3. ``changed``: ``--mutate`` of the users get another first name in the file.
+
+In the same run, ``../shared/bench/duckdb_crm.py`` projects the same CSV files
+(the crm mapping's rules in plain DuckDB SQL). Each line gives wall and CPU
+seconds and peak RSS of its own process (``os.wait4``), and the hub's resolve
+line the ratio of CPU seconds to the reference's. This machine is shared and
+noisy: read the ratios and CPU seconds, not the wall times alone.
+
+This is the baseline the columnar engine (issue 13) is measured against.
+Figures are printed, never asserted: this is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT.parent / "shared" / "bench" / "duckdb_crm.py"
+
+HUB_TOML = """\
+[sources.users]
+kind = "{kind}"
+table = "users"
+path = "data/users.{ext}"
+
+[sources.accounts]
+kind = "{kind}"
+table = "accounts"
+path = "data/accounts.{ext}"
+
+[sources.memberships]
+kind = "{kind}"
+table = "memberships"
+path = "data/memberships.{ext}"
+
+[events]
+as_of = 2026-11-01T00:00:00Z
+
+# The rollups mappings/crm.toml reads (the generated set has no events: they are 0).
+[[events.rollups]]
+property = "events_30d"
+level = "relationship"
+window_days = 30
+
+[[events.rollups]]
+property = "last_seen_at"
+level = "user"
+kind = "last_seen"
+
+[[events.rollups]]
+property = "invoices_paid_90d"
+level = "account"
+event = "Invoice Paid"
+window_days = 90
+
+[[events.rollups]]
+property = "tasks_completed_30d"
+level = "account"
+event = "Task Completed"
+window_days = 30
+
+[state]
+url = "sqlite:///.hub/state.db"
+
+[destinations.{name}]
+type = "outbox"
+mapping = "mappings/crm.toml"
+
+[destinations.{name}.settings]
+directory = "outbox/{name}"
+"""
+
+
+def _run(argv: list[str], cwd: Path) -> tuple[float, float, float, str]:
+    """Run ``argv`` in its own process: wall s, CPU s, peak RSS MiB, its output."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}):\n{output[-3000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, output
+
+
+def _to_parquet(data: Path) -> None:
+    import duckdb
+
+    with duckdb.connect() as connection:
+        for table in ("users", "accounts", "memberships"):
+            source = data / f"{table}.csv"
+            connection.execute(
+                f"COPY (SELECT * FROM read_csv('{source}')) TO '{data / table}.parquet'"
+                " (FORMAT parquet)"
+            )
+
+
+def _mutate_users(data: Path, share: float, seed: int, parquet: bool) -> int:
+    """Give ``share`` of the users another first name, in the files the hub reads."""
+    path = data / "users.csv"
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    first = header.index("first_name")
+    rng = random.Random(seed + 1000)
+    changed = 0
+    for row in body:
+        if rng.random() < share:
+            row[first] = "Benchmark"
+            changed += 1
+    with path.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *body])
+    if parquet:
+        _to_parquet(data)
+    return changed
+
+
+def _sent(output: str) -> int:
+    """Records sent, from ``hub sync --json`` (its document is the output's JSON)."""
+    document = json.loads(output[output.index("{") :])
+    return sum(int(run["counts"]["sent"]) for run in document["runs"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[100_000])
+    parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    parser.add_argument("--mutate", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    python = sys.executable
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            project = Path(tmp)
+            data = project / "data"
+            _, generate_cpu, _, _ = _run(
+                [
+                    python,
+                    str(ROOT / "tests" / "bench" / "generate.py"),
+                    str(size),
+                    "--seed",
+                    str(args.seed),
+                    "--out",
+                    str(data),
+                ],
+                ROOT,
+            )
+            if args.format == "parquet":
+                _to_parquet(data)
+            (project / "mappings").mkdir()
+            shutil.copy(ROOT / "mappings" / "crm.toml", project / "mappings" / "crm.toml")
+            ext = "parquet" if args.format == "parquet" else "csv"
+            config = HUB_TOML.format(kind=args.format, ext=ext, name="crm")
+            (project / "hub.toml").write_text(config)
+            print(f"{size:,} users ({args.format}; generated in {generate_cpu:.1f} CPU s)")
+            ref_wall, ref_cpu, ref_rss, _ = _run([python, str(REFERENCE), str(data), "2"], ROOT)
+            print(
+                f"  reference duckdb_crm.py: {ref_wall:7.1f} s wall {ref_cpu:7.1f} s CPU"
+                f" {ref_rss:7.0f} MiB"
+            )
+            for phase in ("full", "unchanged", "changed"):
+                if phase == "changed":
+                    changed = _mutate_users(data, args.mutate, args.seed, args.format == "parquet")
+                    phase = f"changed ({changed:,} users)"
+                wall, cpu, rss, output = _run([python, "-m", "hub", "sync", "--json"], project)
+                sent = _sent(output)
+                check = ""
+                if phase == "unchanged":
+                    check = "  OK" if sent == 0 else "  WRONG (it must send 0)"
+                print(
+                    f"  hub sync {phase:<22} {wall:7.1f} s wall {cpu:7.1f} s CPU"
+                    f" ({cpu / ref_cpu:4.1f}x the reference) {rss:7.0f} MiB;"
+                    f" sent {sent:,}{check}"
+                )
+
+
+if __name__ == "__main__":
+    main()
