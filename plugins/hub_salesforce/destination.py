@@ -334,25 +334,37 @@ class SalesforceDestination:
             if value and free:
                 claimed.add(free[0])
                 updates.append((item, {**record, "Id": free[0]}))
+        written = self._write_records(
+            "PATCH", [(item.key, record) for item, record in updates], sobject
+        )
+        return {
+            key: RecordResult.adopt(key, result.destination_id or "")
+            if result.outcome is Outcome.OK
+            else result
+            for key, result in written.items()
+        }
+
+    def _write_records(
+        self, method: str, entries: Sequence[tuple[str, dict[str, Any]]], what: str
+    ) -> dict[str, RecordResult]:
+        """``POST`` (create) or ``PATCH`` (update by ``Id``) records through sObject
+        Collections, 200 a request, ``allOrNone: false``: one result per key (a
+        whole request refused fails its own keys only)."""
         results: dict[str, RecordResult] = {}
-        for chunk in _chunks(updates, COLLECTION_SIZE):
-            keys = [item.key for item, _ in chunk]
-            ids = {item.key: record["Id"] for item, record in chunk}
+        for chunk in _chunks(entries, COLLECTION_SIZE):
+            keys = [key for key, _ in chunk]
+            ids = {key: record.get("Id") for key, record in chunk}
             try:
                 answers = self._restful(
                     "composite/sobjects",
-                    method="PATCH",
+                    method=method,
                     json={"allOrNone": False, "records": [record for _, record in chunk]},
                 )
             except RequestFailed as failure:
                 results.update((key, failure.result(key)) for key in keys)
                 continue
-            for result in self._per_record(keys, answers, sobject, ids):
-                results[result.key] = (
-                    RecordResult.adopt(result.key, result.destination_id or ids[result.key])
-                    if result.outcome is Outcome.OK
-                    else result
-                )
+            for result in self._per_record(keys, answers, what, ids):
+                results[result.key] = result
         return results
 
     def _collection_upsert(
@@ -653,20 +665,8 @@ class SalesforceDestination:
             else:
                 results[link.item.key] = RecordResult.ok(link.item.key, str(row["Id"]))
         for method, entries in (("POST", creates), ("PATCH", updates)):
-            for chunk in _chunks(entries, COLLECTION_SIZE):
-                keys = [link.item.key for link, _ in chunk]
-                ids = {link.item.key: record.get("Id") for link, record in chunk}
-                try:
-                    answers = self._restful(
-                        "composite/sobjects",
-                        method=method,
-                        json={"allOrNone": False, "records": [record for _, record in chunk]},
-                    )
-                except RequestFailed as failure:
-                    results.update((key, failure.result(key)) for key in keys)
-                    continue
-                for result in self._per_record(keys, answers, RELATION_OBJECT, ids):
-                    results[result.key] = result
+            keyed = [(link.item.key, record) for link, record in entries]
+            results.update(self._write_records(method, keyed, RELATION_OBJECT))
         return results
 
     def _restore_previous(
