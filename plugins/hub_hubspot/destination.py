@@ -31,6 +31,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -427,16 +428,7 @@ class HubSpotDestination:
                 elif trace in stage_failures:
                     results.append(RecordResult.retryable(key, stage_failures[trace]))
                 elif trace in outcome.failed:
-                    answer_for = outcome.failed[trace]
-                    results.append(
-                        RecordResult(
-                            key,
-                            answer_for.outcome,
-                            None,
-                            answer_for.retry_after,
-                            answer_for.reason,
-                        )
-                    )
+                    results.append(dataclasses.replace(outcome.failed[trace], key=key))
                 else:
                     results.append(
                         RecordResult.retryable(key, "HubSpot's answer did not mention this record")

@@ -39,6 +39,7 @@ company limit) are permanent for that record, with Intercom's code and message.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -620,13 +621,7 @@ class IntercomDestination:
                 else self.untag_contacts(tag, ids)
             )
             for request, result in zip(chunk, done, strict=True):
-                answers[request.key] = RecordResult(
-                    request.key,
-                    result.outcome,
-                    result.destination_id,
-                    result.retry_after,
-                    result.reason,
-                )
+                answers[request.key] = dataclasses.replace(result, key=request.key)
         return [answers[request.key] for request in requests if request.key in answers]
 
     def tag_id(self, tag: str) -> str:
