@@ -40,6 +40,8 @@ class ParquetSource:
         self.label = label
         self.key = key
         self.origin = Origin(name, label, columnar=True)
+        #: The file's column names, read once (by :meth:`check` or the first feed).
+        self._schema: list[str] | None = None
 
     def _problem(self, message: str) -> Problem:
         return Problem(message, file=self.label, key=self.key)
@@ -55,6 +57,11 @@ class ParquetSource:
         return []
 
     def _columns(self) -> list[str]:
+        if self._schema is None:
+            self._schema = self._read_schema()
+        return self._schema
+
+    def _read_schema(self) -> list[str]:
         import duckdb
 
         try:
