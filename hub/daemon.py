@@ -74,9 +74,6 @@ _WORST_FIRST = ("error", "failed", "interrupted", "partial", "succeeded")
 _COMPLETED = frozenset({RunStatus.SUCCEEDED, RunStatus.PARTIAL})
 
 
-_iso = iso_time
-
-
 # -- state -----------------------------------------------------------------------
 
 
@@ -336,11 +333,11 @@ class Daemon:
             header={
                 "pid": os.getpid(),
                 "owner": self.owner,
-                "started_at": _iso(self.started_at),
+                "started_at": iso_time(self.started_at),
                 "stopping": self._stop.is_set(),
                 "config": {
                     "path": str(self.config_path),
-                    "loaded_at": _iso(self.config_loaded_at),
+                    "loaded_at": iso_time(self.config_loaded_at),
                     "problems": self.config_problems or [],
                 },
             },
@@ -538,7 +535,7 @@ class Daemon:
             log.info(
                 "sync.locked",
                 holders={holder.name: holder.owner for holder in holders},
-                retry_at=_iso(status.next_due),
+                retry_at=iso_time(status.next_due),
             )
             return
         mark = locks.mark(name)
@@ -556,14 +553,14 @@ class Daemon:
                 locks.release(lock_names, self.owner)
                 status.next_due = due
                 self.metrics.skipped.labels(name, "ran_elsewhere").inc()
-                log.info("sync.ran_elsewhere", next_due=_iso(due))
+                log.info("sync.ran_elsewhere", next_due=iso_time(due))
                 return
         for holder in holders:
             log.warning(
                 "lock.taken_over",
                 lock=holder.name,
                 previous_owner=holder.owner,
-                expired_at=_iso(holder.expires_at),
+                expired_at=iso_time(holder.expires_at),
             )
         heartbeat = LockHeartbeat(
             locks,
@@ -729,5 +726,5 @@ class Daemon:
                 "sync.finished",
                 status=overall,
                 seconds=round(finished - started, 3),
-                next_due=_iso(status.next_due),
+                next_due=iso_time(status.next_due),
             )
