@@ -267,6 +267,7 @@ def _run_sync(
     force_delete: bool,
     as_json: bool,
     as_of: datetime | None,
+    full: bool = False,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -318,6 +319,7 @@ def _run_sync(
                 progress=progress if show_bars else None,
                 should_stop=lambda: bool(stop_requested),
                 lock_owner=lock_owner("hub-sync"),
+                full=full,
             )
             runs = run_sync(config, options)
     except ConfigError as error:
@@ -351,15 +353,27 @@ def sync_command(
     force_delete: ForceDeleteOption = False,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Project and diff every record even when the inputs are those of the"
+            " destination's last complete run (which is otherwise skipped).",
+        ),
+    ] = False,
 ) -> None:
     """Send what changed to every destination; exit 1 if any record or run failed.
+
+    A destination whose source files, mapping and settings are those of its last
+    complete run is skipped: the run is recorded, nothing is read or sent
+    (--full projects it all the same).
 
     --json prints ``{"format", "ok", "runs": [...]}`` (see
     :func:`hub.reports.sync_summary`). Exit codes: 0 everything succeeded, 1 a
     record failed or was left pending, or a run failed (bad credentials, a
     refused mass delete), 2 a configuration problem.
     """
-    _run_sync(config, destination, force_delete, as_json, as_of)
+    _run_sync(config, destination, force_delete, as_json, as_of, full)
 
 
 @app.command("plan")

@@ -28,6 +28,11 @@ Tables::
          counts, message)                     -- run history; counts is JSON
     run_errors(run_id -> runs, destination, object, key, reason,
                permanent, at)                 -- per-record errors of each run
+    quarantine(position, source, tbl, location, reason, record_id,
+               loaded_at)                     -- the rows the latest load quarantined
+    input_snapshots(destination, run_id, token, events, as_of, planned,
+                    quarantined)              -- the inputs of a destination's last
+                                                 complete run (hub.sync.inputs)
 
 ``fingerprint`` is the last payload the destination *accepted*;
 ``failed_fingerprint`` the payload it refused for good (status ``failed``):
@@ -56,6 +61,7 @@ from hub.state.store import (
     Confirmation,
     ErrorInfo,
     Failure,
+    InputSnapshot,
     RecordState,
     RecordStatus,
     RunInfo,
@@ -123,6 +129,21 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             reason TEXT NOT NULL,
             record_id TEXT,
             loaded_at TEXT NOT NULL
+        )
+        """,
+    ),
+    (
+        # What a destination's last complete run read (hub.sync.inputs): a
+        # later run whose inputs hash the same has nothing to send.
+        """
+        CREATE TABLE input_snapshots (
+            destination TEXT PRIMARY KEY,
+            run_id INTEGER NOT NULL,
+            token TEXT NOT NULL,
+            events INTEGER NOT NULL,
+            as_of TEXT NOT NULL,
+            planned TEXT NOT NULL,
+            quarantined TEXT NOT NULL
         )
         """,
     ),
@@ -549,6 +570,61 @@ class SqliteStateStore:
         for kind, status, count in rows:
             counts.setdefault(kind, {})[status] = count
         return counts
+
+    def unsettled(self, destination: str) -> int:
+        """How many of ``destination``'s records a run would send again whatever
+        the inputs: pending ones, and failed ones whose refused payload is unknown."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM records WHERE destination = ? AND (status = 'pending'"
+                " OR (status = 'failed' AND failed_fingerprint IS NULL))",
+                (destination,),
+            ).fetchone()
+        return int(row[0])
+
+    # -- input snapshots ------------------------------------------------------
+
+    def input_snapshot(self, destination: str) -> InputSnapshot | None:
+        """What ``destination``'s last complete run read (``None``: no such run)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT run_id, token, events, as_of, planned, quarantined"
+                " FROM input_snapshots WHERE destination = ?",
+                (destination,),
+            ).fetchone()
+        if row is None:
+            return None
+        return InputSnapshot(
+            run_id=row[0],
+            token=row[1],
+            events=row[2],
+            as_of=datetime.fromisoformat(row[3]),
+            planned=json.loads(row[4]),
+            quarantined=json.loads(row[5]),
+        )
+
+    def save_input_snapshot(self, destination: str, snapshot: InputSnapshot | None) -> None:
+        """Keep ``snapshot`` as ``destination``'s (``None`` forgets it)."""
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM input_snapshots WHERE destination = ?", (destination,))
+            if snapshot is not None:
+                db.execute(
+                    "INSERT INTO input_snapshots"
+                    " (destination, run_id, token, events, as_of, planned, quarantined)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        destination,
+                        snapshot.run_id,
+                        snapshot.token,
+                        snapshot.events,
+                        _iso(snapshot.as_of),
+                        json.dumps(dict(snapshot.planned), sort_keys=True),
+                        json.dumps(dict(snapshot.quarantined), sort_keys=True),
+                    ),
+                )
+
+        self._write(work)
 
     # -- runs -----------------------------------------------------------------
 

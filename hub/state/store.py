@@ -110,6 +110,23 @@ class ErrorInfo:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class InputSnapshot:
+    """What a destination's last complete run read (:mod:`hub.sync.inputs`)."""
+
+    #: The run that read them (it succeeded, and no run of the destination followed).
+    run_id: int
+    #: The digest of the sources' files and settings, the mapping and the engine.
+    token: str
+    #: How many events that load held (with none, the as-of time changes nothing).
+    events: int
+    #: The as-of time event windows ended at.
+    as_of: datetime
+    #: That run's planned counts, and its quarantined rows by source.
+    planned: Mapping[str, int]
+    quarantined: Mapping[str, int]
+
+
 class StateStore(Protocol):
     """What the planner and the executor need from a state backend."""
 
@@ -170,6 +187,19 @@ class StateStore(Protocol):
 
     def replace_quarantine(self, rows: Sequence[QuarantinedRow]) -> None:
         """Keep the rows the latest load quarantined, replacing the previous ones."""
+        ...
+
+    def unsettled(self, destination: str) -> int:
+        """How many records a run would send again whatever the inputs (pending,
+        or failed with an unknown refused payload)."""
+        ...
+
+    def input_snapshot(self, destination: str) -> InputSnapshot | None:
+        """What the destination's last complete run read, if it is kept."""
+        ...
+
+    def save_input_snapshot(self, destination: str, snapshot: InputSnapshot | None) -> None:
+        """Keep (or, with ``None``, forget) the destination's input snapshot."""
         ...
 
     def quarantined(

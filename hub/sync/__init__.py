@@ -76,7 +76,7 @@ from hub.contract.destination import (
     DestinationContext,
     FatalDestinationError,
 )
-from hub.contract.plugins import DestinationType, Plugins
+from hub.contract.plugins import DestinationType, Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.model import Dataset
@@ -84,10 +84,18 @@ from hub.projections.destination import ProjectionError, iter_destination
 from hub.projections.resolver import collection_paused
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings
-from hub.state import RunStatus, StateStore, open_state_store, sqlite_path
+from hub.state import InputSnapshot, RunStatus, StateStore, open_state_store, sqlite_path
 from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 from hub.sync.executor import ExecutionSummary, execute_stream
-from hub.sync.pipeline import Resolution, capabilities_of, resolve
+from hub.sync.inputs import SourceFiles, carried_plan, skippable, snapshot_for, token
+from hub.sync.pipeline import (
+    Resolution,
+    capabilities_of,
+    open_project,
+    resolve,
+    resolve_as_of,
+    selected_destinations,
+)
 from hub.sync.planner import (
     DestinationPlan,
     DestinationPlanner,
@@ -211,7 +219,7 @@ def _problem(
 
 
 def check_destinations(
-    resolution: Resolution, config_path: Path, names: list[str], *, need_factory: bool
+    project: Project, plugins: Plugins, config_path: Path, names: list[str], *, need_factory: bool
 ) -> dict[str, BaseModel]:
     """Validate each destination's plugin settings and mode; the validated
     settings by destination name, or a :class:`ConfigError` listing every problem."""
@@ -219,8 +227,8 @@ def check_destinations(
     problems: list[Problem] = []
     validated: dict[str, BaseModel] = {}
     for name in names:
-        settings = resolution.project.settings.destinations[name]
-        destination_type = resolution.plugins.destinations[settings.type]
+        settings = project.settings.destinations[name]
+        destination_type = plugins.destinations[settings.type]
         capabilities = destination_type.capabilities
         if need_factory and destination_type.factory is None:
             problems.append(
@@ -316,7 +324,9 @@ def plan(
     no state file: a missing store is planned against as empty)."""
     resolution = resolve(config_path, as_of=as_of, destinations=destinations, plugins=plugins)
     names = sorted(resolution.projections)
-    check_destinations(resolution, config_path, names, need_factory=False)
+    check_destinations(
+        resolution.project, resolution.plugins, config_path, names, need_factory=False
+    )
     project = resolution.project
     store = open_store(project.settings, project.base_dir, read_only=True)
     try:
@@ -390,6 +400,9 @@ class RunOptions:
     sleep: Callable[[float], None] = time.sleep
     #: Take the destinations' locks under this owner (``hub sync``).
     lock_owner: str | None = None
+    #: Project and diff every destination even when its inputs did not change
+    #: since its last complete run (see :mod:`hub.sync.inputs`).
+    full: bool = False
 
 
 def sync(
@@ -424,6 +437,9 @@ def sync(
     :param lock_owner: take the destinations' locks in the state store under
         this name for the run (``hub sync`` does; the daemon holds its own):
         :class:`SyncBusy` when another process holds one.
+    :param full: project every destination even when its inputs are those of its
+        last complete run (by default such a destination is skipped: a run is
+        recorded and nothing is read or sent; see :mod:`hub.sync.inputs`).
     :raises ConfigError: for configuration mistakes, before anything is sent.
     """
     options = dataclasses.replace(options or RunOptions(), **overrides)
@@ -441,53 +457,89 @@ def sync(
             _dry_run(report.resolution, name, planned) for name, planned in report.plans.items()
         ]
     started = time.monotonic()
-    log.info("reading the sources and resolving the projections")
-    resolution, streams = _resolve_streams(
-        config_path,
-        as_of=options.as_of,
-        destinations=options.destinations,
-        plugins=plugins,
-        dataset=dataset,
-        project=project,
-    )
-    names = sorted(streams)
-    counts = resolution.loaded.counts
-    log.info(
-        "loaded %s users, %s accounts, %s memberships and %s events (%s row(s) quarantined)"
-        " in %.1fs; syncing %s",
-        f"{counts.get('users', 0):,}",
-        f"{counts.get('accounts', 0):,}",
-        f"{counts.get('memberships', 0):,}",
-        f"{counts.get('events', 0):,}",
-        f"{len(resolution.loaded.quarantine):,}",
-        time.monotonic() - started,
-        ", ".join(names) or "no destination",
-    )
-    validated = check_destinations(resolution, config_path, names, need_factory=True)
-    held = _DestinationLocks.take(resolution, names, options.lock_owner)
-    should_stop = options.should_stop if held is None else held.stopping(options.should_stop)
-    sleep = options.sleep
-    if should_stop is not None and sleep is time.sleep:
-        sleep = _stoppable_sleep(should_stop)
-    budgets = options.budgets or BudgetRegistry(
-        sleep=sleep,
-        max_wait=resolution.project.settings.sync.max_retry_after,
-        should_stop=should_stop,
-    )
-    # What every destination's run reads: the options, with the stop and sleep
-    # that the locks and the budget's waits honour.
-    running = dataclasses.replace(options, should_stop=should_stop, sleep=sleep, budgets=budgets)
+    if project is None:
+        project, plugins = open_project(config_path, plugins)
+    plugins = plugins or load_plugins()
+    names = sorted(selected_destinations(project, config_path, options.destinations))
+    moment = resolve_as_of(project, options.as_of)
+    # Hashed before anything is loaded: a file changed during the run keeps no snapshot.
+    files = None if dataset is not None else SourceFiles.take(project)
+    tokens: dict[str, str] = {}
+    if files is not None:
+        for name in names:
+            tokens[name] = token(project, name, capabilities_of(project, plugins, name), files)
+    # A first look without writing anything: a refused load creates no store.
+    candidates: dict[str, InputSnapshot] = {}
+    if tokens and not options.full:
+        peek = open_store(project.settings, project.base_dir, read_only=True)
+        try:
+            candidates = _skips(peek, tokens, moment)
+        finally:
+            peek.close()
+
+    def load(chosen: list[str]) -> tuple[Resolution, dict[str, Iterator[ProjectionChunk]]]:
+        log.info("reading the sources and resolving the projections")
+        resolved, streams = _resolve_streams(
+            config_path,
+            as_of=moment,
+            destinations=chosen,
+            plugins=plugins,
+            dataset=dataset,
+            project=project,
+        )
+        counts = resolved.loaded.counts
+        log.info(
+            "loaded %s users, %s accounts, %s memberships and %s events (%s row(s)"
+            " quarantined) in %.1fs; syncing %s",
+            f"{counts.get('users', 0):,}",
+            f"{counts.get('accounts', 0):,}",
+            f"{counts.get('memberships', 0):,}",
+            f"{counts.get('events', 0):,}",
+            f"{len(resolved.loaded.quarantine):,}",
+            time.monotonic() - started,
+            ", ".join(chosen),
+        )
+        return resolved, streams
+
+    resolution: Resolution | None = None
+    streams: dict[str, Iterator[ProjectionChunk]] = {}
+    if len(candidates) < len(names):
+        resolution, streams = load(names)
+    validated = check_destinations(project, plugins, config_path, names, need_factory=True)
+    held = _DestinationLocks.take(project, names, options.lock_owner)
     try:
-        store = open_store(resolution.project.settings, resolution.project.base_dir)
+        store = open_store(project.settings, project.base_dir)
     except BaseException:
         if held is not None:
             held.release()
         raise
     runs: list[DestinationRun] = []
     try:
-        if dataset is None:
+        # Again under the locks: another sync may have run since the first look.
+        skips = _skips(store, {name: tokens[name] for name in candidates}, moment)
+        if resolution is None and len(skips) < len(names):
+            resolution, streams = load(names)
+        if resolution is not None and dataset is None:
             _report_quarantine(resolution, store)
+        should_stop = options.should_stop if held is None else held.stopping(options.should_stop)
+        sleep = options.sleep
+        if should_stop is not None and sleep is time.sleep:
+            sleep = _stoppable_sleep(should_stop)
+        budgets = options.budgets or BudgetRegistry(
+            sleep=sleep,
+            max_wait=project.settings.sync.max_retry_after,
+            should_stop=should_stop,
+        )
+        # What every destination's run reads: the options, with the stop and sleep
+        # that the locks and the budget's waits honour.
+        running = dataclasses.replace(
+            options, should_stop=should_stop, sleep=sleep, budgets=budgets
+        )
         for name in names:
+            if name in skips:
+                runs.append(_skipped_run(project, store, name, skips[name]))
+                continue
+            assert resolution is not None
             runs.append(
                 _SyncOne(
                     resolution,
@@ -499,11 +551,92 @@ def sync(
                     lost_lock=None if held is None else held.lost,
                 ).run()
             )
+        _keep_snapshots(store, runs, tokens, files, resolution, skips, moment)
     finally:
         store.close()
         if held is not None:
             held.release()
     return runs
+
+
+def _skips(
+    store: StateStore, tokens: Mapping[str, str], moment: datetime
+) -> dict[str, InputSnapshot]:
+    """The destinations whose inputs are those of their last complete run."""
+    return {
+        name: kept
+        for name, current in tokens.items()
+        if (kept := skippable(store, name, current, moment)) is not None
+    }
+
+
+def _skipped_run(
+    project: Project, store: StateStore, name: str, kept: InputSnapshot
+) -> DestinationRun:
+    """A run of a destination whose inputs did not change since run ``kept.run_id``:
+    recorded like any run, with the plan a full projection would have made."""
+    settings = project.settings.destinations[name]
+    run_id = store.start_run(name, settings.mode.value)
+    planned = carried_plan(kept.planned)
+    counts = dict(ExecutionSummary(name).counts)
+    counts["unchanged"] = unchanged(planned)
+    counts["quarantined"] = sum(kept.quarantined.values())
+    message = (
+        f"inputs unchanged since run {kept.run_id} (the same source files, mapping and"
+        " settings): nothing was read, projected or sent (hub sync --full projects anyway)"
+    )
+    log.info("%s: run %d: %s", name, run_id, message)
+    if kept.quarantined:
+        log.warning(
+            "%d row(s) quarantined (%s); hub errors --quarantine lists them with their reasons",
+            sum(kept.quarantined.values()),
+            ", ".join(f"{source}: {count}" for source, count in kept.quarantined.items()),
+        )
+    store.finish_run(run_id, RunStatus.SUCCEEDED, counts, message)
+    return DestinationRun(
+        destination=name,
+        type=settings.type,
+        mode=settings.mode,
+        run_id=run_id,
+        status=RunStatus.SUCCEEDED,
+        message=message,
+        counts=counts,
+        planned=planned,
+        quarantined=dict(kept.quarantined),
+    )
+
+
+def _keep_snapshots(
+    store: StateStore,
+    runs: list[DestinationRun],
+    tokens: Mapping[str, str],
+    files: SourceFiles | None,
+    resolution: Resolution | None,
+    skips: Mapping[str, InputSnapshot],
+    moment: datetime,
+) -> None:
+    """After the runs: keep each succeeded run's inputs (a later run with the
+    same ones is skipped); forget them for any other run."""
+    same = files is not None and files.unchanged()
+    for run in runs:
+        current = tokens.get(run.destination)
+        kept: InputSnapshot | None = None
+        if same and current is not None and run.run_id is not None and run.ok:
+            earlier = skips.get(run.destination)
+            if earlier is not None:
+                events, planned = earlier.events, earlier.planned
+            else:
+                assert resolution is not None
+                events, planned = resolution.loaded.counts.get("events", 0), run.planned
+            kept = snapshot_for(
+                run.run_id,
+                current,
+                events=events,
+                as_of=moment,
+                planned=planned,
+                quarantined=run.quarantined,
+            )
+        store.save_input_snapshot(run.destination, kept)
 
 
 def _report_quarantine(resolution: Resolution, store: StateStore) -> None:
@@ -549,11 +682,10 @@ class _DestinationLocks:
 
     @classmethod
     def take(
-        cls, resolution: Resolution, destinations: list[str], owner: str | None
+        cls, project: Project, destinations: list[str], owner: str | None
     ) -> _DestinationLocks | None:
         if owner is None:
             return None
-        project = resolution.project
         path = sqlite_path(project.settings.state.url, project.base_dir)
         if path is None:  # in memory: nobody else can see this store
             return None

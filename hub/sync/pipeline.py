@@ -54,6 +54,29 @@ def open_project(config_path: Path, plugins: Plugins | None = None) -> tuple[Pro
     return project, plugins
 
 
+def selected_destinations(
+    project: Project, config_path: Path, destinations: list[str] | None
+) -> list[str]:
+    """``destinations`` (default: every enabled one), each checked to be enabled."""
+    names = list(project.mappings)
+    if not destinations:
+        return names
+    unknown = [name for name in destinations if name not in project.mappings]
+    if unknown:
+        raise ConfigError(
+            [
+                Problem(
+                    f"no enabled destination named {name!r}",
+                    file=str(config_path),
+                    key="destinations",
+                    expected="one of: " + ", ".join(names),
+                )
+                for name in unknown
+            ]
+        )
+    return list(destinations)
+
+
 def resolve(
     config_path: Path,
     *,
@@ -76,22 +99,7 @@ def resolve(
     if project is None:
         project, plugins = open_project(config_path, plugins)
     plugins = plugins or load_plugins()
-    names = list(project.mappings)
-    if destinations:
-        unknown = [name for name in destinations if name not in project.mappings]
-        if unknown:
-            raise ConfigError(
-                [
-                    Problem(
-                        f"no enabled destination named {name!r}",
-                        file=str(config_path),
-                        key="destinations",
-                        expected="one of: " + ", ".join(names),
-                    )
-                    for name in unknown
-                ]
-            )
-        names = destinations
+    names = selected_destinations(project, config_path, destinations)
     moment = resolve_as_of(project, as_of)
     if dataset is None:
         loaded = load(project.settings, project.base_dir)

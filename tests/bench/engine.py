@@ -9,8 +9,12 @@ runs ``hub sync`` as a user would, in a fresh process (``python -m hub sync``):
 
 1. ``full``: the first sync;
 2. ``unchanged``: the same files again (it must send 0: the line says ``OK``
-   or ``WRONG``);
-3. ``changed``: ``--mutate`` of the users get another first name in the file.
+   or ``WRONG``); the inputs are those of the last complete run, so the sync
+   skips the destination (:mod:`hub.sync.inputs`);
+3. ``unchanged --full``: the same, projected and diffed all the same (what
+   an unchanged run cost before the skip, and what one costs whenever the
+   skip does not apply: a SQL source, events with a moving as-of time);
+4. ``changed``: ``--mutate`` of the users get another first name in the file.
 
 In the same run, ``../shared/bench/duckdb_crm.py`` projects the same CSV files
 (the crm mapping's rules in plain DuckDB SQL). Each line gives wall and CPU
@@ -184,14 +188,17 @@ def main() -> None:
                 f"  reference duckdb_crm.py: {ref_wall:7.1f} s wall {ref_cpu:7.1f} s CPU"
                 f" {ref_rss:7.0f} MiB"
             )
-            for phase in ("full", "unchanged", "changed"):
+            for phase in ("full", "unchanged", "unchanged --full", "changed"):
+                argv = [python, "-m", "hub", "sync", "--json"]
                 if phase == "changed":
                     changed = _mutate_users(data, args.mutate, args.seed, args.format == "parquet")
                     phase = f"changed ({changed:,} users)"
-                wall, cpu, rss, output = _run([python, "-m", "hub", "sync", "--json"], project)
+                elif phase.endswith("--full"):
+                    argv.append("--full")
+                wall, cpu, rss, output = _run(argv, project)
                 sent = _sent(output)
                 check = ""
-                if phase == "unchanged":
+                if phase.startswith("unchanged"):
                     check = "  OK" if sent == 0 else "  WRONG (it must send 0)"
                 print(
                     f"  hub sync {phase:<22} {wall:7.1f} s wall {cpu:7.1f} s CPU"

@@ -23,10 +23,15 @@ def test_sync_runs_and_errors_report_quarantined_rows(
     assert result["quarantine"] == {"total": 3, "by_source": {"memberships": 1, "users": 2}}
     assert all(run["counts"]["quarantined"] == 3 for run in result["runs"])
 
+    # The same files again: skipped (nothing read), the quarantine still reported.
     table = project.hub("sync")
     assert "3 source row(s) quarantined (memberships: 1, users: 2)" in table.stdout
     assert "hub errors --quarantine" in table.stdout
-    assert "hub: reading the sources" in table.stderr  # said before anything is counted
+    assert "inputs unchanged since run 1" in table.stderr
+    assert "3 row(s) quarantined (memberships: 1, users: 2)" in table.stderr
+    full = project.hub("sync", "--full")
+    assert "3 source row(s) quarantined (memberships: 1, users: 2)" in full.stdout
+    assert "hub: reading the sources" in full.stderr  # said before anything is counted
 
     runs = project.json("runs", code=0)["runs"]
     assert all(run["counts"]["quarantined"] == 3 for run in runs)

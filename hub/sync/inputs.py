@@ -1,0 +1,196 @@
+"""Whether a destination's inputs changed since its last complete run.
+
+An unchanged re-sync (the daemon's common case, every few minutes) would
+otherwise read every source, project every record and fingerprint it, only
+to send nothing. Before anything is loaded, the sync computes a **token** per
+destination, a BLAKE2b digest of:
+
+- every source's settings and the bytes of its file (``csv``, ``jsonl``,
+  ``parquet``, ``segment``);
+- the ``[events]`` settings (the as-of time aside, see below);
+- the destination's mapping as validated, its type, mode and capabilities;
+- the hub's version and :data:`ENGINE_REVISION`.
+
+After a run that **succeeded**, the store keeps the token with the run
+(:class:`~hub.state.InputSnapshot`). The next sync of that destination skips it
+(records a run, reads, projects and sends nothing) only when all of these hold:
+
+1. the token is the same;
+2. the kept run is the destination's latest run (no other run, manual or
+   with another data set, wrote its records since);
+3. the store holds no record a run would send whatever the inputs
+   (:meth:`~hub.state.StateStore.unsettled`: pending records, which
+   ``hub retry`` makes of failed ones, and failed ones whose refused payload
+   is unknown);
+4. the kept load held no event, or the as-of time is the same: event windows
+   end at it, so with events a moving as-of time means projecting again.
+
+Together these say a full plan would find every record unchanged (or failed
+and held), so skipping it sends exactly what it would have: nothing. The
+files are stat-ed again after the run, and a file that changed meanwhile
+keeps no snapshot. A ``sql`` source cannot be known unchanged without running
+its queries: with one, every run projects. ``hub sync --full`` projects
+whatever the snapshot says.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel
+
+from hub import __version__
+from hub.config.settings import SourceKind
+from hub.config.validate import Project
+from hub.contract.capabilities import Capabilities
+from hub.state import InputSnapshot, RunStatus, StateStore
+
+__all__ = ["ENGINE_REVISION", "SourceFiles", "carried_plan", "skippable", "snapshot_for", "token"]
+
+log = logging.getLogger(__name__)
+
+#: Raise it with any change that makes the same inputs project differently
+#: (a rule, a template, the fingerprint): every kept snapshot is then stale.
+ENGINE_REVISION: Final = 1
+
+#: Source kinds read from one file, whose bytes say whether they changed.
+_FILE_KINDS: Final = frozenset(
+    {SourceKind.CSV, SourceKind.JSONL, SourceKind.PARQUET, SourceKind.SEGMENT}
+)
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as plain JSON data in one order: sets sorted, models dumped."""
+    if isinstance(value, BaseModel):
+        return _canonical(value.model_dump())
+    if isinstance(value, Mapping):
+        return {str(_canonical(key)): _canonical(item) for key, item in value.items()}
+    if isinstance(value, set | frozenset):
+        items = [_canonical(item) for item in value]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    if isinstance(value, enum.Enum):
+        return _canonical(value.value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFiles:
+    """The digest of every source's settings and file, taken before the load."""
+
+    digest: str
+    #: Each file's (size, modification time in ns) when it was hashed.
+    stats: dict[Path, tuple[int, int]]
+
+    @classmethod
+    def take(cls, project: Project) -> SourceFiles | None:
+        """The sources' digest; ``None`` when a source is not a file (``sql``)
+        or a file cannot be read (the load then says why)."""
+        hasher = hashlib.blake2b(digest_size=32)
+        stats: dict[Path, tuple[int, int]] = {}
+        for name, settings in sorted(project.settings.sources.items()):
+            if settings.kind not in _FILE_KINDS or settings.path is None:
+                return None
+            path = project.resolve(settings.path)
+            try:
+                with path.open("rb") as handle:
+                    stat = path.stat()
+                    file_digest = hashlib.file_digest(handle, "blake2b").hexdigest()
+            except OSError:
+                return None
+            stats[path] = (stat.st_size, stat.st_mtime_ns)
+            described = {"name": name, "settings": _canonical(settings), "bytes": file_digest}
+            hasher.update(json.dumps(described, sort_keys=True).encode())
+        return cls(hasher.hexdigest(), stats)
+
+    def unchanged(self) -> bool:
+        """True when every file still has the size and time it had when hashed."""
+        for path, seen in self.stats.items():
+            try:
+                stat = path.stat()
+            except OSError:
+                return False
+            if (stat.st_size, stat.st_mtime_ns) != seen:
+                return False
+        return True
+
+
+def token(project: Project, name: str, capabilities: Capabilities, sources: SourceFiles) -> str:
+    """Destination ``name``'s input token (see the module doc)."""
+    settings = project.settings.destinations[name]
+    events = _canonical(project.settings.events)
+    events.pop("as_of", None)  # compared on its own: it matters only with events
+    described = {
+        "engine": ENGINE_REVISION,
+        "hub": __version__,
+        "sources": sources.digest,
+        "events": events,
+        "mapping": _canonical(project.mappings[name]),
+        "type": settings.type,
+        "mode": settings.mode.value,
+        "capabilities": _canonical(capabilities),
+    }
+    encoded = json.dumps(described, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.blake2b(encoded, digest_size=32).hexdigest()
+
+
+def skippable(store: StateStore, name: str, current: str, as_of: datetime) -> InputSnapshot | None:
+    """The snapshot that lets ``name`` skip this run, ``None`` when it must project."""
+    kept = store.input_snapshot(name)
+    if kept is None or kept.token != current:
+        return None
+    if kept.events and kept.as_of != as_of:
+        return None
+    latest = store.runs(name, limit=1)
+    if not latest or latest[0].run_id != kept.run_id or latest[0].status is not RunStatus.SUCCEEDED:
+        return None
+    if store.unsettled(name):
+        return None
+    return kept
+
+
+def carried_plan(planned: Mapping[str, int]) -> dict[str, int]:
+    """What a full plan would count after a run that planned ``planned`` and
+    succeeded: what it created, updated or linked is now unchanged; what it
+    held back or skipped, it holds back or skips again."""
+    carried = {key: 0 for key in planned}
+    for key, count in planned.items():
+        kind, _, action = key.partition(".")
+        if action in ("create", "update", "unchanged", "link"):
+            carried[f"{kind}.unchanged"] = carried.get(f"{kind}.unchanged", 0) + count
+        elif action == "failed" or (kind == "skipped" and action != "delete_guard"):
+            carried[key] = count
+    return carried
+
+
+def snapshot_for(
+    run_id: int,
+    current: str,
+    *,
+    events: int,
+    as_of: datetime,
+    planned: Mapping[str, int],
+    quarantined: Mapping[str, int],
+) -> InputSnapshot:
+    """The snapshot a succeeded run keeps."""
+    return InputSnapshot(
+        run_id=run_id,
+        token=current,
+        events=events,
+        as_of=as_of,
+        planned=dict(planned),
+        quarantined=dict(quarantined),
+    )
