@@ -50,6 +50,7 @@ from hub.errors import ConfigError, Problem
 from hub.model import EMPTY, Account, Dataset, Event, Membership, User
 from hub.quarantine import Quarantine
 from hub.sources import EMAIL_PATTERN, Origin, Source, SourceError, parse_timestamp
+from hub.sources.digests import RowDigests
 from hub.sources.parquet import ParquetSource
 from hub.sources.segment import SegmentSource
 from hub.sources.tables import CsvSource, JsonlSource
@@ -82,6 +83,8 @@ class LoadResult:
     #: The attribute names the sources hold, per table (``None``: not read from
     #: sources, e.g. a ready-made data set), see :meth:`hub.sources.RowSink.columns`.
     columns: dict[Table, set[str]] | None = None
+    #: Per entity, the digest of the CSV rows naming it (:mod:`hub.sources.digests`).
+    digests: RowDigests | None = None
 
 
 class _Invalid(Exception):
@@ -145,6 +148,8 @@ class DatasetBuilder:
         self._memberships_seen = _FirstSeen(Table.MEMBERSHIPS.value)
         #: The attribute names the sources hold, per table.
         self.attributes: dict[Table, set[str]] = {table: set() for table in Table}
+        #: What CSV sources add their rows to (:mod:`hub.sources.digests`).
+        self.digests = RowDigests()
 
     # -- bookkeeping --------------------------------------------------------------
 
@@ -566,7 +571,7 @@ def load(settings: HubSettings, base_dir: Path) -> LoadResult:
         Table.MEMBERSHIPS.value: len(dataset.memberships),
         Table.EVENTS.value: len(dataset.events),
     }
-    return LoadResult(dataset, quarantine, counts, builder.attributes)
+    return LoadResult(dataset, quarantine, counts, builder.attributes, builder.digests)
 
 
 class _ColumnSink:

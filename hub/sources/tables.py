@@ -35,6 +35,7 @@ from hub.sources import (
     feed_mapping,
     missing_columns,
 )
+from hub.sources.digests import RowDigests
 from hub.sources.lines import BadRow, decode_line, parse_json_line, read_lines
 
 __all__ = ["CsvSource", "JsonlSource", "file_problems"]
@@ -274,8 +275,13 @@ class CsvSource(_TableFile):
         padding = [""] * (width + 1)
         typed = Inferrer()
         memo_get = typed.memo.get
+        digests: RowDigests | None = getattr(sink, "digests", None)
+        seed = RowDigests.seed(header)
+        keys = (a, b, c, d)
         for n, cells in records:
             size = len(cells)
+            if digests is not None and size:
+                digests.add(table, cells, keys, seed)
             if size > width:
                 sink.reject(origin, n, table, f"row has {size} cells, the header has {width}")
                 continue
