@@ -1437,17 +1437,25 @@ class DestinationProjector:
 
     # -- chunks ----------------------------------------------------------------------
 
-    def _tasks(self, chunk_size: int) -> list[_Task]:
-        """Every chunk of work, in output order."""
+    def _tasks(
+        self, chunk_size: int, only: tuple[frozenset[str], frozenset[str]] | None = None
+    ) -> list[_Task]:
+        """Every chunk of work, in output order (with ``only``: of those users'
+        and those accounts' records alone)."""
         graph = self.graph
         tasks: list[_Task] = []
+        account_ids: Iterable[str] = graph.accounts
+        user_ids: Iterable[str] = graph.users
+        if only is not None:
+            user_ids = [user_id for user_id in only[0] if user_id in graph.users]
+            account_ids = [account_id for account_id in only[1] if account_id in graph.accounts]
         if self.accounts_on:
             by_account = graph.memberships_by_account
 
             def account_weight(account_id: str) -> int:
                 return 1 + len(by_account.get(account_id, ()))
 
-            for i, ids in enumerate(_chunks(sorted(graph.accounts), account_weight, chunk_size)):
+            for i, ids in enumerate(_chunks(sorted(account_ids), account_weight, chunk_size)):
                 tasks.append(_Task("accounts", i, ids))
         if self.users_on or self.members_on:
             by_user = graph.memberships_by_user
@@ -1455,7 +1463,7 @@ class DestinationProjector:
             def user_weight(user_id: str) -> int:
                 return 1 + len(by_user.get(user_id, ()))
 
-            user_chunks = _chunks(sorted(graph.users), user_weight, chunk_size)
+            user_chunks = _chunks(sorted(user_ids), user_weight, chunk_size)
             tasks.extend(_Task("contacts", i, ids) for i, ids in enumerate(user_chunks))
             if self.links_on:
                 tasks.extend(_Task("links", i, ids) for i, ids in enumerate(user_chunks))
@@ -1516,7 +1524,10 @@ class DestinationProjector:
         yield from _parallel(self, tasks, workers)
 
     def stream(
-        self, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int = 1
+        self,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        workers: int = 1,
+        only: tuple[frozenset[str], frozenset[str]] | None = None,
     ) -> Iterator[ProjectionChunk]:
         """Everything the destination receives, as chunks (see :func:`iter_destination`)."""
         notices = NoticeCollector()
@@ -1526,7 +1537,7 @@ class DestinationProjector:
         held_members: list[Record] = []
         stats: dict[str, int | float] = {}
         flushed = not self.members_on
-        tasks = self._tasks(chunk_size)
+        tasks = self._tasks(chunk_size, only)
         for task, result in zip(tasks, self._results(tasks, workers), strict=True):
             notices.merge(result[-1])
             if task.section == "accounts":
@@ -1774,6 +1785,7 @@ def iter_destination(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     workers: int = 1,
+    only: tuple[frozenset[str], frozenset[str]] | None = None,
 ) -> Iterator[ProjectionChunk]:
     """Everything destination ``name`` receives, as a stream of chunks.
 
@@ -1796,12 +1808,17 @@ def iter_destination(
     same order, so the output is identical. Worth it for large graphs (the
     workers share the parent's memory copy-on-write; each still touches, hence
     copies, much of it). Closing the stream early stops the workers.
+
+    ``only = (user_ids, account_ids)`` gives those users' records (contacts,
+    membership contacts, links) and those accounts' alone, computed on the
+    whole graph, so each is the record the full stream holds (a delta run,
+    :mod:`hub.sync.delta`); the summary's stats and notices are of those alone.
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     graph = _graph(dataset_or_graph)
     projector = DestinationProjector(name, graph, mapping, capabilities, as_of, compile_condition)
-    return projector.stream(chunk_size, workers)
+    return projector.stream(chunk_size, workers, only)
 
 
 def project_destination(
