@@ -276,6 +276,12 @@ def _live_own(row: Row) -> bool:
     return bool(row[_CREATED] == 1 and row[_STATUS] != _DELETED)
 
 
+def _kind_scope(
+    scope: Callable[[BatchObject, str], bool], kind: BatchObject
+) -> Callable[[str], bool]:
+    return lambda key: scope(kind, key)
+
+
 class _Merge:
     """One object kind's pass over the store beside the projection.
 
@@ -288,9 +294,20 @@ class _Merge:
     """
 
     def __init__(
-        self, state: StateStore, destination: str, kind: BatchObject, track: bool, chunk: int
+        self,
+        state: StateStore,
+        destination: str,
+        kind: BatchObject,
+        track: bool,
+        chunk: int,
+        scope: Callable[[str], bool] | None = None,
     ) -> None:
         self.state = state
+        #: A delta run's: rows it says no to are not in its projection but
+        #: unchanged, never leaving (counted in ``kept``, by status).
+        self.scope = scope
+        self.kept: dict[str, int] = {}
+        self._finished = False
         self.destination = destination
         self.kind = kind
         #: Count and keep the records that left (deletes or unlinks are possible).
@@ -331,6 +348,12 @@ class _Merge:
         return rows
 
     def _step_over(self, row: Row) -> None:
+        if self.scope is not None and not self.scope(row[_KEY]):
+            status = row[_STATUS]
+            self.kept[status] = self.kept.get(status, 0) + 1
+            if self.track and _live_own(row):
+                self.total += 1
+            return
         if self.track and _live_own(row):
             self.total += 1
             self.leaving.append(row[_KEY])
@@ -393,10 +416,21 @@ class _Merge:
                 found.append(row)
         return found
 
+    def finish_scope(self) -> None:
+        """A delta run: walk the rest of the store, whether or not deletes are on,
+        so that the rows outside its scope are all counted in :attr:`kept`."""
+        track = self.track
+        self.track = True
+        try:
+            self.finish()
+        finally:
+            self.track = track
+
     def finish(self) -> None:
         """Walk the rest of the store: what the projection did not reach left it."""
-        if not self.track:
+        if not self.track or self._finished:
             return
+        self._finished = True
         late = self.late
         if late:
             # Keys met again out of order did not leave (and were counted twice).
@@ -449,6 +483,7 @@ class DestinationPlanner:
         chunk_size: int = CHUNK_SIZE,
         end_ids: bool = True,
         unclean_load: str | None = None,
+        scope: Callable[[BatchObject, str], bool] | None = None,
     ) -> None:
         self.state = state
         self.destination = destination
@@ -468,9 +503,19 @@ class DestinationPlanner:
             BatchObject.LINK: self.mode in (SyncMode.MIRROR, SyncMode.UPSERT),
         }
         self.merges = {
-            kind: _Merge(state, destination, kind, self.deletes_on[kind], self.chunk_size)
+            kind: _Merge(
+                state,
+                destination,
+                kind,
+                self.deletes_on[kind],
+                self.chunk_size,
+                None if scope is None else _kind_scope(scope, kind),
+            )
             for kind in _RECORD_OBJECTS
         }
+        #: A delta run's (:mod:`hub.sync.delta`): the projection holds only the
+        #: records of some subjects, and the store's others are unchanged.
+        self.scope = scope
         self.delete_guard: str | None = None
         self.gone: dict[BatchObject, int] = {}
         self.finished = False
@@ -641,6 +686,8 @@ class DestinationPlanner:
         self.finished = True
         reasons: list[str] = []
         name = self.destination
+        if self.scope is not None:
+            self._count_kept()
         for kind in (BatchObject.ACCOUNT, BatchObject.CONTACT, BatchObject.LINK):
             if not self.deletes_on[kind]:
                 continue
@@ -685,6 +732,17 @@ class DestinationPlanner:
                     leaving
                 )
         return self.delete_guard
+
+    def _count_kept(self) -> None:
+        """A delta run: the store's records outside its subjects count as the full
+        plan counts them, unchanged (or failed and held back), and as seen."""
+        for kind, merge in self.merges.items():
+            merge.finish_scope()
+            ok = merge.kept.get(_OK, 0)
+            failed = merge.kept.get(RecordStatus.FAILED.value, 0)
+            self.counts[f"{kind}.unchanged"] += ok
+            self.counts[f"{kind}.failed"] += failed
+            self.seen[kind] += ok + failed
 
     def iter_deletes(self) -> Iterator[list[PlannedItem]]:
         """After :meth:`finish`: the unlinks, contact deletes and account deletes,
