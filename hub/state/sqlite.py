@@ -30,7 +30,8 @@ Tables::
                permanent, at)                 -- per-record errors of each run
     quarantine(position, source, tbl, location, reason, record_id,
                loaded_at)                     -- the rows the latest load quarantined
-    input_snapshots(destination, run_id, token, events, as_of, planned,
+    input_snapshots(destination, run_id, token, config, files, digests,
+                    events, as_of, planned,
                     quarantined)              -- the inputs of a destination's last
                                                  complete run (hub.sync.inputs)
 
@@ -140,6 +141,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             destination TEXT PRIMARY KEY,
             run_id INTEGER NOT NULL,
             token TEXT NOT NULL,
+            config TEXT NOT NULL,
+            files TEXT NOT NULL,
+            digests TEXT,
             events INTEGER NOT NULL,
             as_of TEXT NOT NULL,
             planned TEXT NOT NULL,
@@ -584,12 +588,18 @@ class SqliteStateStore:
 
     # -- input snapshots ------------------------------------------------------
 
+    def input_snapshots(self) -> list[InputSnapshot]:
+        """Every destination's kept snapshot (to know which digest files are in use)."""
+        with self._lock:
+            names = [row[0] for row in self._db.execute("SELECT destination FROM input_snapshots")]
+        return [kept for name in names if (kept := self.input_snapshot(name)) is not None]
+
     def input_snapshot(self, destination: str) -> InputSnapshot | None:
         """What ``destination``'s last complete run read (``None``: no such run)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT run_id, token, events, as_of, planned, quarantined"
-                " FROM input_snapshots WHERE destination = ?",
+                "SELECT run_id, token, config, files, digests, events, as_of, planned,"
+                " quarantined FROM input_snapshots WHERE destination = ?",
                 (destination,),
             ).fetchone()
         if row is None:
@@ -597,10 +607,13 @@ class SqliteStateStore:
         return InputSnapshot(
             run_id=row[0],
             token=row[1],
-            events=row[2],
-            as_of=datetime.fromisoformat(row[3]),
-            planned=json.loads(row[4]),
-            quarantined=json.loads(row[5]),
+            config=row[2],
+            files=json.loads(row[3]),
+            digests=row[4],
+            events=row[5],
+            as_of=datetime.fromisoformat(row[6]),
+            planned=json.loads(row[7]),
+            quarantined=json.loads(row[8]),
         )
 
     def save_input_snapshot(self, destination: str, snapshot: InputSnapshot | None) -> None:
@@ -610,13 +623,16 @@ class SqliteStateStore:
             db.execute("DELETE FROM input_snapshots WHERE destination = ?", (destination,))
             if snapshot is not None:
                 db.execute(
-                    "INSERT INTO input_snapshots"
-                    " (destination, run_id, token, events, as_of, planned, quarantined)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO input_snapshots (destination, run_id, token, config, files,"
+                    " digests, events, as_of, planned, quarantined)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         destination,
                         snapshot.run_id,
                         snapshot.token,
+                        snapshot.config,
+                        json.dumps(dict(snapshot.files), sort_keys=True),
+                        snapshot.digests,
                         snapshot.events,
                         _iso(snapshot.as_of),
                         json.dumps(dict(snapshot.planned), sort_keys=True),

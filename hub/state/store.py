@@ -118,6 +118,12 @@ class InputSnapshot:
     run_id: int
     #: The digest of the sources' files and settings, the mapping and the engine.
     token: str
+    #: The same without the sources' bytes (the settings, mapping and engine).
+    config: str
+    #: Each source's file digest, by source name.
+    files: Mapping[str, str]
+    #: The name of the file of that load's entity digests (:mod:`hub.sync.delta`).
+    digests: str | None
     #: How many events that load held (with none, the as-of time changes nothing).
     events: int
     #: The as-of time event windows ended at.
@@ -196,6 +202,10 @@ class StateStore(Protocol):
 
     def input_snapshot(self, destination: str) -> InputSnapshot | None:
         """What the destination's last complete run read, if it is kept."""
+        ...
+
+    def input_snapshots(self) -> list[InputSnapshot]:
+        """Every destination's kept snapshot."""
         ...
 
     def save_input_snapshot(self, destination: str, snapshot: InputSnapshot | None) -> None:

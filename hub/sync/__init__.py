@@ -86,8 +86,17 @@ from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChun
 from hub.redaction import register_settings
 from hub.state import InputSnapshot, RunStatus, StateStore, open_state_store, sqlite_path
 from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
+from hub.sync.delta import load_digests, prune, reach, save_digests, scope
 from hub.sync.executor import ExecutionSummary, execute_stream
-from hub.sync.inputs import SourceFiles, carried_plan, skippable, snapshot_for, token
+from hub.sync.inputs import (
+    SourceFiles,
+    carried_plan,
+    config_token,
+    delta_base,
+    skippable,
+    snapshot_for,
+    token,
+)
 from hub.sync.pipeline import (
     Resolution,
     capabilities_of,
@@ -464,10 +473,13 @@ def sync(
     moment = resolve_as_of(project, options.as_of)
     # Hashed before anything is loaded: a file changed during the run keeps no snapshot.
     files = None if dataset is not None else SourceFiles.take(project)
+    configs: dict[str, str] = {}
     tokens: dict[str, str] = {}
     if files is not None:
         for name in names:
-            tokens[name] = token(project, name, capabilities_of(project, plugins, name), files)
+            capabilities = capabilities_of(project, plugins, name)
+            configs[name] = config_token(project, name, capabilities, files)
+            tokens[name] = token(configs[name], files)
     # A first look without writing anything: a refused load creates no store.
     candidates: dict[str, InputSnapshot] = {}
     if tokens and not options.full:
@@ -521,6 +533,16 @@ def sync(
             resolution, streams = load(names)
         if resolution is not None and dataset is None:
             _report_quarantine(resolution, store)
+        digests_dir = _digests_dir(project)
+        deltas: dict[str, _Delta] = {}
+        if resolution is not None and files is not None and not options.full:
+            for name in names:
+                if name in skips:
+                    continue
+                found = _delta(resolution, store, name, configs[name], files, moment, digests_dir)
+                if found is not None:
+                    deltas[name] = found
+                    streams[name] = found.stream
         should_stop = options.should_stop if held is None else held.stopping(options.should_stop)
         sleep = options.sleep
         if should_stop is not None and sleep is time.sleep:
@@ -549,9 +571,10 @@ def sync(
                     validated[name],
                     running,
                     lost_lock=None if held is None else held.lost,
+                    scope=deltas[name].scope if name in deltas else None,
                 ).run()
             )
-        _keep_snapshots(store, runs, tokens, files, resolution, skips, moment)
+        _keep_snapshots(store, runs, configs, tokens, files, resolution, skips, moment, digests_dir)
     finally:
         store.close()
         if held is not None:
@@ -606,37 +629,116 @@ def _skipped_run(
     )
 
 
+def _digests_dir(project: Project) -> Path | None:
+    """Where the entity digests of delta runs are kept: ``inputs/`` beside the
+    state file (``None`` for an in-memory store: no delta runs)."""
+    path = sqlite_path(project.settings.state.url, project.base_dir)
+    return None if path is None else path.parent / "inputs"
+
+
+@dataclass(frozen=True, slots=True)
+class _Delta:
+    """A delta run's projection stream and planner scope (:mod:`hub.sync.delta`)."""
+
+    stream: Iterator[ProjectionChunk]
+    scope: Callable[[BatchObject, str], bool]
+
+
+def _delta(
+    resolution: Resolution,
+    store: StateStore,
+    name: str,
+    config: str,
+    files: SourceFiles,
+    moment: datetime,
+    digests_dir: Path | None,
+) -> _Delta | None:
+    """Destination ``name``'s delta run, ``None`` when it must project everything."""
+    new = resolution.loaded.digests
+    if digests_dir is None or new is None:
+        return None
+    base = delta_base(store, name, config, files, moment)
+    if base is None or base.digests is None:
+        return None
+    old = load_digests(digests_dir, base.digests)
+    if old is None:
+        return None
+    subjects = reach(old, new)
+    mapping = resolution.project.mappings[name]
+    log.info(
+        "%s: delta since run %d: %s of %s users and %s of %s accounts reached by changed"
+        " rows; projecting only them (hub sync --full projects everything)",
+        name,
+        base.run_id,
+        f"{len(subjects.users):,}",
+        f"{len(resolution.graph.users):,}",
+        f"{len(subjects.accounts):,}",
+        f"{len(resolution.graph.accounts):,}",
+    )
+    stream = iter_destination(
+        name,
+        resolution.graph,
+        mapping,
+        capabilities_of(resolution.project, resolution.plugins, name),
+        resolution.as_of,
+        compile_condition,
+        only=(subjects.users, subjects.accounts),
+    )
+    return _Delta(stream, scope(subjects, old, new, mapping.membership_contacts.separator))
+
+
 def _keep_snapshots(
     store: StateStore,
     runs: list[DestinationRun],
+    configs: Mapping[str, str],
     tokens: Mapping[str, str],
     files: SourceFiles | None,
     resolution: Resolution | None,
     skips: Mapping[str, InputSnapshot],
     moment: datetime,
+    digests_dir: Path | None,
 ) -> None:
     """After the runs: keep each succeeded run's inputs (a later run with the
-    same ones is skipped); forget them for any other run."""
+    same ones is skipped, one with other CSV rows is a delta run); forget them
+    for any other run."""
     same = files is not None and files.unchanged()
+    loaded_digests: str | None = None
+    if (
+        same
+        and digests_dir is not None
+        and resolution is not None
+        and resolution.loaded.digests is not None
+        and any(run.ok and run.destination not in skips for run in runs)
+    ):
+        try:
+            loaded_digests = save_digests(digests_dir, resolution.loaded.digests)
+        except OSError as error:  # no delta next time, nothing worse
+            log.warning("could not keep the input digests in %s: %s", digests_dir, error)
     for run in runs:
         current = tokens.get(run.destination)
         kept: InputSnapshot | None = None
-        if same and current is not None and run.run_id is not None and run.ok:
+        if same and files is not None and current is not None and run.run_id is not None and run.ok:
             earlier = skips.get(run.destination)
             if earlier is not None:
-                events, planned = earlier.events, earlier.planned
+                events, planned, digests = earlier.events, earlier.planned, earlier.digests
             else:
                 assert resolution is not None
-                events, planned = resolution.loaded.counts.get("events", 0), run.planned
+                events = resolution.loaded.counts.get("events", 0)
+                planned, digests = run.planned, loaded_digests
             kept = snapshot_for(
                 run.run_id,
                 current,
+                config=configs[run.destination],
+                sources=files,
+                digests=digests,
                 events=events,
                 as_of=moment,
                 planned=planned,
                 quarantined=run.quarantined,
             )
         store.save_input_snapshot(run.destination, kept)
+    if digests_dir is not None and digests_dir.is_dir():
+        prune(digests_dir, [k.digests for k in store.input_snapshots() if k.digests])
 
 
 def _report_quarantine(resolution: Resolution, store: StateStore) -> None:
@@ -754,9 +856,12 @@ class _SyncOne:
         options: RunOptions,
         *,
         lost_lock: threading.Event | None = None,
+        scope: Callable[[BatchObject, str], bool] | None = None,
     ) -> None:
         self.resolution = resolution
         self.lost_lock = lost_lock
+        #: A delta run's planner scope (:mod:`hub.sync.delta`).
+        self.scope = scope
         self.store = store
         self.name = name
         self.stream = stream
@@ -795,6 +900,7 @@ class _SyncOne:
             max_delete_share=self.settings.max_delete_share,
             force_delete=self.force_delete,
             unclean_load=unclean_load(self.resolution),
+            scope=self.scope,
             end_ids=False,  # the executor reads them right before sending each batch
         )
 

@@ -39,6 +39,7 @@ import enum
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,7 +54,16 @@ from hub.config.validate import Project
 from hub.contract.capabilities import Capabilities
 from hub.state import InputSnapshot, RunStatus, StateStore
 
-__all__ = ["ENGINE_REVISION", "SourceFiles", "carried_plan", "skippable", "snapshot_for", "token"]
+__all__ = [
+    "ENGINE_REVISION",
+    "SourceFiles",
+    "carried_plan",
+    "config_token",
+    "delta_base",
+    "skippable",
+    "snapshot_for",
+    "token",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +101,22 @@ def _canonical(value: Any) -> Any:
 class SourceFiles:
     """The digest of every source's settings and file, taken before the load."""
 
-    digest: str
+    #: The sources' names and settings.
+    settings: str
+    #: Each source's file digest, by source name.
+    files: dict[str, str]
+    #: Each source's kind, by name.
+    kinds: dict[str, SourceKind]
     #: Each file's (size, modification time in ns) when it was hashed.
     stats: dict[Path, tuple[int, int]]
 
     @classmethod
     def take(cls, project: Project) -> SourceFiles | None:
-        """The sources' digest; ``None`` when a source is not a file (``sql``)
+        """The sources' digests; ``None`` when a source is not a file (``sql``)
         or a file cannot be read (the load then says why)."""
-        hasher = hashlib.blake2b(digest_size=32)
+        described: dict[str, Any] = {}
+        files: dict[str, str] = {}
+        kinds: dict[str, SourceKind] = {}
         stats: dict[Path, tuple[int, int]] = {}
         for name, settings in sorted(project.settings.sources.items()):
             if settings.kind not in _FILE_KINDS or settings.path is None:
@@ -107,14 +124,14 @@ class SourceFiles:
             path = project.resolve(settings.path)
             try:
                 with path.open("rb") as handle:
-                    stat = path.stat()
-                    file_digest = hashlib.file_digest(handle, "blake2b").hexdigest()
+                    stat = os.fstat(handle.fileno())
+                    files[name] = hashlib.file_digest(handle, "blake2b").hexdigest()[:32]
             except OSError:
                 return None
             stats[path] = (stat.st_size, stat.st_mtime_ns)
-            described = {"name": name, "settings": _canonical(settings), "bytes": file_digest}
-            hasher.update(json.dumps(described, sort_keys=True).encode())
-        return cls(hasher.hexdigest(), stats)
+            kinds[name] = settings.kind
+            described[name] = _canonical(settings)
+        return cls(_digest(described), files, kinds, stats)
 
     def unchanged(self) -> bool:
         """True when every file still has the size and time it had when hashed."""
@@ -128,36 +145,70 @@ class SourceFiles:
         return True
 
 
-def token(project: Project, name: str, capabilities: Capabilities, sources: SourceFiles) -> str:
-    """Destination ``name``'s input token (see the module doc)."""
+def _digest(value: Any) -> str:
+    encoded = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.blake2b(encoded, digest_size=32).hexdigest()
+
+
+def config_token(
+    project: Project, name: str, capabilities: Capabilities, sources: SourceFiles
+) -> str:
+    """Destination ``name``'s inputs but the sources' bytes: their settings, the
+    ``[events]`` settings, the mapping, type, mode, capabilities and engine."""
     settings = project.settings.destinations[name]
     events = _canonical(project.settings.events)
     events.pop("as_of", None)  # compared on its own: it matters only with events
-    described = {
-        "engine": ENGINE_REVISION,
-        "hub": __version__,
-        "sources": sources.digest,
-        "events": events,
-        "mapping": _canonical(project.mappings[name]),
-        "type": settings.type,
-        "mode": settings.mode.value,
-        "capabilities": _canonical(capabilities),
-    }
-    encoded = json.dumps(described, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.blake2b(encoded, digest_size=32).hexdigest()
+    return _digest(
+        {
+            "engine": ENGINE_REVISION,
+            "hub": __version__,
+            "sources": sources.settings,
+            "events": events,
+            "mapping": _canonical(project.mappings[name]),
+            "type": settings.type,
+            "mode": settings.mode.value,
+            "capabilities": _canonical(capabilities),
+        }
+    )
+
+
+def token(config: str, sources: SourceFiles) -> str:
+    """Destination ``name``'s input token (see the module doc): its config
+    token and every source file's bytes."""
+    return _digest({"config": config, "files": sources.files})
+
+
+def _settled(store: StateStore, name: str, kept: InputSnapshot, as_of: datetime) -> bool:
+    """True when the store holds what ``kept``'s run left, all of it confirmed."""
+    if kept.events and kept.as_of != as_of:
+        return False
+    latest = store.runs(name, limit=1)
+    if not latest or latest[0].run_id != kept.run_id or latest[0].status is not RunStatus.SUCCEEDED:
+        return False
+    return not store.unsettled(name)
 
 
 def skippable(store: StateStore, name: str, current: str, as_of: datetime) -> InputSnapshot | None:
     """The snapshot that lets ``name`` skip this run, ``None`` when it must project."""
     kept = store.input_snapshot(name)
-    if kept is None or kept.token != current:
+    if kept is None or kept.token != current or not _settled(store, name, kept, as_of):
         return None
-    if kept.events and kept.as_of != as_of:
+    return kept
+
+
+def delta_base(
+    store: StateStore, name: str, config: str, sources: SourceFiles, as_of: datetime
+) -> InputSnapshot | None:
+    """The snapshot a delta run of ``name`` compares with (:mod:`hub.sync.delta`):
+    the same settings, mapping and engine, only CSV files changed. ``None``: project
+    everything."""
+    kept = store.input_snapshot(name)
+    if kept is None or kept.digests is None or kept.config != config:
         return None
-    latest = store.runs(name, limit=1)
-    if not latest or latest[0].run_id != kept.run_id or latest[0].status is not RunStatus.SUCCEEDED:
-        return None
-    if store.unsettled(name):
+    for source, digest in sources.files.items():
+        if sources.kinds[source] is not SourceKind.CSV and kept.files.get(source) != digest:
+            return None
+    if not _settled(store, name, kept, as_of):
         return None
     return kept
 
@@ -180,6 +231,9 @@ def snapshot_for(
     run_id: int,
     current: str,
     *,
+    config: str,
+    sources: SourceFiles,
+    digests: str | None,
     events: int,
     as_of: datetime,
     planned: Mapping[str, int],
@@ -189,6 +243,9 @@ def snapshot_for(
     return InputSnapshot(
         run_id=run_id,
         token=current,
+        config=config,
+        files=dict(sources.files),
+        digests=digests,
         events=events,
         as_of=as_of,
         planned=dict(planned),

@@ -28,6 +28,10 @@ from hub.sync import plan, sync
 
 ROOT = Path(__file__).resolve().parents[3]
 SKIPPED = "inputs unchanged since run"
+DELTA = "delta since run"
+#: What the random walk of the oracle test does between syncs.
+ACTIONS = ("sync", "sync", "user", "user", "account", "membership", "role", "restore")
+ACTIONS += ("pending", "retry", "mapping")
 
 
 @pytest.fixture()
@@ -176,21 +180,24 @@ def test_a_sql_source_is_read_every_run(tmp_path: Path) -> None:
     assert not any(_skipped(run.message) for run in sync(config))
 
 
-def test_a_skip_happens_only_where_a_full_plan_sends_nothing(project: Path) -> None:
-    """Random edits, retries and runs; before each sync, the full plan (``hub
-    plan``) is the oracle: a skipped destination's plan must be empty, and a
-    projected one must send what its plan held."""
+def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Random edits (users, accounts, memberships, the mapping), records made
+    pending, retries and runs; before each sync, the full plan (``hub plan``)
+    is the oracle: a skipped destination's plan must be empty, and a projected
+    one (in full or a delta run) must send exactly what its plan held."""
+    caplog.set_level("INFO", logger="hub.sync")
     rng = random.Random(13)
     base = project.parent
     users = base / "examples" / "sample" / "users.csv"
     memberships = base / "examples" / "sample" / "memberships.csv"
     original_memberships = memberships.read_text()
     state = base / ".hub" / "state.db"
-    skipped_seen = projected_seen = 0
-    for step in range(24):
-        action = rng.choice(
-            ["sync", "sync", "sync", "user", "membership", "restore", "pending", "retry", "mapping"]
-        )
+    skipped_seen = projected_seen = deltas_seen = 0
+    accounts = base / "examples" / "sample" / "accounts.csv"
+    for step in range(40):
+        action = rng.choice(ACTIONS)
         if action == "user":
             lines = users.read_text().splitlines()
             row = rng.randrange(1, len(lines))
@@ -201,6 +208,20 @@ def test_a_skip_happens_only_where_a_full_plan_sends_nothing(project: Path) -> N
         elif action == "membership":
             lines = memberships.read_text().splitlines()
             del lines[rng.randrange(1, len(lines))]
+            memberships.write_text("\n".join(lines) + "\n")
+        elif action == "account":
+            lines = accounts.read_text().splitlines()
+            row = rng.randrange(1, len(lines))
+            cells = lines[row].split(",")
+            cells[1] = f"{cells[1].rstrip('0123456789')}{step}"
+            lines[row] = ",".join(cells)
+            accounts.write_text("\n".join(lines) + "\n")
+        elif action == "role":
+            lines = memberships.read_text().splitlines()
+            row = rng.randrange(1, len(lines))
+            cells = lines[row].split(",")
+            cells[2] = rng.choice(["Owner", "Admin", "User", "Viewer"])
+            lines[row] = ",".join(cells)
             memberships.write_text("\n".join(lines) + "\n")
         elif action == "restore":
             memberships.write_text(original_memberships)
@@ -231,6 +252,7 @@ def test_a_skip_happens_only_where_a_full_plan_sends_nothing(project: Path) -> N
                 else text.replace("max_length = 150", "max_length = 200")
             )
         oracle = plan(project, force_delete=True)
+        caplog.clear()
         for run in sync(project, force_delete=True):
             items = oracle.plans[run.destination].items
             if _skipped(run.message):
@@ -238,9 +260,126 @@ def test_a_skip_happens_only_where_a_full_plan_sends_nothing(project: Path) -> N
                 assert items == [], (step, run.destination, items[:3])
             else:
                 projected_seen += 1
-                assert run.counts["sent"] == len(items), (step, run.destination)
-    assert skipped_seen and projected_seen  # both paths were walked
+                assert run.counts["sent"] == len(items), (step, action, run.destination)
+                if run.destination == "crm":
+                    sent = _sent_items(project, run.run_id)
+                    wanted = sorted((str(i.object), str(i.action), i.key) for i in items)
+                    assert [k for *_, k in sent] == [k for *_, k in wanted], (step, action)
+        deltas_seen += sum(DELTA in r.getMessage() for r in caplog.records)
+    assert skipped_seen and projected_seen and deltas_seen  # every path was walked
     # Whatever happened, the state and the outbox agree with a full projection.
     final = plan(project, force_delete=True)
     assert all(p.items == [] for p in final.plans.values())
     assert json.loads(json.dumps(final.plans["crm"].counts))["contact.unchanged"] > 0
+
+
+# -- delta runs: only what the changed rows reach (hub.sync.delta) ----------------------
+
+
+def _full_plan_items(project: Path) -> dict[str, list[tuple[str, str, str]]]:
+    return {name: items for name, (items, _) in _full_plan(project).items()}
+
+
+def _full_plan(project: Path) -> dict[str, tuple[list[tuple[str, str, str]], dict[str, int]]]:
+    """Each destination's full plan (``hub plan``): its items and its counts."""
+    report = plan(project, force_delete=True)
+    return {
+        name: (
+            sorted((str(i.object), str(i.action), i.key) for i in planned.items),
+            dict(planned.counts),
+        )
+        for name, planned in report.plans.items()
+    }
+
+
+def _sent_items(project: Path, run_id: int | None) -> list[tuple[str, str, str]]:
+    """What a run wrote to the crm outbox: (object, operation, key)."""
+    found = []
+    for path in (project.parent / "outbox" / "crm").rglob(f"run-{run_id:06d}.jsonl"):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            found.append((path.parent.name, record["operation"], record["key"]))
+    return sorted(found)
+
+
+def test_a_delta_run_sends_what_a_full_plan_holds_and_says_what_it_reached(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sync(project)
+    users = project.parent / "examples" / "sample" / "users.csv"
+    _edit(users, "Maya,Okafor", "Mayanne,Okafor")
+    full = _full_plan(project)
+    expected = {name: items for name, (items, _) in full.items()}
+    assert expected["crm"] and expected["mailer"]
+    caplog.set_level("INFO", logger="hub.sync")
+    runs = {run.destination: run for run in sync(project)}
+    deltas = [r.getMessage() for r in caplog.records if DELTA in r.getMessage()]
+    # Maya, and the two accounts she belongs to, of the sample's users and accounts.
+    assert len(deltas) == 2 and all("1 of 50 users and 2 of 15 accounts" in m for m in deltas)
+    for name, run in runs.items():
+        assert run.ok and run.counts["sent"] == len(expected[name])
+        assert run.planned == full[name][1]  # counted as the full plan counts
+    sent = _sent_items(project, runs["crm"].run_id)
+    assert [key for _, _, key in sent] == [key for _, _, key in expected["crm"]]
+    assert all(items == [] for items in _full_plan_items(project).values())
+
+
+def test_a_delta_run_deletes_and_unlinks_what_left_and_nothing_else(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _edit(
+        project, 'mapping = "mappings/crm.toml"', 'mapping = "mappings/crm.toml"\nmode = "mirror"'
+    )
+    sync(project)
+    sample = project.parent / "examples" / "sample"
+    # Omar leaves xAI; Kofi leaves the data set with his membership.
+    _edit(
+        sample / "memberships.csv",
+        "u_omar,acc_xai,Owner,MQL,2026-10-02,0.9,3,,2026-10-14T16:56:50Z\n",
+        "",
+    )
+    lines = (sample / "users.csv").read_text().splitlines(keepends=True)
+    (sample / "users.csv").write_text("".join(x for x in lines if not x.startswith("u_kofi,")))
+    _edit(
+        sample / "memberships.csv",
+        "u_kofi,acc_neuralink,Viewer,MAL,2026-10-03,0.3,0,,2026-10-24T07:08:21Z\n",
+        "",
+    )
+    expected = _full_plan_items(project)["crm"]
+    actions = {(obj, action, key) for obj, action, key in expected}
+    assert ("contact", "delete", "u_kofi") in actions
+    assert any(
+        obj == "link" and action == "unlink" and "u_omar" in key for obj, action, key in actions
+    )
+    caplog.set_level("INFO", logger="hub.sync")
+    runs = {run.destination: run for run in sync(project, force_delete=True)}
+    assert any(DELTA in r.getMessage() for r in caplog.records)
+    crm = runs["crm"]
+    assert crm.ok and crm.counts["sent"] == len(expected)
+    assert crm.counts["deleted"] == 1 and crm.counts["unlinked"] == 2
+    assert all(items == [] for items in _full_plan_items(project).values())
+
+
+def test_other_changes_and_lost_digests_project_everything(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="hub.sync")
+    sync(project)
+    # An event stream is not compared row by row: a change to it projects everything.
+    events = project.parent / "examples" / "sample" / "events.jsonl"
+    events.write_text(events.read_text() + "\n")
+    caplog.clear()
+    runs = sync(project)
+    assert all(run.ok for run in runs)
+    assert not any(DELTA in r.getMessage() for r in caplog.records)
+    assert "reading the sources" in caplog.text
+    # The digests file gone (or altered): everything again, nothing lost.
+    for path in (project.parent / ".hub" / "inputs").iterdir():
+        path.write_bytes(path.read_bytes()[:-1])
+    _edit(project.parent / "examples" / "sample" / "users.csv", "Maya,Okafor", "Mayanne,Okafor")
+    caplog.clear()
+    runs = sync(project)
+    assert all(run.ok and run.counts["sent"] >= 1 for run in runs)
+    assert not any(DELTA in r.getMessage() for r in caplog.records)
+    assert all(items == [] for items in _full_plan_items(project).values())
+    assert len(list((project.parent / ".hub" / "inputs").iterdir())) == 1  # the stale one pruned

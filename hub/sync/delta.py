@@ -1,0 +1,181 @@
+"""Delta runs: project only the users and accounts that changed input rows reach.
+
+After a run that succeeded, the destination's :class:`~hub.state.InputSnapshot`
+names a file of the load's entity digests (:mod:`hub.sources.digests`, kept
+beside the state file under ``inputs/``). When a later sync's inputs differ from
+that run's only in the rows of its CSV sources (the mapping, the settings, every
+other source's bytes and, with events, the as-of time being the same; the
+other conditions of :mod:`hub.sync.inputs` holding), the sync still loads
+everything, but compares the digests and projects only what the changed rows
+reach (:func:`reach`):
+
+- a **user** whose row or events changed, or who was added or removed: their
+  contact, their membership contacts and their links, and the records of
+  every account they belong to (before or after: user lists and rollups list
+  them);
+- an **account** whose row or events changed: its record, and the records of
+  each of its members (their contacts read it as their account or primary
+  account, their links and membership contacts carry it);
+- a **membership** added, removed or changed: its user's records and its
+  account's.
+
+That is every record a full projection could give another value: an account's
+record reads only the account, its memberships, its members' rows and events;
+a user's records read only the user, their memberships and those accounts
+(:data:`hub.references.ALLOWED`). The projection runs on the whole loaded graph,
+so the records it computes are exactly the full projection's. The planner
+diffs them and, among the store's records, deletes or unlinks only those of the
+reached subjects (:func:`scope`); the store's other records are counted
+unchanged. The run then keeps the new digests, like any run that succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from hub.contract.destination import BatchObject, split_link_key
+from hub.model import membership_key
+from hub.sources.digests import RowDigests
+
+__all__ = ["Subjects", "load_digests", "reach", "save_digests", "scope"]
+
+#: Marks the file format (and the Python whose marshal wrote it).
+_FORMAT: Final = f"hub-digests-1-py{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@dataclass(frozen=True, slots=True)
+class Subjects:
+    """What a delta run projects: these users' records and these accounts'."""
+
+    users: frozenset[str]
+    accounts: frozenset[str]
+
+
+def _changed(old: dict[str, int], new: dict[str, int]) -> set[str]:
+    changed = {key for key, value in new.items() if old.get(key) != value}
+    changed.update(key for key in old if key not in new)
+    return changed
+
+
+def reach(old: RowDigests, new: RowDigests) -> Subjects:
+    """The users and accounts whose records may differ from the last run's."""
+    users = _changed(old.users, new.users) | _changed(old.user_events, new.user_events)
+    accounts = _changed(old.accounts, new.accounts)
+    accounts |= _changed(old.account_events, new.account_events)
+    changed_users, changed_accounts = frozenset(users), frozenset(accounts)
+    old_pairs, new_pairs = old.memberships, new.memberships
+    for pair, value in new_pairs.items():
+        if old_pairs.get(pair) != value:
+            users.add(pair[0])
+            accounts.add(pair[1])
+    for pair in old_pairs:
+        if pair not in new_pairs:
+            users.add(pair[0])
+            accounts.add(pair[1])
+    if changed_users or changed_accounts:
+        for pairs in (old_pairs, new_pairs):
+            for user, account in pairs:
+                if user in changed_users:
+                    accounts.add(account)
+                if account in changed_accounts:
+                    users.add(user)
+    return Subjects(frozenset(users), frozenset(accounts))
+
+
+def scope(
+    subjects: Subjects, old: RowDigests, new: RowDigests, separator: str
+) -> Callable[[BatchObject, str], bool]:
+    """Whether a store record belongs to a reached subject: only those may be
+    deleted or unlinked by a delta run (the others are its unchanged records).
+
+    A contact key is the user's id or a membership key of one of the user's
+    memberships, before or after; a key that is also an unreached user's own
+    contact key stays out (it is theirs)."""
+    users = subjects.users
+    contacts: set[str] = set(users)
+    for pairs in (old.memberships, new.memberships):
+        for user, account in pairs:
+            if user in users:
+                contacts.add(membership_key(user, account, separator))
+    everyone = old.users.keys() | new.users.keys()
+    contacts -= everyone - users
+    accounts = subjects.accounts
+
+    def belongs(kind: BatchObject, key: str) -> bool:
+        if kind is BatchObject.ACCOUNT:
+            return key in accounts
+        if kind is BatchObject.CONTACT:
+            return key in contacts
+        contact, _ = split_link_key(key)
+        return contact in contacts
+
+    return belongs
+
+
+# -- the digests file ------------------------------------------------------------------
+
+
+def _encode(digests: RowDigests) -> bytes:
+    return marshal.dumps(
+        (
+            _FORMAT,
+            digests.users,
+            digests.accounts,
+            digests.memberships,
+            digests.user_events,
+            digests.account_events,
+        )
+    )
+
+
+def save_digests(directory: Path, digests: RowDigests) -> str:
+    """Write ``digests`` under ``directory`` (atomically); returns the file's name."""
+    data = _encode(digests)
+    name = hashlib.blake2b(data, digest_size=16).hexdigest() + ".digests"
+    path = directory / name
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(path)
+    return name
+
+
+def load_digests(directory: Path, name: str) -> RowDigests | None:
+    """The digests kept as ``name``; ``None`` when the file is gone, altered, or
+    written by another format (the run then projects everything)."""
+    try:
+        data = (directory / name).read_bytes()
+    except OSError:
+        return None
+    if hashlib.blake2b(data, digest_size=16).hexdigest() + ".digests" != name:
+        return None
+    try:
+        loaded = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(loaded, tuple) or len(loaded) != 6 or loaded[0] != _FORMAT:
+        return None
+    return RowDigests(*loaded[1:])
+
+
+def prune(directory: Path, keep: Iterable[str]) -> None:
+    """Remove the digest files no snapshot names any more."""
+    kept = set(keep)
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for path in entries:
+        if path.suffix in (".digests", ".partial") and path.name not in kept:
+            path.unlink(missing_ok=True)
