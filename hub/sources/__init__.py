@@ -123,6 +123,9 @@ class Origin:
     #: An event stream (Segment): its identify and group calls *update* users,
     #: accounts and memberships that table sources hold, instead of duplicating them.
     updates: bool = False
+    #: Its rows are digested as they are read (CSV); the load digests the others
+    #: (:mod:`hub.sources.digests`).
+    digested: bool = False
 
     def at(self, n: int) -> str:
         """The location of row (SQL, 1-based) or physical line (file) ``n``."""

@@ -1,12 +1,13 @@
 """Per entity, a digest of the source rows that describe it.
 
-A CSV source adds each row it reads (before any check: a quarantined row
-counts too) to the entity its id cells name: a user row to its ``user_id``, an
+Each row read (before any check: a quarantined row counts too) is added to
+the entity its ids name: a user row to its ``user_id``, an
 account row to its ``account_id``, a membership row to its ``(user_id,
 account_id)`` pair, an event row to its user and to its account. A row's
-digest is 64 bits (CRC-32 and Adler-32 of its cells, each seeded with the
-file's header, so a renamed column changes every row), and an entity's digest
-is the sum of its rows' (so duplicates never cancel out).
+digest is 64 bits: CRC-32 and Adler-32 of a CSV row's cells, each seeded with
+the file's header (a renamed column changes every row), or of the ``repr`` of
+the values another source (JSON Lines, Parquet, SQL, Segment) hands on. An
+entity's digest is the sum of its rows' (so duplicates never cancel out).
 
 Two loads of the same rows give the same digests; a row added, removed or
 changed changes the digest of each entity it names. :mod:`hub.sync.delta`
@@ -36,6 +37,29 @@ class RowDigests:
     #: Events by the user, and by the account, they name.
     user_events: dict[str, int] = field(default_factory=dict)
     account_events: dict[str, int] = field(default_factory=dict)
+
+    def note(
+        self, table: Table, user: str | None, account: str | None, values: tuple[object, ...]
+    ) -> None:
+        """Add one row of a source other than CSV: its ids, as the load reads
+        them, and every value it holds."""
+        data = repr(values).encode("utf-8", "surrogateescape")
+        digest = zlib.crc32(data) << 32 | zlib.adler32(data)
+        if table is Table.USERS:
+            if user:
+                self.users[user] = self.users.get(user, 0) + digest
+        elif table is Table.ACCOUNTS:
+            if account:
+                self.accounts[account] = self.accounts.get(account, 0) + digest
+        elif table is Table.MEMBERSHIPS:
+            if user or account:
+                pair = (user or "", account or "")
+                self.memberships[pair] = self.memberships.get(pair, 0) + digest
+        else:
+            if user:
+                self.user_events[user] = self.user_events.get(user, 0) + digest
+            if account:
+                self.account_events[account] = self.account_events.get(account, 0) + digest
 
     @staticmethod
     def seed(header: Sequence[str]) -> tuple[int, int]:

@@ -189,10 +189,22 @@ class DatasetBuilder:
 
     # -- rows ---------------------------------------------------------------------
 
+    def _note(
+        self, origin: Origin, table: Table, user: object, account: object, *values: object
+    ) -> None:
+        """Digest a row of a source that does not digest its own (:mod:`hub.sources.digests`)."""
+        try:
+            uid, aid = _id(user), _id(account)
+        except _Invalid:
+            return
+        self.digests.note(table, uid, aid, (origin.source, *values))
+
     def user(
         self, origin: Origin, n: int, user_id: object, email: object, traits: dict[str, Any]
     ) -> None:
         table = Table.USERS
+        if not origin.digested:
+            self._note(origin, table, user_id, None, user_id, email, traits)
         try:
             uid = _id(user_id)
         except _Invalid:
@@ -231,6 +243,8 @@ class DatasetBuilder:
         traits: dict[str, Any],
     ) -> None:
         table = Table.ACCOUNTS
+        if not origin.digested:
+            self._note(origin, table, None, account_id, account_id, name, domain, stage, traits)
         try:
             aid = _id(account_id)
         except _Invalid:
@@ -277,6 +291,8 @@ class DatasetBuilder:
         properties: dict[str, Any],
     ) -> None:
         table = Table.MEMBERSHIPS
+        if not origin.digested:
+            self._note(origin, table, user_id, account_id, user_id, account_id, role, properties)
         try:
             uid = _id(user_id)
         except _Invalid:
@@ -338,6 +354,18 @@ class DatasetBuilder:
         properties: dict[str, Any],
     ) -> None:
         table = Table.EVENTS
+        if not origin.digested:
+            self._note(
+                origin,
+                table,
+                user_id,
+                account_id,
+                event,
+                timestamp,
+                user_id,
+                account_id,
+                properties,
+            )
         try:
             name = _text(event)
         except _Invalid:

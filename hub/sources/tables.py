@@ -143,6 +143,7 @@ class CsvSource(_TableFile):
     ) -> None:
         super().__init__(name, table, path, label, key)
         self.multiline = multiline
+        self.origin = Origin(name, label, digested=True)
 
     def _records(self, lines: _CsvLines, reject: Reject) -> Iterator[tuple[int, list[str]]]:
         """``(line, cells)`` of each record; broken records quarantined on the way."""

@@ -120,8 +120,8 @@ class InputSnapshot:
     token: str
     #: The same without the sources' bytes (the settings, mapping and engine).
     config: str
-    #: Each source's file digest, by source name.
-    files: Mapping[str, str]
+    #: Each source's file digest, by source name (``None``: a SQL source).
+    files: Mapping[str, str | None]
     #: The name of the file of that load's entity digests (:mod:`hub.sync.delta`).
     digests: str | None
     #: How many events that load held (with none, the as-of time changes nothing).

@@ -86,7 +86,15 @@ from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChun
 from hub.redaction import register_settings
 from hub.state import InputSnapshot, RunStatus, StateStore, open_state_store, sqlite_path
 from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
-from hub.sync.delta import load_digests, prune, reach, save_digests, scope
+from hub.sync.delta import (
+    load_digests,
+    prune,
+    reach,
+    save_digests,
+    scope,
+    shifted,
+    windows,
+)
 from hub.sync.executor import ExecutionSummary, execute_stream
 from hub.sync.inputs import (
     SourceFiles,
@@ -479,7 +487,8 @@ def sync(
         for name in names:
             capabilities = capabilities_of(project, plugins, name)
             configs[name] = config_token(project, name, capabilities, files)
-            tokens[name] = token(configs[name], files)
+            if files.complete:  # a SQL source's rows are known only once read
+                tokens[name] = token(configs[name], files)
     # A first look without writing anything: a refused load creates no store.
     candidates: dict[str, InputSnapshot] = {}
     if tokens and not options.full:
@@ -539,7 +548,7 @@ def sync(
             for name in names:
                 if name in skips:
                     continue
-                found = _delta(resolution, store, name, configs[name], files, moment, digests_dir)
+                found = _delta(resolution, store, name, configs[name], moment, digests_dir)
                 if found is not None:
                     deltas[name] = found
                     streams[name] = found.stream
@@ -649,7 +658,6 @@ def _delta(
     store: StateStore,
     name: str,
     config: str,
-    files: SourceFiles,
     moment: datetime,
     digests_dir: Path | None,
 ) -> _Delta | None:
@@ -657,14 +665,18 @@ def _delta(
     new = resolution.loaded.digests
     if digests_dir is None or new is None:
         return None
-    base = delta_base(store, name, config, files, moment)
+    base = delta_base(store, name, config)
     if base is None or base.digests is None:
         return None
     old = load_digests(digests_dir, base.digests)
     if old is None:
         return None
-    subjects = reach(old, new)
     mapping = resolution.project.mappings[name]
+    moved: tuple[set[str], set[str]] = (set(), set())
+    if base.as_of != moment:
+        days = windows(resolution.project.settings.events, mapping)
+        moved = shifted(resolution.dataset.events, base.as_of, moment, days)
+    subjects = reach(old, new, moved)
     log.info(
         "%s: delta since run %d: %s of %s users and %s of %s accounts reached by changed"
         " rows; projecting only them (hub sync --full projects everything)",
@@ -717,7 +729,8 @@ def _keep_snapshots(
     for run in runs:
         current = tokens.get(run.destination)
         kept: InputSnapshot | None = None
-        if same and files is not None and current is not None and run.run_id is not None and run.ok:
+        config = configs.get(run.destination)
+        if same and files is not None and config is not None and run.run_id is not None and run.ok:
             earlier = skips.get(run.destination)
             if earlier is not None:
                 events, planned, digests = earlier.events, earlier.planned, earlier.digests
@@ -727,8 +740,8 @@ def _keep_snapshots(
                 planned, digests = run.planned, loaded_digests
             kept = snapshot_for(
                 run.run_id,
-                current,
-                config=configs[run.destination],
+                current or "",
+                config=config,
                 sources=files,
                 digests=digests,
                 events=events,

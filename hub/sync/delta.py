@@ -3,11 +3,10 @@
 After a run that succeeded, the destination's :class:`~hub.state.InputSnapshot`
 names a file of the load's entity digests (:mod:`hub.sources.digests`, kept
 beside the state file under ``inputs/``). When a later sync's inputs differ from
-that run's only in the rows of its CSV sources (the mapping, the settings, every
-other source's bytes and, with events, the as-of time being the same; the
-other conditions of :mod:`hub.sync.inputs` holding), the sync still loads
-everything, but compares the digests and projects only what the changed rows
-reach (:func:`reach`):
+that run's only in the sources' rows (the mapping and the settings being the
+same, the other conditions of :mod:`hub.sync.inputs` holding), the sync still
+loads everything, but compares the digests and projects only what the changed
+rows reach (:func:`reach`):
 
 - a **user** whose row or events changed, or who was added or removed: their
   contact, their membership contacts and their links, and the records of
@@ -17,7 +16,10 @@ reach (:func:`reach`):
   each of its members (their contacts read it as their account or primary
   account, their links and membership contacts carry it);
 - a **membership** added, removed or changed: its user's records and its
-  account's.
+  account's;
+- with events, an **as-of time** other than that run's: the users and accounts
+  of the events it brings into or takes out of a count (:func:`shifted`), as if
+  those events had changed.
 
 That is every record a full projection could give another value: an account's
 record reads only the account, its memberships, its members' rows and events;
@@ -37,14 +39,27 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+from hub.config.mapping import Mapping
+from hub.config.settings import EventSettings
 from hub.contract.destination import BatchObject, split_link_key
-from hub.model import membership_key
+from hub.model import Event, membership_key
 from hub.sources.digests import RowDigests
+from hub.values import utc
 
-__all__ = ["Subjects", "load_digests", "reach", "save_digests", "scope"]
+__all__ = [
+    "Subjects",
+    "load_digests",
+    "prune",
+    "reach",
+    "save_digests",
+    "scope",
+    "shifted",
+    "windows",
+]
 
 #: Marks the file format (and the Python whose marshal wrote it).
 _FORMAT: Final = f"hub-digests-1-py{sys.version_info.major}.{sys.version_info.minor}"
@@ -64,11 +79,53 @@ def _changed(old: dict[str, int], new: dict[str, int]) -> set[str]:
     return changed
 
 
-def reach(old: RowDigests, new: RowDigests) -> Subjects:
-    """The users and accounts whose records may differ from the last run's."""
+def windows(events: EventSettings, mapping: Mapping) -> set[int]:
+    """Every event window (in days) the projections count over: the ``[events]``
+    rollups', the account rollups' and the primary account's activity window."""
+    found = {rollup.window_days for rollup in events.rollups if rollup.window_days}
+    found.update(rollup.window_days for rollup in mapping.accounts.rollups if rollup.window_days)
+    found.add(mapping.primary_account.activity_window_days)
+    return found
+
+
+def shifted(
+    events: Iterable[Event], before: datetime, after: datetime, days: Iterable[int]
+) -> tuple[set[str], set[str]]:
+    """The users and accounts of the events that the as-of time moving from
+    ``before`` to ``after`` brings into, or takes out of, any count: events
+    between the two times (``last_seen`` and every window start counting events
+    up to the as-of time), and events a window of ``days`` starts past."""
+    users: set[str] = set()
+    accounts: set[str] = set()
+    if before == after:
+        return users, accounts
+    bounds = [(before, after)]
+    bounds += [(before - timedelta(days=n), after - timedelta(days=n)) for n in sorted(set(days))]
+    for event in events:
+        moment = utc(event.timestamp)
+        for old, new in bounds:
+            # Counted up to the as-of time (inclusive), and from a window's start
+            # (inclusive): a moment between two bounds changes sides.
+            if (moment <= old) != (moment <= new) or (moment < old) != (moment < new):
+                if event.user_id is not None:
+                    users.add(event.user_id)
+                if event.account_id is not None:
+                    accounts.add(event.account_id)
+                break
+    return users, accounts
+
+
+def reach(
+    old: RowDigests,
+    new: RowDigests,
+    moved: tuple[set[str], set[str]] = (set(), set()),
+) -> Subjects:
+    """The users and accounts whose records may differ from the last run's
+    (``moved``: those :func:`shifted` found, as if their events had changed)."""
     users = _changed(old.users, new.users) | _changed(old.user_events, new.user_events)
+    users |= moved[0]
     accounts = _changed(old.accounts, new.accounts)
-    accounts |= _changed(old.account_events, new.account_events)
+    accounts |= _changed(old.account_events, new.account_events) | moved[1]
     changed_users, changed_accounts = frozenset(users), frozenset(accounts)
     old_pairs, new_pairs = old.memberships, new.memberships
     for pair, value in new_pairs.items():

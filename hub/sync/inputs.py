@@ -31,6 +31,10 @@ files are stat-ed again after the run, and a file that changed meanwhile
 keeps no snapshot. A ``sql`` source cannot be known unchanged without running
 its queries: with one, every run projects. ``hub sync --full`` projects
 whatever the snapshot says.
+
+When only the sources' rows differ (the same :func:`config_token`, conditions
+2 and 3 holding), :func:`delta_base` gives the snapshot a **delta run**
+compares with (:mod:`hub.sync.delta`); a SQL source's rows, read every run, too.
 """
 
 from __future__ import annotations
@@ -101,26 +105,36 @@ def _canonical(value: Any) -> Any:
 class SourceFiles:
     """The digest of every source's settings and file, taken before the load."""
 
-    #: The sources' names and settings.
+    #: The sources' names and settings (a SQL source's URL aside: it may hold a
+    #: password, and another database gives other rows, which the digests see).
     settings: str
-    #: Each source's file digest, by source name.
-    files: dict[str, str]
+    #: Each source's file digest, by source name (``None``: a SQL source).
+    files: dict[str, str | None]
     #: Each source's kind, by name.
     kinds: dict[str, SourceKind]
     #: Each file's (size, modification time in ns) when it was hashed.
     stats: dict[Path, tuple[int, int]]
 
+    @property
+    def complete(self) -> bool:
+        """True when every source is a file (no SQL): the inputs are known
+        unchanged without reading them."""
+        return all(digest is not None for digest in self.files.values())
+
     @classmethod
     def take(cls, project: Project) -> SourceFiles | None:
-        """The sources' digests; ``None`` when a source is not a file (``sql``)
-        or a file cannot be read (the load then says why)."""
+        """The sources' digests; ``None`` when a file cannot be read (the load
+        then says why)."""
         described: dict[str, Any] = {}
-        files: dict[str, str] = {}
+        files: dict[str, str | None] = {}
         kinds: dict[str, SourceKind] = {}
         stats: dict[Path, tuple[int, int]] = {}
         for name, settings in sorted(project.settings.sources.items()):
+            kinds[name] = settings.kind
+            described[name] = _canonical(settings.model_dump(exclude={"url"}))
             if settings.kind not in _FILE_KINDS or settings.path is None:
-                return None
+                files[name] = None
+                continue
             path = project.resolve(settings.path)
             try:
                 with path.open("rb") as handle:
@@ -129,8 +143,6 @@ class SourceFiles:
             except OSError:
                 return None
             stats[path] = (stat.st_size, stat.st_mtime_ns)
-            kinds[name] = settings.kind
-            described[name] = _canonical(settings)
         return cls(_digest(described), files, kinds, stats)
 
     def unchanged(self) -> bool:
@@ -178,10 +190,8 @@ def token(config: str, sources: SourceFiles) -> str:
     return _digest({"config": config, "files": sources.files})
 
 
-def _settled(store: StateStore, name: str, kept: InputSnapshot, as_of: datetime) -> bool:
+def _settled(store: StateStore, name: str, kept: InputSnapshot) -> bool:
     """True when the store holds what ``kept``'s run left, all of it confirmed."""
-    if kept.events and kept.as_of != as_of:
-        return False
     latest = store.runs(name, limit=1)
     if not latest or latest[0].run_id != kept.run_id or latest[0].status is not RunStatus.SUCCEEDED:
         return False
@@ -191,26 +201,21 @@ def _settled(store: StateStore, name: str, kept: InputSnapshot, as_of: datetime)
 def skippable(store: StateStore, name: str, current: str, as_of: datetime) -> InputSnapshot | None:
     """The snapshot that lets ``name`` skip this run, ``None`` when it must project."""
     kept = store.input_snapshot(name)
-    if kept is None or kept.token != current or not _settled(store, name, kept, as_of):
+    if kept is None or kept.token != current:
         return None
-    return kept
+    if kept.events and kept.as_of != as_of:
+        return None
+    return kept if _settled(store, name, kept) else None
 
 
-def delta_base(
-    store: StateStore, name: str, config: str, sources: SourceFiles, as_of: datetime
-) -> InputSnapshot | None:
+def delta_base(store: StateStore, name: str, config: str) -> InputSnapshot | None:
     """The snapshot a delta run of ``name`` compares with (:mod:`hub.sync.delta`):
-    the same settings, mapping and engine, only CSV files changed. ``None``: project
-    everything."""
+    the same settings, mapping and engine, whatever rows changed. ``None``:
+    project everything."""
     kept = store.input_snapshot(name)
     if kept is None or kept.digests is None or kept.config != config:
         return None
-    for source, digest in sources.files.items():
-        if sources.kinds[source] is not SourceKind.CSV and kept.files.get(source) != digest:
-            return None
-    if not _settled(store, name, kept, as_of):
-        return None
-    return kept
+    return kept if _settled(store, name, kept) else None
 
 
 def carried_plan(planned: Mapping[str, int]) -> dict[str, int]:

@@ -31,7 +31,9 @@ SKIPPED = "inputs unchanged since run"
 DELTA = "delta since run"
 #: What the random walk of the oracle test does between syncs.
 ACTIONS = ("sync", "sync", "user", "user", "account", "membership", "role", "restore")
-ACTIONS += ("pending", "retry", "mapping")
+ACTIONS += ("pending", "retry", "mapping", "event", "as_of")
+#: The as-of times the random walk moves between (the sample's is the first).
+AS_OF = (None, datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC))
 
 
 @pytest.fixture()
@@ -196,7 +198,9 @@ def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
     state = base / ".hub" / "state.db"
     skipped_seen = projected_seen = deltas_seen = 0
     accounts = base / "examples" / "sample" / "accounts.csv"
-    for step in range(40):
+    events = base / "examples" / "sample" / "events.jsonl"
+    as_of: datetime | None = None
+    for step in range(48):
         action = rng.choice(ACTIONS)
         if action == "user":
             lines = users.read_text().splitlines()
@@ -223,6 +227,21 @@ def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
             cells[2] = rng.choice(["Owner", "Admin", "User", "Viewer"])
             lines[row] = ",".join(cells)
             memberships.write_text("\n".join(lines) + "\n")
+        elif action == "event":
+            user = rng.choice(["u_elon", "u_maya", "u_kenji", "u_lin", "u_omar"])
+            day = rng.randrange(1, 31)
+            line = json.dumps(
+                {
+                    "type": "track",
+                    "userId": user,
+                    "event": "Report Created",
+                    "timestamp": f"2026-10-{day:02d}T12:00:00Z",
+                    "messageId": f"msg_walk_{step}",
+                }
+            )
+            events.write_text(events.read_text() + line + "\n")
+        elif action == "as_of":
+            as_of = rng.choice(AS_OF)
         elif action == "restore":
             memberships.write_text(original_memberships)
         elif action == "pending" and state.exists():
@@ -251,9 +270,9 @@ def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
                 if "max_length = 200" in text
                 else text.replace("max_length = 150", "max_length = 200")
             )
-        oracle = plan(project, force_delete=True)
+        oracle = plan(project, force_delete=True, as_of=as_of)
         caplog.clear()
-        for run in sync(project, force_delete=True):
+        for run in sync(project, force_delete=True, as_of=as_of):
             items = oracle.plans[run.destination].items
             if _skipped(run.message):
                 skipped_seen += 1
@@ -268,7 +287,7 @@ def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
         deltas_seen += sum(DELTA in r.getMessage() for r in caplog.records)
     assert skipped_seen and projected_seen and deltas_seen  # every path was walked
     # Whatever happened, the state and the outbox agree with a full projection.
-    final = plan(project, force_delete=True)
+    final = plan(project, force_delete=True, as_of=as_of)
     assert all(p.items == [] for p in final.plans.values())
     assert json.loads(json.dumps(final.plans["crm"].counts))["contact.unchanged"] > 0
 
@@ -360,20 +379,56 @@ def test_a_delta_run_deletes_and_unlinks_what_left_and_nothing_else(
     assert all(items == [] for items in _full_plan_items(project).values())
 
 
-def test_other_changes_and_lost_digests_project_everything(
+def test_event_streams_sql_sources_and_a_moving_as_of_time_make_delta_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The repository's sample as it is: CSV tables, a Segment stream and a SQL
+    source, whose rows are compared like the others'."""
+    for name in ("mappings", "examples"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "hub.toml", tmp_path / "hub.toml")
+    config = tmp_path / "hub.toml"
+    caplog.set_level("INFO", logger="hub.sync")
+    sync(config)
+    sample = tmp_path / "examples" / "sample"
+    # A new event for Maya in the stream.
+    track = (
+        '{"type": "track", "userId": "u_maya", "event": "Report Created",'
+        ' "timestamp": "2026-10-31T10:00:00Z", "context": {"groupId": "acc_globex"},'
+        ' "messageId": "msg_delta_1"}\n'
+    )
+    (sample / "events.jsonl").write_text((sample / "events.jsonl").read_text() + track)
+    steps = [("event", None), ("as_of", datetime(2026, 11, 9, tzinfo=UTC))]
+    for step, as_of in steps:
+        expected = _full_plan_items_at(config, as_of)
+        caplog.clear()
+        runs = {run.destination: run for run in sync(config, as_of=as_of)}
+        deltas = [r.getMessage() for r in caplog.records if DELTA in r.getMessage()]
+        assert len(deltas) == 2, (step, caplog.text)
+        for name, run in runs.items():
+            assert run.ok and run.counts["sent"] == len(expected[name]), step
+        assert all(items == [] for items in _full_plan_items_at(config, as_of).values()), step
+    # Eight days later, the 30-day windows have let go of some events: more
+    # than the one user the new event touched were projected again.
+    assert any(expected.values())
+    assert "1 of 50 users" not in deltas[0]
+
+
+def _full_plan_items_at(
+    project: Path, as_of: datetime | None
+) -> dict[str, list[tuple[str, str, str]]]:
+    report = plan(project, force_delete=True, as_of=as_of)
+    return {
+        name: sorted((str(i.object), str(i.action), i.key) for i in planned.items)
+        for name, planned in report.plans.items()
+    }
+
+
+def test_a_lost_or_altered_digests_file_projects_everything(
     project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("INFO", logger="hub.sync")
     sync(project)
-    # An event stream is not compared row by row: a change to it projects everything.
-    events = project.parent / "examples" / "sample" / "events.jsonl"
-    events.write_text(events.read_text() + "\n")
-    caplog.clear()
-    runs = sync(project)
-    assert all(run.ok for run in runs)
-    assert not any(DELTA in r.getMessage() for r in caplog.records)
-    assert "reading the sources" in caplog.text
-    # The digests file gone (or altered): everything again, nothing lost.
     for path in (project.parent / ".hub" / "inputs").iterdir():
         path.write_bytes(path.read_bytes()[:-1])
     _edit(project.parent / "examples" / "sample" / "users.csv", "Maya,Okafor", "Mayanne,Okafor")
@@ -381,5 +436,6 @@ def test_other_changes_and_lost_digests_project_everything(
     runs = sync(project)
     assert all(run.ok and run.counts["sent"] >= 1 for run in runs)
     assert not any(DELTA in r.getMessage() for r in caplog.records)
+    assert "reading the sources" in caplog.text
     assert all(items == [] for items in _full_plan_items(project).values())
     assert len(list((project.parent / ".hub" / "inputs").iterdir())) == 1  # the stale one pruned
