@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -182,6 +183,16 @@ def test_a_sql_source_is_read_every_run(tmp_path: Path) -> None:
     assert not any(_skipped(run.message) for run in sync(config))
 
 
+def _edit_cell(path: Path, rng: random.Random, column: int, new: Callable[[str], str]) -> None:
+    """Give one random row of a CSV file (with no quoted cells) another value in ``column``."""
+    lines = path.read_text().splitlines()
+    row = rng.randrange(1, len(lines))
+    cells = lines[row].split(",")
+    cells[column] = new(cells[column])
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
     project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -203,30 +214,15 @@ def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
     for step in range(48):
         action = rng.choice(ACTIONS)
         if action == "user":
-            lines = users.read_text().splitlines()
-            row = rng.randrange(1, len(lines))
-            cells = lines[row].split(",")
-            cells[2] = f"{cells[2].rstrip('0123456789')}{step}"
-            lines[row] = ",".join(cells)
-            users.write_text("\n".join(lines) + "\n")
+            _edit_cell(users, rng, 2, lambda old, n=step: f"{old.rstrip('0123456789')}{n}")
         elif action == "membership":
             lines = memberships.read_text().splitlines()
             del lines[rng.randrange(1, len(lines))]
             memberships.write_text("\n".join(lines) + "\n")
         elif action == "account":
-            lines = accounts.read_text().splitlines()
-            row = rng.randrange(1, len(lines))
-            cells = lines[row].split(",")
-            cells[1] = f"{cells[1].rstrip('0123456789')}{step}"
-            lines[row] = ",".join(cells)
-            accounts.write_text("\n".join(lines) + "\n")
+            _edit_cell(accounts, rng, 1, lambda old, n=step: f"{old.rstrip('0123456789')}{n}")
         elif action == "role":
-            lines = memberships.read_text().splitlines()
-            row = rng.randrange(1, len(lines))
-            cells = lines[row].split(",")
-            cells[2] = rng.choice(["Owner", "Admin", "User", "Viewer"])
-            lines[row] = ",".join(cells)
-            memberships.write_text("\n".join(lines) + "\n")
+            _edit_cell(memberships, rng, 2, lambda _: rng.choice(["Owner", "Admin", "User"]))
         elif action == "event":
             user = rng.choice(["u_elon", "u_maya", "u_kenji", "u_lin", "u_omar"])
             day = rng.randrange(1, 31)
