@@ -81,13 +81,15 @@ from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.model import Dataset
 from hub.projections.destination import ProjectionError, iter_destination
-from hub.projections.resolver import collection_paused
+from hub.projections.resolver import Graph, collection_paused, enrich
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings
 from hub.state import InputSnapshot, RunStatus, StateStore, open_state_store, sqlite_path
 from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 from hub.sync.delta import (
+    Subjects,
     load_digests,
+    neighbourhood,
     prune,
     reach,
     save_digests,
@@ -358,38 +360,37 @@ def plan(
 # -- sync -----------------------------------------------------------------------------
 
 
-def _resolve_streams(
-    config_path: Path,
-    *,
-    as_of: datetime | None,
-    destinations: list[str] | None,
-    plugins: Plugins | None,
-    dataset: Dataset | None,
-    project: Project | None,
-) -> tuple[Resolution, dict[str, Iterator[ProjectionChunk]]]:
-    """:func:`hub.sync.pipeline.resolve`, with each destination's projection as a
-    stream (its chunks are computed as the sync reads them)."""
-    resolution = resolve(
-        config_path,
-        as_of=as_of,
-        destinations=destinations,
-        plugins=plugins,
-        project=project,
-        dataset=dataset,
-        project_destinations=False,
-    )
+def _streams(
+    resolution: Resolution, names: list[str], deltas: Mapping[str, _Delta]
+) -> dict[str, Iterator[ProjectionChunk]]:
+    """Each destination's projection as a stream (its chunks are computed as the
+    sync reads them). Delta runs project their subjects alone, from the part of
+    the data set they reach when no destination projects everything."""
+    full = [name for name in names if name not in deltas]
+    part: Graph | None = None
+    if deltas and not full:
+        part = Graph(
+            enrich(
+                neighbourhood(resolution.loaded.dataset, [d.subjects for d in deltas.values()]),
+                resolution.project.settings.events,
+                resolution.as_of,
+            )
+        )
     streams: dict[str, Iterator[ProjectionChunk]] = {}
-    for name in resolution.destinations:
+    for name in names:
+        delta = deltas.get(name)
+        graph = resolution.graph if part is None or delta is None else part
         # Built now, so that a mapping the projection refuses fails before anything runs.
         streams[name] = iter_destination(
             name,
-            resolution.graph,
+            graph,
             resolution.project.mappings[name],
             capabilities_of(resolution.project, resolution.plugins, name),
             resolution.as_of,
             compile_condition,
+            only=None if delta is None else (delta.subjects.users, delta.subjects.accounts),
         )
-    return resolution, streams
+    return streams
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,15 +499,16 @@ def sync(
         finally:
             peek.close()
 
-    def load(chosen: list[str]) -> tuple[Resolution, dict[str, Iterator[ProjectionChunk]]]:
+    def load() -> Resolution:
         log.info("reading the sources and resolving the projections")
-        resolved, streams = _resolve_streams(
+        resolved = resolve(
             config_path,
             as_of=moment,
-            destinations=chosen,
+            destinations=names,
             plugins=plugins,
             dataset=dataset,
             project=project,
+            project_destinations=False,
         )
         counts = resolved.loaded.counts
         log.info(
@@ -518,14 +520,13 @@ def sync(
             f"{counts.get('events', 0):,}",
             f"{len(resolved.loaded.quarantine):,}",
             time.monotonic() - started,
-            ", ".join(chosen),
+            ", ".join(names),
         )
-        return resolved, streams
+        return resolved
 
     resolution: Resolution | None = None
-    streams: dict[str, Iterator[ProjectionChunk]] = {}
     if len(candidates) < len(names):
-        resolution, streams = load(names)
+        resolution = load()
     validated = check_destinations(project, plugins, config_path, names, need_factory=True)
     held = _DestinationLocks.take(project, names, options.lock_owner)
     try:
@@ -539,19 +540,20 @@ def sync(
         # Again under the locks: another sync may have run since the first look.
         skips = _skips(store, {name: tokens[name] for name in candidates}, moment)
         if resolution is None and len(skips) < len(names):
-            resolution, streams = load(names)
+            resolution = load()
         if resolution is not None and dataset is None:
             _report_quarantine(resolution, store)
         digests_dir = _digests_dir(project)
         deltas: dict[str, _Delta] = {}
-        if resolution is not None and files is not None and not options.full:
-            for name in names:
-                if name in skips:
-                    continue
-                found = _delta(resolution, store, name, configs[name], moment, digests_dir)
-                if found is not None:
-                    deltas[name] = found
-                    streams[name] = found.stream
+        streams: dict[str, Iterator[ProjectionChunk]] = {}
+        if resolution is not None:
+            projected = [name for name in names if name not in skips]
+            if files is not None and not options.full:
+                for name in projected:
+                    found = _delta(resolution, store, name, configs[name], moment, digests_dir)
+                    if found is not None:
+                        deltas[name] = found
+            streams = _streams(resolution, projected, deltas)
         should_stop = options.should_stop if held is None else held.stopping(options.should_stop)
         sleep = options.sleep
         if should_stop is not None and sleep is time.sleep:
@@ -647,9 +649,9 @@ def _digests_dir(project: Project) -> Path | None:
 
 @dataclass(frozen=True, slots=True)
 class _Delta:
-    """A delta run's projection stream and planner scope (:mod:`hub.sync.delta`)."""
+    """A delta run's subjects and planner scope (:mod:`hub.sync.delta`)."""
 
-    stream: Iterator[ProjectionChunk]
+    subjects: Subjects
     scope: Callable[[BatchObject, str], bool]
 
 
@@ -675,7 +677,7 @@ def _delta(
     moved: tuple[set[str], set[str]] = (set(), set())
     if base.as_of != moment:
         days = windows(resolution.project.settings.events, mapping)
-        moved = shifted(resolution.dataset.events, base.as_of, moment, days)
+        moved = shifted(resolution.loaded.dataset.events, base.as_of, moment, days)
     subjects = reach(old, new, moved)
     log.info(
         "%s: delta since run %d: %s of %s users and %s of %s accounts reached by changed"
@@ -683,20 +685,11 @@ def _delta(
         name,
         base.run_id,
         f"{len(subjects.users):,}",
-        f"{len(resolution.graph.users):,}",
+        f"{len(resolution.loaded.dataset.users):,}",
         f"{len(subjects.accounts):,}",
-        f"{len(resolution.graph.accounts):,}",
+        f"{len(resolution.loaded.dataset.accounts):,}",
     )
-    stream = iter_destination(
-        name,
-        resolution.graph,
-        mapping,
-        capabilities_of(resolution.project, resolution.plugins, name),
-        resolution.as_of,
-        compile_condition,
-        only=(subjects.users, subjects.accounts),
-    )
-    return _Delta(stream, scope(subjects, old, new, mapping.membership_contacts.separator))
+    return _Delta(subjects, scope(subjects, old, new, mapping.membership_contacts.separator))
 
 
 def _keep_snapshots(
@@ -983,7 +976,7 @@ class _SyncOne:
         """How many records and links the projection holds at most, known from
         the data set before anything is projected: the progress bar's total."""
         mapping = self.resolution.project.mappings[self.name]
-        dataset = self.resolution.dataset
+        dataset = self.resolution.loaded.dataset
         memberships = len(dataset.memberships)
         total = len(dataset.accounts) if mapping.accounts.enabled else 0
         total += len(dataset.users) if mapping.users.enabled else 0

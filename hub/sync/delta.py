@@ -6,7 +6,9 @@ beside the state file under ``inputs/``). When a later sync's inputs differ from
 that run's only in the sources' rows (the mapping and the settings being the
 same, the other conditions of :mod:`hub.sync.inputs` holding), the sync still
 loads everything, but compares the digests and projects only what the changed
-rows reach (:func:`reach`):
+rows reach (:func:`reach`), from the part of the data set those records read
+(:func:`neighbourhood`, enriched and indexed on its own) when no destination of
+the sync projects everything:
 
 - a **user** whose row or events changed, or who was added or removed: their
   contact, their membership contacts and their links, and the records of
@@ -24,8 +26,8 @@ rows reach (:func:`reach`):
 That is every record a full projection could give another value: an account's
 record reads only the account, its memberships, its members' rows and events;
 a user's records read only the user, their memberships and those accounts
-(:data:`hub.references.ALLOWED`). The projection runs on the whole loaded graph,
-so the records it computes are exactly the full projection's. The planner
+(:data:`hub.references.ALLOWED`). So the records it computes are exactly the
+full projection's. The planner
 diffs them and, among the store's records, deletes or unlinks only those of the
 reached subjects (:func:`scope`); the store's other records are counted
 unchanged. The run then keeps the new digests, like any run that succeeded.
@@ -46,13 +48,14 @@ from typing import Final
 from hub.config.mapping import Mapping
 from hub.config.settings import EventSettings
 from hub.contract.destination import BatchObject, split_link_key
-from hub.model import Event, membership_key
+from hub.model import Dataset, Event, membership_key
 from hub.sources.digests import RowDigests
 from hub.values import utc
 
 __all__ = [
     "Subjects",
     "load_digests",
+    "neighbourhood",
     "prune",
     "reach",
     "save_digests",
@@ -174,6 +177,38 @@ def scope(
         return contact in contacts
 
     return belongs
+
+
+def neighbourhood(dataset: Dataset, reached: Iterable[Subjects]) -> Dataset:
+    """The part of ``dataset`` the records of the ``reached`` subjects read: the
+    users and accounts, every membership of either, the users and accounts at the
+    other end of those, and every event naming any of them. Enriched and
+    indexed, it gives those records as the whole data set does (a user's read
+    their memberships and accounts; an account's its memberships and members;
+    each enriched value is computed from the object's own events), at the cost
+    of the part alone. Orders are kept."""
+    users: set[str] = set()
+    accounts: set[str] = set()
+    for subjects in reached:
+        users.update(subjects.users)
+        accounts.update(subjects.accounts)
+    memberships = {
+        pair: membership
+        for pair, membership in dataset.memberships.items()
+        if pair[0] in users or pair[1] in accounts
+    }
+    user_ids = users.union(pair[0] for pair in memberships)
+    account_ids = accounts.union(pair[1] for pair in memberships)
+    return Dataset(
+        users={key: user for key, user in dataset.users.items() if key in user_ids},
+        accounts={key: account for key, account in dataset.accounts.items() if key in account_ids},
+        memberships=memberships,
+        events=[
+            event
+            for event in dataset.events
+            if event.user_id in user_ids or event.account_id in account_ids
+        ],
+    )
 
 
 # -- the digests file ------------------------------------------------------------------

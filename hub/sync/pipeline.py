@@ -26,17 +26,34 @@ from hub.sources.loading import LoadResult, load
 
 @dataclass(slots=True)
 class Resolution:
-    """Everything one resolution produced."""
+    """Everything one resolution produced.
+
+    The enriched data set and its graph are computed when first read: a delta
+    run (:mod:`hub.sync.delta`) projects from a part of them instead."""
 
     project: Project
     plugins: Plugins
     loaded: LoadResult
-    dataset: Dataset
-    graph: Graph
     as_of: datetime
     projections: dict[str, DestinationProjection]
     #: The destinations resolved, in order.
     destinations: list[str]
+    _dataset: Dataset | None = None
+    _graph: Graph | None = None
+
+    @property
+    def dataset(self) -> Dataset:
+        """The loaded data set with the ``[events]`` rollups."""
+        if self._dataset is None:
+            self._dataset = enrich(self.loaded.dataset, self.project.settings.events, self.as_of)
+        return self._dataset
+
+    @property
+    def graph(self) -> Graph:
+        """:attr:`dataset`, indexed for the projections."""
+        if self._graph is None:
+            self._graph = Graph(self.dataset)
+        return self._graph
 
 
 def resolve_as_of(project: Project, as_of: datetime | None) -> datetime:
@@ -118,20 +135,18 @@ def resolve(
             "events": len(dataset.events),
         }
         loaded = LoadResult(dataset, Quarantine(), counts)
-    enriched = enrich(loaded.dataset, project.settings.events, moment)
-    graph = Graph(enriched)
-    projections: dict[str, DestinationProjection] = {}
+    resolution = Resolution(project, plugins, loaded, moment, {}, names)
     if project_destinations:
         for name in names:
-            projections[name] = project_destination(
+            resolution.projections[name] = project_destination(
                 name,
-                graph,
+                resolution.graph,
                 project.mappings[name],
                 capabilities_of(project, plugins, name),
                 moment,
                 compile_condition,
             )
-    return Resolution(project, plugins, loaded, enriched, graph, moment, projections, names)
+    return resolution
 
 
 def capabilities_of(project: Project, plugins: Plugins, name: str) -> Capabilities:
