@@ -17,7 +17,7 @@ compares them with the last complete run's to find what changed.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hub.config.settings import Table
@@ -67,37 +67,52 @@ class RowDigests:
         data = _SEPARATOR.join(header).encode("utf-8", "surrogateescape")
         return zlib.crc32(data), zlib.adler32(data)
 
-    def add(
-        self,
-        table: Table,
-        cells: Sequence[str],
-        keys: tuple[int, int, int, int],
-        seed: tuple[int, int],
-    ) -> None:
-        """Add one row: ``cells`` as read, ``keys`` the positions of the table's
-        reserved columns (past the end: absent)."""
-        data = _SEPARATOR.join(cells).encode("utf-8", "surrogateescape")
-        digest = zlib.crc32(data, seed[0]) << 32 | zlib.adler32(data, seed[1])
-        width = len(cells)
+    def adder(
+        self, table: Table, keys: tuple[int, int, int, int], seed: tuple[int, int]
+    ) -> Callable[[Sequence[str]], None]:
+        """How a CSV file of ``table`` adds a row (its cells as read): ``keys`` are
+        the positions of the table's reserved columns (past the end: absent),
+        ``seed`` its header's (:meth:`seed`). One function per file, its
+        lookups bound once: it runs for every row."""
+        join, crc32, adler32 = _SEPARATOR.join, zlib.crc32, zlib.adler32
+        crc_seed, adler_seed = seed
         a, b, c, d = keys
-        if table is Table.USERS:
-            key = cells[a] if a < width else ""
-            if key:
-                self.users[key] = self.users.get(key, 0) + digest
-        elif table is Table.ACCOUNTS:
-            key = cells[a] if a < width else ""
-            if key:
-                self.accounts[key] = self.accounts.get(key, 0) + digest
-        elif table is Table.MEMBERSHIPS:
-            user = cells[a] if a < width else ""
-            account = cells[b] if b < width else ""
-            if user or account:
-                pair = (user, account)
-                self.memberships[pair] = self.memberships.get(pair, 0) + digest
-        else:
+
+        def digest(cells: Sequence[str]) -> int:
+            data = join(cells).encode("utf-8", "surrogateescape")
+            return crc32(data, crc_seed) << 32 | adler32(data, adler_seed)
+
+        if table is Table.USERS or table is Table.ACCOUNTS:
+            entities = self.users if table is Table.USERS else self.accounts
+            get = entities.get
+
+            def add_entity(cells: Sequence[str]) -> None:
+                key = cells[a] if a < len(cells) else ""
+                if key:
+                    entities[key] = get(key, 0) + digest(cells)
+
+            return add_entity
+        if table is Table.MEMBERSHIPS:
+            pairs = self.memberships
+            get_pair = pairs.get
+
+            def add_membership(cells: Sequence[str]) -> None:
+                width = len(cells)
+                pair = (cells[a] if a < width else "", cells[b] if b < width else "")
+                if pair[0] or pair[1]:
+                    pairs[pair] = get_pair(pair, 0) + digest(cells)
+
+            return add_membership
+        by_user, by_account = self.user_events, self.account_events
+
+        def add_event(cells: Sequence[str]) -> None:
+            width = len(cells)
             user = cells[c] if c < width else ""
             account = cells[d] if d < width else ""
+            value = digest(cells)
             if user:
-                self.user_events[user] = self.user_events.get(user, 0) + digest
+                by_user[user] = by_user.get(user, 0) + value
             if account:
-                self.account_events[account] = self.account_events.get(account, 0) + digest
+                by_account[account] = by_account.get(account, 0) + value
+
+        return add_event

@@ -277,12 +277,11 @@ class CsvSource(_TableFile):
         typed = Inferrer()
         memo_get = typed.memo.get
         digests: RowDigests | None = getattr(sink, "digests", None)
-        seed = RowDigests.seed(header)
-        keys = (a, b, c, d)
+        add = None if digests is None else digests.adder(table, (a, b, c, d), digests.seed(header))
         for n, cells in records:
             size = len(cells)
-            if digests is not None and size:
-                digests.add(table, cells, keys, seed)
+            if add is not None and size:
+                add(cells)
             if size > width:
                 sink.reject(origin, n, table, f"row has {size} cells, the header has {width}")
                 continue
