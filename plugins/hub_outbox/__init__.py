@@ -23,7 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,42 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _make_encode() -> Callable[[dict[str, Any]], str]:
+    """``json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False,
+    default=_json_default)``, the same text, with the C encoder built once
+    instead of on every line (four in ten of a line's cost). Payloads are the
+    hub's mapped values, never circular: a structure nested past Python's
+    recursion limit fails as one record's ``RecursionError``."""
+    encoder = json.JSONEncoder(
+        ensure_ascii=False, sort_keys=True, allow_nan=False, default=_json_default
+    )
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - pure-Python json
+        return encoder.encode
+    try:
+        iterencode = make(
+            None,
+            _json_default,
+            json.encoder.encode_basestring,
+            None,
+            ": ",
+            ", ",
+            True,
+            False,
+            False,
+        )
+    except TypeError:  # pragma: no cover - another signature
+        return encoder.encode
+
+    def encode(value: dict[str, Any]) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+_encode = _make_encode()
+
+
 def _link_dict(link: LinkEnds) -> dict[str, Any]:
     return {
         "contact_key": link.contact_key,
@@ -138,7 +174,7 @@ class OutboxDestination:
             destination_id = item.destination_id or outbox_id(item.key)
             try:
                 lines.append(self._line(batch, item, destination_id))
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, RecursionError) as exc:
                 results.append(RecordResult.permanent(item.key, f"payload is not JSON: {exc}"))
                 continue
             results.append(RecordResult.ok(item.key, destination_id))
@@ -156,10 +192,7 @@ class OutboxDestination:
             "payload": dict(item.payload),
             "link": _link_dict(item.link) if item.link is not None else None,
         }
-        text = json.dumps(
-            record, ensure_ascii=False, sort_keys=True, allow_nan=False, default=_json_default
-        )
-        return (text + "\n").encode("utf-8")
+        return (_encode(record) + "\n").encode("utf-8")
 
     def _append(self, path: Path, text: bytes) -> None:
         created = not path.exists()

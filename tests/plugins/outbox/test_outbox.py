@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,36 @@ def test_the_registered_type_builds_an_outbox_from_its_settings(tmp_path: Path) 
     }
     assert capabilities.sync_modes == frozenset(SyncMode)
     assert capabilities.rate_limit is None and not capabilities.actions
+
+
+def test_a_line_is_byte_for_byte_what_json_dumps_writes(tmp_path: Path) -> None:
+    """The encoder is built once (speed), and writes exactly the text
+    ``json.dumps`` with the outbox's arguments writes: same keys order,
+    separators, escapes and numbers."""
+    payload = {
+        "text": 'é \u2028 "quoted" \\ tab\t end',
+        "numbers": [1, 2.5, 1e16, 1e-7, -0.0, 2**70],
+        "flags": [True, False, None],
+        "nested": {"z": 1, "a": {"when": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}},
+        "amount": Decimal("1.10"),
+        "roles": {"Owner", "Admin"},
+    }
+    outbox = _outbox(tmp_path)
+    outbox.send(make_batch(BatchObject.CONTACT, Operation.UPSERT, [BatchItem("k", payload)]))
+    raw = (tmp_path / "outbox/crm/contact/run-000001.jsonl").read_bytes()
+    record = json.loads(raw)
+    as_json = {
+        **payload,
+        "nested": {"z": 1, "a": {"when": "2026-01-01T00:00:00+00:00"}},
+        "amount": "1.10",
+        "roles": ["Admin", "Owner"],
+    }
+    expected = {
+        "operation": record["operation"],
+        "key": "k",
+        "destination_id": record["destination_id"],
+        "payload": as_json,
+        "link": None,
+    }
+    written = json.dumps(expected, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    assert raw == (written + "\n").encode("utf-8")
