@@ -86,7 +86,8 @@ def _fail_config(error: ConfigError) -> None:
 def _require_subject(resolution: Resolution, kind: str, subject_id: str) -> None:
     """Exit 1, saying so (and where a quarantined row of that id went), when
     the sources hold no ``kind`` with ``subject_id``."""
-    known = resolution.dataset.users if kind == "user" else resolution.dataset.accounts
+    loaded = resolution.loaded.dataset
+    known = loaded.users if kind == "user" else loaded.accounts
     if subject_id in known:
         return
     err.print(f"[red]no {kind} with id {subject_id!r} in the sources.[/]")
@@ -238,6 +239,15 @@ def inspect_account(
     _inspect("account", account_id, config, as_of, destination, as_json)
 
 
+FullOption = Annotated[
+    bool,
+    typer.Option(
+        "--full",
+        help="Project and diff every record, even when the inputs are those of the"
+        " destination's last complete run (skipped otherwise) or only some rows changed"
+        " (a delta run otherwise).",
+    ),
+]
 ForceDeleteOption = Annotated[
     bool,
     typer.Option(
@@ -353,14 +363,7 @@ def sync_command(
     force_delete: ForceDeleteOption = False,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
-    full: Annotated[
-        bool,
-        typer.Option(
-            "--full",
-            help="Project and diff every record even when the inputs are those of the"
-            " destination's last complete run (which is otherwise skipped).",
-        ),
-    ] = False,
+    full: FullOption = False,
 ) -> None:
     """Send what changed to every destination; exit 1 if any record or run failed.
 
@@ -390,8 +393,13 @@ def plan_command(
     force_delete: ForceDeleteOption = False,
     as_of: AsOfOption = None,
     as_json: JsonOption = False,
+    full: FullOption = False,
 ) -> None:
     """What the next sync would create, update, link, unlink and delete; writes nothing.
+
+    As the sync would: nothing for a destination whose inputs are those of its
+    last complete run, only what changed rows reach after a few changed (--full
+    projects and diffs everything).
 
     --json prints :func:`hub.reports.plan_summary` (counts and up to 5 samples
     per action), or with --user / --account :func:`hub.reports.plan_subject`
@@ -404,7 +412,9 @@ def plan_command(
         err.print("[red]give --user or --account, not both.[/]")
         raise typer.Exit(1)
     try:
-        report = plan(config, destinations=destination, force_delete=force_delete, as_of=as_of)
+        report = plan(
+            config, destinations=destination, force_delete=force_delete, as_of=as_of, full=full
+        )
     except ConfigError as error:
         _fail_config(error)
         return

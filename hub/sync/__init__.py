@@ -309,17 +309,41 @@ def open_store(settings: HubSettings, base_dir: Path, *, read_only: bool = False
 
 
 def _plan_one(
-    resolution: Resolution, store: StateStore, name: str, *, force_delete: bool
+    resolution: Resolution,
+    store: StateStore,
+    name: str,
+    stream: Iterator[ProjectionChunk],
+    *,
+    force_delete: bool,
+    scope: Callable[[BatchObject, str], bool] | None,
 ) -> DestinationPlan:
     settings = resolution.project.settings.destinations[name]
     return plan_destination(
-        resolution.projections[name],
+        stream,
         store,
         mode=settings.mode,
         max_delete_share=settings.max_delete_share,
         force_delete=force_delete,
+        destination=name,
         unclean_load=unclean_load(resolution),
+        scope=scope,
     )
+
+
+def _tokens(
+    project: Project, plugins: Plugins, names: list[str], files: SourceFiles | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each destination's config token, and its input token where every source is
+    a file (:mod:`hub.sync.inputs`)."""
+    configs: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    if files is not None:
+        for name in names:
+            capabilities = capabilities_of(project, plugins, name)
+            configs[name] = config_token(project, name, capabilities, files)
+            if files.complete:  # a SQL source's rows are known only once read
+                tokens[name] = token(configs[name], files)
+    return configs, tokens
 
 
 def unclean_load(resolution: Resolution) -> str | None:
@@ -338,20 +362,57 @@ def plan(
     force_delete: bool = False,
     as_of: datetime | None = None,
     plugins: Plugins | None = None,
+    full: bool = False,
 ) -> PlanReport:
     """Each destination's plan against the state store, writing nothing (no run,
-    no state file: a missing store is planned against as empty)."""
-    resolution = resolve(config_path, as_of=as_of, destinations=destinations, plugins=plugins)
-    names = sorted(resolution.projections)
-    check_destinations(
-        resolution.project, resolution.plugins, config_path, names, need_factory=False
+    no state file: a missing store is planned against as empty).
+
+    As ``hub sync`` would: a destination whose inputs are those of its last
+    complete run plans nothing (its counts are that run's, carried), and one
+    whose rows changed plans what they reach (:mod:`hub.sync.inputs`,
+    :mod:`hub.sync.delta`). ``full`` projects and diffs everything."""
+    project, plugins = open_project(config_path, plugins)
+    names = sorted(selected_destinations(project, config_path, destinations))
+    moment = resolve_as_of(project, as_of)
+    files = SourceFiles.take(project)
+    configs, tokens = _tokens(project, plugins, names, files)
+    resolution = resolve(
+        config_path,
+        as_of=moment,
+        destinations=names,
+        plugins=plugins,
+        project=project,
+        project_destinations=False,
     )
-    project = resolution.project
+    check_destinations(project, plugins, config_path, names, need_factory=False)
     store = open_store(project.settings, project.base_dir, read_only=True)
     try:
-        plans = {
-            name: _plan_one(resolution, store, name, force_delete=force_delete) for name in names
-        }
+        skips = {} if full else _skips(store, tokens, moment)
+        deltas: dict[str, _Delta] = {}
+        projected = [name for name in names if name not in skips]
+        if files is not None and not full:
+            digests_dir = _digests_dir(project)
+            for name in projected:
+                found = _delta(resolution, store, name, configs[name], moment, digests_dir)
+                if found is not None:
+                    deltas[name] = found
+        streams = _streams(resolution, projected, deltas)
+        plans: dict[str, DestinationPlan] = {}
+        for name in names:
+            kept = skips.get(name)
+            if kept is not None:
+                mode = project.settings.destinations[name].mode
+                plans[name] = DestinationPlan(name, mode, [], carried_plan(kept.planned), None, {})
+                continue
+            delta = deltas.get(name)
+            plans[name] = _plan_one(
+                resolution,
+                store,
+                name,
+                streams[name],
+                force_delete=force_delete,
+                scope=None if delta is None else delta.scope,
+            )
     finally:
         store.close()
     return PlanReport(resolution, plans)
@@ -470,6 +531,7 @@ def sync(
             force_delete=options.force_delete,
             as_of=options.as_of,
             plugins=plugins,
+            full=options.full,
         )
         return [
             _dry_run(report.resolution, name, planned) for name, planned in report.plans.items()
@@ -482,14 +544,7 @@ def sync(
     moment = resolve_as_of(project, options.as_of)
     # Hashed before anything is loaded: a file changed during the run keeps no snapshot.
     files = None if dataset is not None else SourceFiles.take(project)
-    configs: dict[str, str] = {}
-    tokens: dict[str, str] = {}
-    if files is not None:
-        for name in names:
-            capabilities = capabilities_of(project, plugins, name)
-            configs[name] = config_token(project, name, capabilities, files)
-            if files.complete:  # a SQL source's rows are known only once read
-                tokens[name] = token(configs[name], files)
+    configs, tokens = _tokens(project, plugins, names, files)
     # A first look without writing anything: a refused load creates no store.
     candidates: dict[str, InputSnapshot] = {}
     if tokens and not options.full:

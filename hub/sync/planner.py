@@ -807,13 +807,15 @@ def plan_destination(
     destination: str | None = None,
     chunk_size: int = CHUNK_SIZE,
     unclean_load: str | None = None,
+    scope: Callable[[BatchObject, str], bool] | None = None,
 ) -> DestinationPlan:
     """Diff ``projection`` (a whole projection, or a stream of chunks: accounts,
     contacts, links, summary) with what ``state`` holds for its destination.
 
     ``destination`` names the destination in the store (default: the
     projection's, or the stream summary's; a stream without a summary before
-    its records needs it). See the module doc for the rules.
+    its records needs it). ``scope``: a delta run's (see
+    :class:`DestinationPlanner`). See the module doc for the rules.
     """
     name = destination
     if name is None and isinstance(projection, DestinationProjection):
@@ -828,6 +830,7 @@ def plan_destination(
         force_delete=force_delete,
         chunk_size=chunk_size,
         unclean_load=unclean_load,
+        scope=scope,
     )
     items: list[PlannedItem] = []
     for chunk in _chunks(projection):

@@ -266,7 +266,7 @@ def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
                 if "max_length = 200" in text
                 else text.replace("max_length = 150", "max_length = 200")
             )
-        oracle = plan(project, force_delete=True, as_of=as_of)
+        oracle = plan(project, force_delete=True, as_of=as_of, full=True)
         caplog.clear()
         for run in sync(project, force_delete=True, as_of=as_of):
             items = oracle.plans[run.destination].items
@@ -283,7 +283,7 @@ def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
         deltas_seen += sum(DELTA in r.getMessage() for r in caplog.records)
     assert skipped_seen and projected_seen and deltas_seen  # every path was walked
     # Whatever happened, the state and the outbox agree with a full projection.
-    final = plan(project, force_delete=True, as_of=as_of)
+    final = plan(project, force_delete=True, as_of=as_of, full=True)
     assert all(p.items == [] for p in final.plans.values())
     assert json.loads(json.dumps(final.plans["crm"].counts))["contact.unchanged"] > 0
 
@@ -297,7 +297,7 @@ def _full_plan_items(project: Path) -> dict[str, list[tuple[str, str, str]]]:
 
 def _full_plan(project: Path) -> dict[str, tuple[list[tuple[str, str, str]], dict[str, int]]]:
     """Each destination's full plan (``hub plan``): its items and its counts."""
-    report = plan(project, force_delete=True)
+    report = plan(project, force_delete=True, full=True)
     return {
         name: (
             sorted((str(i.object), str(i.action), i.key) for i in planned.items),
@@ -413,7 +413,7 @@ def test_event_streams_sql_sources_and_a_moving_as_of_time_make_delta_runs(
 def _full_plan_items_at(
     project: Path, as_of: datetime | None
 ) -> dict[str, list[tuple[str, str, str]]]:
-    report = plan(project, force_delete=True, as_of=as_of)
+    report = plan(project, force_delete=True, as_of=as_of, full=True)
     return {
         name: sorted((str(i.object), str(i.action), i.key) for i in planned.items)
         for name, planned in report.plans.items()
@@ -435,3 +435,29 @@ def test_a_lost_or_altered_digests_file_projects_everything(
     assert "reading the sources" in caplog.text
     assert all(items == [] for items in _full_plan_items(project).values())
     assert len(list((project.parent / ".hub" / "inputs").iterdir())) == 1  # the stale one pruned
+
+
+def test_hub_plan_takes_the_same_shortcuts_and_says_the_same(project: Path) -> None:
+    """``hub plan`` plans as ``hub sync`` would run: nothing for unchanged inputs
+    (with the counts a full plan has), a delta after a change (the items a full
+    plan has); ``--full`` projects everything."""
+    sync(project)
+    runner = CliRunner()
+
+    def cli_plan(*extra: str) -> dict[str, dict[str, object]]:
+        result = runner.invoke(app, ["plan", "--config", str(project), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        return {name: data for name, data in document["destinations"].items()}
+
+    shortcut, full = cli_plan(), cli_plan("--full")
+    assert shortcut == full  # counts and (no) samples alike
+    assert all(data["counts"]["contact.unchanged"] for data in full.values())  # type: ignore[index]
+    _edit(project.parent / "examples" / "sample" / "users.csv", "Maya,Okafor", "Mayanne,Okafor")
+    delta, full = plan(project), plan(project, full=True)
+    for name, planned in full.plans.items():
+        assert planned.items, name
+        assert [i.key for i in delta.plans[name].items] == [i.key for i in planned.items]
+        assert [i.payload for i in delta.plans[name].items] == [i.payload for i in planned.items]
+    user = runner.invoke(app, ["plan", "--config", str(project), "--user", "u_maya", "--json"])
+    assert user.exit_code == 0 and "Mayanne" in user.stdout
