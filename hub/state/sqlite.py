@@ -562,6 +562,17 @@ class SqliteStateStore:
         found = [QuarantinedRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
         return found, int(total[0]), _parse(loaded[0])
 
+    def owned_counts(self, destination: str) -> dict[str, int]:
+        """``{object: count}`` of the records the hub created in ``destination``
+        and the destination still holds (what the delete guard's share is of)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT object, count(*) FROM records WHERE destination = ?"
+                " AND created_by_hub = 1 AND status <> 'deleted' GROUP BY object",
+                (destination,),
+            ).fetchall()
+        return dict(rows)
+
     def status_counts(self, destination: str) -> dict[str, dict[str, int]]:
         """``{object: {status: count}}`` of ``destination``'s records (for reports)."""
         counts: dict[str, dict[str, int]] = {}

@@ -195,6 +195,14 @@ class StateStore(Protocol):
         """Keep the rows the latest load quarantined, replacing the previous ones."""
         ...
 
+    def status_counts(self, destination: str) -> dict[str, dict[str, int]]:
+        """``{object: {status: count}}`` of the destination's records."""
+        ...
+
+    def owned_counts(self, destination: str) -> dict[str, int]:
+        """``{object: count}`` of the records the hub created there, not deleted."""
+        ...
+
     def unsettled(self, destination: str) -> int:
         """How many records a run would send again whatever the inputs (pending,
         or failed with an unknown refused payload)."""

@@ -87,6 +87,7 @@ from hub.redaction import register_settings
 from hub.state import InputSnapshot, RunStatus, StateStore, open_state_store, sqlite_path
 from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 from hub.sync.delta import (
+    DeltaScope,
     Subjects,
     load_digests,
     neighbourhood,
@@ -315,7 +316,7 @@ def _plan_one(
     stream: Iterator[ProjectionChunk],
     *,
     force_delete: bool,
-    scope: Callable[[BatchObject, str], bool] | None,
+    scope: DeltaScope | None,
 ) -> DestinationPlan:
     settings = resolution.project.settings.destinations[name]
     return plan_destination(
@@ -707,7 +708,7 @@ class _Delta:
     """A delta run's subjects and planner scope (:mod:`hub.sync.delta`)."""
 
     subjects: Subjects
-    scope: Callable[[BatchObject, str], bool]
+    scope: DeltaScope
 
 
 def _delta(
@@ -917,7 +918,7 @@ class _SyncOne:
         options: RunOptions,
         *,
         lost_lock: threading.Event | None = None,
-        scope: Callable[[BatchObject, str], bool] | None = None,
+        scope: DeltaScope | None = None,
     ) -> None:
         self.resolution = resolution
         self.lost_lock = lost_lock

@@ -28,9 +28,10 @@ record reads only the account, its memberships, its members' rows and events;
 a user's records read only the user, their memberships and those accounts
 (:data:`hub.references.ALLOWED`). So the records it computes are exactly the
 full projection's. The planner
-diffs them and, among the store's records, deletes or unlinks only those of the
-reached subjects (:func:`scope`); the store's other records are counted
-unchanged. The run then keeps the new digests, like any run that succeeded.
+reads from the store only the keys of the reached subjects' records
+(:func:`scope`), diffs them, and deletes or unlinks only among them; the
+store's other records are counted unchanged, by status, in one query. The
+run then keeps the new digests, like any run that succeeded.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import hashlib
 import marshal
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,12 +48,13 @@ from typing import Final
 
 from hub.config.mapping import Mapping
 from hub.config.settings import EventSettings
-from hub.contract.destination import BatchObject, split_link_key
+from hub.contract.destination import BatchObject, link_key
 from hub.model import Dataset, Event, membership_key
 from hub.sources.digests import RowDigests
 from hub.values import utc
 
 __all__ = [
+    "DeltaScope",
     "Subjects",
     "load_digests",
     "neighbourhood",
@@ -149,34 +151,49 @@ def reach(
     return Subjects(frozenset(users), frozenset(accounts))
 
 
-def scope(
-    subjects: Subjects, old: RowDigests, new: RowDigests, separator: str
-) -> Callable[[BatchObject, str], bool]:
-    """Whether a store record belongs to a reached subject: only those may be
-    deleted or unlinked by a delta run (the others are its unchanged records).
+@dataclass(frozen=True, slots=True)
+class DeltaScope:
+    """The store keys a delta run's records may have: only these are read from
+    the store, and only these may be deleted or unlinked (the others are the
+    run's unchanged records)."""
 
-    A contact key is the user's id or a membership key of one of the user's
-    memberships, before or after; a key that is also an unreached user's own
-    contact key stays out (it is theirs)."""
+    accounts: frozenset[str]
+    contacts: frozenset[str]
+    links: frozenset[str]
+
+    def keys(self, kind: BatchObject) -> frozenset[str]:
+        """The keys of ``kind`` in scope."""
+        if kind is BatchObject.ACCOUNT:
+            return self.accounts
+        if kind is BatchObject.CONTACT:
+            return self.contacts
+        return self.links
+
+
+def scope(subjects: Subjects, old: RowDigests, new: RowDigests, separator: str) -> DeltaScope:
+    """The keys of the reached subjects' records, before or after.
+
+    An account's key is its id. A user's contact keys are their id and the
+    membership key of each of their memberships, before or after; a key that
+    is also an unreached user's own contact key stays out (it is theirs). Their
+    links join one of those contact keys to one of those accounts."""
     users = subjects.users
     contacts: set[str] = set(users)
-    for pairs in (old.memberships, new.memberships):
-        for user, account in pairs:
+    pairs: set[tuple[str, str]] = set()
+    for memberships in (old.memberships, new.memberships):
+        for user, account in memberships:
             if user in users:
-                contacts.add(membership_key(user, account, separator))
+                pairs.add((user, account))
+    for user, account in pairs:
+        contacts.add(membership_key(user, account, separator))
     everyone = old.users.keys() | new.users.keys()
     contacts -= everyone - users
-    accounts = subjects.accounts
-
-    def belongs(kind: BatchObject, key: str) -> bool:
-        if kind is BatchObject.ACCOUNT:
-            return key in accounts
-        if kind is BatchObject.CONTACT:
-            return key in contacts
-        contact, _ = split_link_key(key)
-        return contact in contacts
-
-    return belongs
+    links: set[str] = set()
+    for user, account in pairs:
+        for contact in (user, membership_key(user, account, separator)):
+            if contact in contacts:
+                links.add(link_key(contact, account))
+    return DeltaScope(subjects.accounts, frozenset(contacts), frozenset(links))
 
 
 def neighbourhood(dataset: Dataset, reached: Iterable[Subjects]) -> Dataset:

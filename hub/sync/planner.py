@@ -63,7 +63,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import islice
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from hub.contract.capabilities import SyncMode
 from hub.contract.destination import BatchObject, LinkEnds, link_key, link_payload, split_link_key
@@ -276,12 +276,6 @@ def _live_own(row: Row) -> bool:
     return bool(row[_CREATED] == 1 and row[_STATUS] != _DELETED)
 
 
-def _kind_scope(
-    scope: Callable[[BatchObject, str], bool], kind: BatchObject
-) -> Callable[[str], bool]:
-    return lambda key: scope(kind, key)
-
-
 class _Merge:
     """One object kind's pass over the store beside the projection.
 
@@ -300,13 +294,8 @@ class _Merge:
         kind: BatchObject,
         track: bool,
         chunk: int,
-        scope: Callable[[str], bool] | None = None,
     ) -> None:
         self.state = state
-        #: A delta run's: rows it says no to are not in its projection but
-        #: unchanged, never leaving (counted in ``kept``, by status).
-        self.scope = scope
-        self.kept: dict[str, int] = {}
         self._finished = False
         self.destination = destination
         self.kind = kind
@@ -348,12 +337,6 @@ class _Merge:
         return rows
 
     def _step_over(self, row: Row) -> None:
-        if self.scope is not None and not self.scope(row[_KEY]):
-            status = row[_STATUS]
-            self.kept[status] = self.kept.get(status, 0) + 1
-            if self.track and _live_own(row):
-                self.total += 1
-            return
         if self.track and _live_own(row):
             self.total += 1
             self.leaving.append(row[_KEY])
@@ -416,16 +399,6 @@ class _Merge:
                 found.append(row)
         return found
 
-    def finish_scope(self) -> None:
-        """A delta run: walk the rest of the store, whether or not deletes are on,
-        so that the rows outside its scope are all counted in :attr:`kept`."""
-        track = self.track
-        self.track = True
-        try:
-            self.finish()
-        finally:
-            self.track = track
-
     def finish(self) -> None:
         """Walk the rest of the store: what the projection did not reach left it."""
         if not self.track or self._finished:
@@ -447,6 +420,87 @@ class _Merge:
             if not rows:
                 break
         self.rows, self.pos = [], 0
+
+    def leaving_states(self) -> Iterator[RecordState]:
+        """The states of the records that left, in key order."""
+        keys = self.leaving
+        for start in range(0, len(keys), self.chunk):
+            part = keys[start : start + self.chunk]
+            states = self.state.get_many(self.destination, self.kind, part)
+            for key in part:
+                state = states.get(key)
+                if state is not None and _live_own(_row(state)):
+                    yield state
+
+
+class DeltaScope(Protocol):
+    """A delta run's scope (:class:`hub.sync.delta.DeltaScope`): the store keys
+    its records may have, per object kind."""
+
+    def keys(self, kind: BatchObject) -> frozenset[str]: ...
+
+
+class _ScopedMerge:
+    """A delta run's pass over one object kind: only the keys of its scope are
+    read from the store (once, before anything is sent), and only those may
+    leave; the kind's other records are counted in :attr:`kept`, by status
+    (the kind's totals less the scope's), as the unchanged records they are."""
+
+    def __init__(
+        self,
+        state: StateStore,
+        destination: str,
+        kind: BatchObject,
+        track: bool,
+        chunk: int,
+        keys: frozenset[str],
+        totals: Mapping[str, int],
+        owned: int,
+    ) -> None:
+        self.state = state
+        self.destination = destination
+        self.kind = kind
+        self.track = track
+        self.chunk = chunk
+        self.rows: dict[str, Row] = {}
+        self._read(sorted(keys))
+        in_scope: dict[str, int] = {}
+        for row in self.rows.values():
+            in_scope[row[_STATUS]] = in_scope.get(row[_STATUS], 0) + 1
+        self.kept = {status: count - in_scope.get(status, 0) for status, count in totals.items()}
+        #: The hub's live records of the kind (all of them: the guard's share is of these).
+        self.total = owned
+        self.matched: set[str] = set()
+        self.leaving: list[str] = []
+        self._finished = False
+
+    def _read(self, keys: Sequence[str]) -> None:
+        for start in range(0, len(keys), self.chunk):
+            part = keys[start : start + self.chunk]
+            for key, state in self.state.get_many(self.destination, self.kind, part).items():
+                self.rows[key] = _row(state)
+
+    def match(self, keys: Sequence[str]) -> list[Row | None]:
+        """The store row of each of ``keys`` (``None`` when it has none)."""
+        # A key outside the scope (its user's id shadowed by another's) is read now.
+        outside = [key for key in keys if key not in self.rows and key not in self.matched]
+        if outside:
+            self._read(outside)
+            for key in outside:
+                row = self.rows.get(key)
+                if row is not None:  # counted in the totals, not in the scope's
+                    self.kept[row[_STATUS]] = self.kept.get(row[_STATUS], 0) - 1
+        self.matched.update(keys)
+        return [self.rows.get(key) for key in keys]
+
+    def finish(self) -> None:
+        """The scope's records the projection did not hold left the source."""
+        if not self.track or self._finished:
+            return
+        self._finished = True
+        self.leaving = sorted(
+            key for key, row in self.rows.items() if key not in self.matched and _live_own(row)
+        )
 
     def leaving_states(self) -> Iterator[RecordState]:
         """The states of the records that left, in key order."""
@@ -483,7 +537,7 @@ class DestinationPlanner:
         chunk_size: int = CHUNK_SIZE,
         end_ids: bool = True,
         unclean_load: str | None = None,
-        scope: Callable[[BatchObject, str], bool] | None = None,
+        scope: DeltaScope | None = None,
     ) -> None:
         self.state = state
         self.destination = destination
@@ -502,20 +556,29 @@ class DestinationPlanner:
             BatchObject.CONTACT: self.mode is SyncMode.MIRROR,
             BatchObject.LINK: self.mode in (SyncMode.MIRROR, SyncMode.UPSERT),
         }
-        self.merges = {
-            kind: _Merge(
-                state,
-                destination,
-                kind,
-                self.deletes_on[kind],
-                self.chunk_size,
-                None if scope is None else _kind_scope(scope, kind),
-            )
-            for kind in _RECORD_OBJECTS
-        }
         #: A delta run's (:mod:`hub.sync.delta`): the projection holds only the
         #: records of some subjects, and the store's others are unchanged.
         self.scope = scope
+        self.merges: dict[BatchObject, _Merge | _ScopedMerge] = {}
+        if scope is None:
+            for kind in _RECORD_OBJECTS:
+                self.merges[kind] = _Merge(
+                    state, destination, kind, self.deletes_on[kind], self.chunk_size
+                )
+        else:
+            totals = state.status_counts(destination)
+            owned = state.owned_counts(destination)
+            for kind in _RECORD_OBJECTS:
+                self.merges[kind] = _ScopedMerge(
+                    state,
+                    destination,
+                    kind,
+                    self.deletes_on[kind],
+                    self.chunk_size,
+                    scope.keys(kind),
+                    totals.get(kind.value, {}),
+                    owned.get(kind.value, 0),
+                )
         self.delete_guard: str | None = None
         self.gone: dict[BatchObject, int] = {}
         self.finished = False
@@ -737,7 +800,8 @@ class DestinationPlanner:
         """A delta run: the store's records outside its subjects count as the full
         plan counts them, unchanged (or failed and held back), and as seen."""
         for kind, merge in self.merges.items():
-            merge.finish_scope()
+            if not isinstance(merge, _ScopedMerge):
+                continue
             ok = merge.kept.get(_OK, 0)
             failed = merge.kept.get(RecordStatus.FAILED.value, 0)
             self.counts[f"{kind}.unchanged"] += ok
@@ -807,7 +871,7 @@ def plan_destination(
     destination: str | None = None,
     chunk_size: int = CHUNK_SIZE,
     unclean_load: str | None = None,
-    scope: Callable[[BatchObject, str], bool] | None = None,
+    scope: DeltaScope | None = None,
 ) -> DestinationPlan:
     """Diff ``projection`` (a whole projection, or a stream of chunks: accounts,
     contacts, links, summary) with what ``state`` holds for its destination.
