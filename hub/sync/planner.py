@@ -276,6 +276,19 @@ def _live_own(row: Row) -> bool:
     return bool(row[_CREATED] == 1 and row[_STATUS] != _DELETED)
 
 
+def _leaving_states(
+    state: StateStore, destination: str, kind: BatchObject, keys: list[str], chunk: int
+) -> Iterator[RecordState]:
+    """The states of ``keys`` (records that left), still the hub's and live, in order."""
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        states = state.get_many(destination, kind, part)
+        for key in part:
+            found = states.get(key)
+            if found is not None and _live_own(_row(found)):
+                yield found
+
+
 class _Merge:
     """One object kind's pass over the store beside the projection.
 
@@ -423,14 +436,7 @@ class _Merge:
 
     def leaving_states(self) -> Iterator[RecordState]:
         """The states of the records that left, in key order."""
-        keys = self.leaving
-        for start in range(0, len(keys), self.chunk):
-            part = keys[start : start + self.chunk]
-            states = self.state.get_many(self.destination, self.kind, part)
-            for key in part:
-                state = states.get(key)
-                if state is not None and _live_own(_row(state)):
-                    yield state
+        return _leaving_states(self.state, self.destination, self.kind, self.leaving, self.chunk)
 
 
 class DeltaScope(Protocol):
@@ -504,14 +510,7 @@ class _ScopedMerge:
 
     def leaving_states(self) -> Iterator[RecordState]:
         """The states of the records that left, in key order."""
-        keys = self.leaving
-        for start in range(0, len(keys), self.chunk):
-            part = keys[start : start + self.chunk]
-            states = self.state.get_many(self.destination, self.kind, part)
-            for key in part:
-                state = states.get(key)
-                if state is not None and _live_own(_row(state)):
-                    yield state
+        return _leaving_states(self.state, self.destination, self.kind, self.leaving, self.chunk)
 
 
 class DestinationPlanner:

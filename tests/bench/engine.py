@@ -43,26 +43,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "bench" / "duckdb_crm.py"
 
-HUB_TOML = """\
-[sources.users]
-kind = "{kind}"
-table = "users"
-path = "data/users.{ext}"
-
-[sources.accounts]
-kind = "{kind}"
-table = "accounts"
-path = "data/accounts.{ext}"
-
-[sources.memberships]
-kind = "{kind}"
-table = "memberships"
-path = "data/memberships.{ext}"
-
+#: The sample's as-of time and the rollups mappings/crm.toml reads (the
+#: generated set has no events: they are 0). tests/bench/outputs.py uses it too.
+EVENTS = """\
 [events]
 as_of = 2026-11-01T00:00:00Z
 
-# The rollups mappings/crm.toml reads (the generated set has no events: they are 0).
 [[events.rollups]]
 property = "events_30d"
 level = "relationship"
@@ -84,7 +70,25 @@ property = "tasks_completed_30d"
 level = "account"
 event = "Task Completed"
 window_days = 30
+"""
 
+HUB_TOML = """\
+[sources.users]
+kind = "{kind}"
+table = "users"
+path = "data/users.{ext}"
+
+[sources.accounts]
+kind = "{kind}"
+table = "accounts"
+path = "data/accounts.{ext}"
+
+[sources.memberships]
+kind = "{kind}"
+table = "memberships"
+path = "data/memberships.{ext}"
+
+{events}
 [state]
 url = "sqlite:///.hub/state.db"
 
@@ -180,7 +184,7 @@ def main() -> None:
             (project / "mappings").mkdir()
             shutil.copy(ROOT / "mappings" / "crm.toml", project / "mappings" / "crm.toml")
             ext = "parquet" if args.format == "parquet" else "csv"
-            config = HUB_TOML.format(kind=args.format, ext=ext, name="crm")
+            config = HUB_TOML.format(kind=args.format, ext=ext, name="crm", events=EVENTS)
             (project / "hub.toml").write_text(config)
             print(f"{size:,} users ({args.format}; generated in {generate_cpu:.1f} CPU s)")
             ref_wall, ref_cpu, ref_rss, _ = _run([python, str(REFERENCE), str(data), "2"], ROOT)

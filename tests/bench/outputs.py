@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
+from engine import EVENTS  # noqa: E402  (a sibling script: the same [events])
 
 #: Each shipped mapping and the destination type it is written for.
 MAPPINGS = {
@@ -38,33 +40,6 @@ MAPPINGS = {
     "salesforce": "salesforce",
     "intercom": "intercom",
 }
-
-EVENTS = """
-[events]
-as_of = 2026-11-01T00:00:00Z
-
-[[events.rollups]]
-property = "events_30d"
-level = "relationship"
-window_days = 30
-
-[[events.rollups]]
-property = "last_seen_at"
-level = "user"
-kind = "last_seen"
-
-[[events.rollups]]
-property = "invoices_paid_90d"
-level = "account"
-event = "Invoice Paid"
-window_days = 90
-
-[[events.rollups]]
-property = "tasks_completed_30d"
-level = "account"
-event = "Task Completed"
-window_days = 30
-"""
 
 
 def _sources(data: str) -> str:
@@ -98,7 +73,7 @@ def _project(directory: Path, data: str, users: int) -> None:
         f'[destinations.{name}]\ntype = "{kind}"\nmapping = "mappings/{name}.toml"\n\n'
         for name, kind in MAPPINGS.items()
     )
-    (directory / "hub.toml").write_text(_sources(data) + EVENTS + "\n" + destinations)
+    (directory / "hub.toml").write_text(_sources(data) + "\n" + EVENTS + "\n" + destinations)
 
 
 #: Placeholder credentials: the destinations are resolved, never connected to.
