@@ -546,3 +546,44 @@ def test_a_contact_key_below_the_tab_keeps_links_right(store: SqliteStateStore) 
     source.links.pop()
     gone = plan(source, store, share=1.0)
     assert summary(gone.items) == [("link", "unlink", link_key("u\x01x", "a"))]
+
+
+# -- a delta run's scope (hub.sync.delta.DeltaScope) ----------------------------------
+
+
+def test_a_scoped_plan_reads_and_deletes_only_its_scope_and_counts_the_rest(
+    store: SqliteStateStore,
+) -> None:
+    """A delta run projects Elon's records alone (his links, Twitter, Tesla):
+    Gwynne's and SpaceX's records, outside its scope, are unchanged, not gone;
+    Elon's link to Tesla, in scope and no longer projected, is unlinked; and a
+    projected key outside the scope (``gwynne``, whose id another subject's
+    key shadowed) is read from the store, so it is an update, never a create."""
+    from hub.sync.delta import DeltaScope
+
+    apply(store, plan(base(), store, mode=SyncMode.MIRROR, share=1.0))
+    scope = DeltaScope(
+        accounts=frozenset({"tw", "te"}),
+        contacts=frozenset({"elon"}),
+        links=frozenset({link_key("elon", "tw"), link_key("elon", "te")}),
+    )
+    part = projection(
+        {"tw": {"name": "Twitter"}, "te": {"name": "Tesla"}},
+        {"elon": {"email": "elon@x.com"}, "gwynne": {"email": "new@spacex.com"}},
+        [("elon", "tw", True, {"role": "Owner"})],
+    )
+    planned = plan_destination(part, store, mode=SyncMode.MIRROR, max_delete_share=0.5, scope=scope)
+    assert summary(planned.items) == [
+        ("contact", "update", "gwynne"),
+        ("link", "unlink", link_key("elon", "te")),
+    ]
+    counts = planned.counts
+    # Everything else is counted as a full plan would count it.
+    assert counts["account.unchanged"] == 3  # tw and te projected, sx outside the scope
+    assert counts["contact.unchanged"] == 1 and counts["contact.update"] == 1
+    assert counts["link.unchanged"] == 2 and counts["link.unlink"] == 1
+    assert counts["account.delete"] == counts["contact.delete"] == 0
+    assert planned.delete_guard is None  # 1 unlink of 3 links: under the share
+    # The same projection unscoped would delete SpaceX and unlink Gwynne's link.
+    unscoped = plan_destination(part, store, mode=SyncMode.MIRROR, max_delete_share=1.0)
+    assert ("account", "delete", "sx") in summary(unscoped.items)
