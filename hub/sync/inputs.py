@@ -39,7 +39,6 @@ compares with (:mod:`hub.sync.delta`); a SQL source's rows, read every run, too.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import logging
@@ -50,12 +49,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel
-
 from hub import __version__
 from hub.config.settings import SourceKind
 from hub.config.validate import Project
 from hub.contract.capabilities import Capabilities
+from hub.records import jsonable
 from hub.state import InputSnapshot, RunStatus, StateStore
 
 __all__ = [
@@ -79,26 +77,6 @@ ENGINE_REVISION: Final = 1
 _FILE_KINDS: Final = frozenset(
     {SourceKind.CSV, SourceKind.JSONL, SourceKind.PARQUET, SourceKind.SEGMENT}
 )
-
-
-def _canonical(value: Any) -> Any:
-    """``value`` as plain JSON data in one order: sets sorted, models dumped."""
-    if isinstance(value, BaseModel):
-        return _canonical(value.model_dump())
-    if isinstance(value, Mapping):
-        return {str(_canonical(key)): _canonical(item) for key, item in value.items()}
-    if isinstance(value, set | frozenset):
-        items = [_canonical(item) for item in value]
-        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    if isinstance(value, enum.Enum):
-        return _canonical(value.value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +109,7 @@ class SourceFiles:
         stats: dict[Path, tuple[int, int]] = {}
         for name, settings in sorted(project.settings.sources.items()):
             kinds[name] = settings.kind
-            described[name] = _canonical(settings.model_dump(exclude={"url"}))
+            described[name] = jsonable(settings.model_dump(exclude={"url"}))
             if settings.kind not in _FILE_KINDS or settings.path is None:
                 files[name] = None
                 continue
@@ -168,7 +146,7 @@ def config_token(
     """Destination ``name``'s inputs but the sources' bytes: their settings, the
     ``[events]`` settings, the mapping, type, mode, capabilities and engine."""
     settings = project.settings.destinations[name]
-    events = _canonical(project.settings.events)
+    events = jsonable(project.settings.events.model_dump())
     events.pop("as_of", None)  # compared on its own: it matters only with events
     return _digest(
         {
@@ -176,10 +154,10 @@ def config_token(
             "hub": __version__,
             "sources": sources.settings,
             "events": events,
-            "mapping": _canonical(project.mappings[name]),
+            "mapping": jsonable(project.mappings[name].model_dump()),
             "type": settings.type,
             "mode": settings.mode.value,
-            "capabilities": _canonical(capabilities),
+            "capabilities": jsonable(capabilities.model_dump()),
         }
     )
 
