@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tomllib
 from pathlib import Path
 
@@ -10,6 +11,19 @@ from hub.config import Project
 
 #: A file's identity at one moment: modification time, size, inode (``None``: absent).
 Stamp = tuple[int, int, int] | None
+
+
+def stamp_of(stat: os.stat_result) -> tuple[int, int, int]:
+    """The :data:`Stamp` of a file ``stat`` describes."""
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def stamp(path: Path) -> Stamp:
+    """``path``'s :data:`Stamp` now."""
+    try:
+        return stamp_of(path.stat())
+    except OSError:
+        return None
 
 
 class ConfigWatcher:
@@ -37,14 +51,7 @@ class ConfigWatcher:
 
     def signature(self, project: Project) -> dict[Path, Stamp]:
         """Each watched file's :data:`Stamp`."""
-        signature: dict[Path, Stamp] = {}
-        for path in sorted(self.watched(project)):
-            try:
-                stat = path.stat()
-                signature[path] = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-            except OSError:
-                signature[path] = None
-        return signature
+        return {path: stamp(path) for path in sorted(self.watched(project))}
 
     def changed(self, project: Project) -> list[str]:
         """The files changed since the last look (none the first time round)."""

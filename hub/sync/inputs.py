@@ -52,6 +52,7 @@ from typing import Any, Final
 from hub import __version__
 from hub.config.settings import SourceKind
 from hub.config.validate import Project
+from hub.config.watch import Stamp, stamp, stamp_of
 from hub.contract.capabilities import Capabilities
 from hub.records import jsonable
 from hub.state import InputSnapshot, RunStatus, StateStore
@@ -90,8 +91,8 @@ class SourceFiles:
     files: dict[str, str | None]
     #: Each source's kind, by name.
     kinds: dict[str, SourceKind]
-    #: Each file's (size, modification time in ns) when it was hashed.
-    stats: dict[Path, tuple[int, int]]
+    #: Each file's stamp (modification time, size, inode) when it was hashed.
+    stats: dict[Path, Stamp]
 
     @property
     def complete(self) -> bool:
@@ -106,7 +107,7 @@ class SourceFiles:
         described: dict[str, Any] = {}
         files: dict[str, str | None] = {}
         kinds: dict[str, SourceKind] = {}
-        stats: dict[Path, tuple[int, int]] = {}
+        stats: dict[Path, Stamp] = {}
         for name, settings in sorted(project.settings.sources.items()):
             kinds[name] = settings.kind
             described[name] = jsonable(settings.model_dump(exclude={"url"}))
@@ -120,19 +121,12 @@ class SourceFiles:
                     files[name] = hashlib.file_digest(handle, "blake2b").hexdigest()[:32]
             except OSError:
                 return None
-            stats[path] = (stat.st_size, stat.st_mtime_ns)
+            stats[path] = stamp_of(stat)
         return cls(_digest(described), files, kinds, stats)
 
     def unchanged(self) -> bool:
-        """True when every file still has the size and time it had when hashed."""
-        for path, seen in self.stats.items():
-            try:
-                stat = path.stat()
-            except OSError:
-                return False
-            if (stat.st_size, stat.st_mtime_ns) != seen:
-                return False
-        return True
+        """True when every file still has the stamp it had when hashed."""
+        return all(stamp(path) == seen for path, seen in self.stats.items())
 
 
 def _digest(value: Any) -> str:
