@@ -389,15 +389,10 @@ def plan(
     store = open_store(project.settings, project.base_dir, read_only=True)
     try:
         skips = {} if full else _skips(store, tokens, moment)
-        deltas: dict[str, _Delta] = {}
         projected = [name for name in names if name not in skips]
-        if files is not None and not full:
-            digests_dir = _digests_dir(project)
-            for name in projected:
-                found = _delta(resolution, store, name, configs[name], moment, digests_dir)
-                if found is not None:
-                    deltas[name] = found
-        streams = _streams(resolution, projected, deltas)
+        deltas, streams = _projections(
+            resolution, store, projected, configs, moment, deltas_on=files is not None and not full
+        )
         plans: dict[str, DestinationPlan] = {}
         for name in names:
             kept = skips.get(name)
@@ -420,6 +415,28 @@ def plan(
 
 
 # -- sync -----------------------------------------------------------------------------
+
+
+def _projections(
+    resolution: Resolution,
+    store: StateStore,
+    names: list[str],
+    configs: Mapping[str, str],
+    moment: datetime,
+    *,
+    deltas_on: bool,
+) -> tuple[dict[str, _Delta], dict[str, Iterator[ProjectionChunk]]]:
+    """The projection streams of ``names`` (``hub sync`` and ``hub plan`` alike):
+    a delta run's for each destination that can have one (``deltas_on``), in
+    full for the others."""
+    deltas: dict[str, _Delta] = {}
+    if deltas_on:
+        digests_dir = _digests_dir(resolution.project)
+        for name in names:
+            found = _delta(resolution, store, name, configs[name], moment, digests_dir)
+            if found is not None:
+                deltas[name] = found
+    return deltas, _streams(resolution, names, deltas)
 
 
 def _streams(
@@ -604,12 +621,14 @@ def sync(
         streams: dict[str, Iterator[ProjectionChunk]] = {}
         if resolution is not None:
             projected = [name for name in names if name not in skips]
-            if files is not None and not options.full:
-                for name in projected:
-                    found = _delta(resolution, store, name, configs[name], moment, digests_dir)
-                    if found is not None:
-                        deltas[name] = found
-            streams = _streams(resolution, projected, deltas)
+            deltas, streams = _projections(
+                resolution,
+                store,
+                projected,
+                configs,
+                moment,
+                deltas_on=files is not None and not options.full,
+            )
         should_stop = options.should_stop if held is None else held.stopping(options.should_stop)
         sleep = options.sleep
         if should_stop is not None and sleep is time.sleep:
