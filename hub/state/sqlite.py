@@ -562,16 +562,19 @@ class SqliteStateStore:
         found = [QuarantinedRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
         return found, int(total[0]), _parse(loaded[0])
 
-    def owned_counts(self, destination: str) -> dict[str, int]:
-        """``{object: count}`` of the records the hub created in ``destination``
-        and the destination still holds (what the delete guard's share is of)."""
+    def record_counts(self, destination: str) -> dict[str, dict[str, tuple[int, int]]]:
+        """``{object: {status: (records, of them the hub created)}}`` of
+        ``destination``, in one pass (a delta run's planner reads both)."""
+        counts: dict[str, dict[str, tuple[int, int]]] = {}
         with self._lock:
             rows = self._db.execute(
-                "SELECT object, count(*) FROM records WHERE destination = ?"
-                " AND created_by_hub = 1 AND status <> 'deleted' GROUP BY object",
+                "SELECT object, status, count(*), sum(created_by_hub) FROM records"
+                " WHERE destination = ? GROUP BY object, status",
                 (destination,),
             ).fetchall()
-        return dict(rows)
+        for kind, status, count, created in rows:
+            counts.setdefault(kind, {})[status] = (count, int(created or 0))
+        return counts
 
     def status_counts(self, destination: str) -> dict[str, dict[str, int]]:
         """``{object: {status: count}}`` of ``destination``'s records (for reports)."""

@@ -195,12 +195,8 @@ class StateStore(Protocol):
         """Keep the rows the latest load quarantined, replacing the previous ones."""
         ...
 
-    def status_counts(self, destination: str) -> dict[str, dict[str, int]]:
-        """``{object: {status: count}}`` of the destination's records."""
-        ...
-
-    def owned_counts(self, destination: str) -> dict[str, int]:
-        """``{object: count}`` of the records the hub created there, not deleted."""
+    def record_counts(self, destination: str) -> dict[str, dict[str, tuple[int, int]]]:
+        """``{object: {status: (records, of them the hub created)}}``."""
         ...
 
     def unsettled(self, destination: str) -> int:

@@ -565,9 +565,9 @@ class DestinationPlanner:
                     state, destination, kind, self.deletes_on[kind], self.chunk_size
                 )
         else:
-            totals = state.status_counts(destination)
-            owned = state.owned_counts(destination)
+            counts = state.record_counts(destination)
             for kind in _RECORD_OBJECTS:
+                by_status = counts.get(kind.value, {})
                 self.merges[kind] = _ScopedMerge(
                     state,
                     destination,
@@ -575,8 +575,8 @@ class DestinationPlanner:
                     self.deletes_on[kind],
                     self.chunk_size,
                     scope.keys(kind),
-                    totals.get(kind.value, {}),
-                    owned.get(kind.value, 0),
+                    {status: total for status, (total, _) in by_status.items()},
+                    sum(own for status, (_, own) in by_status.items() if status != _DELETED),
                 )
         self.delete_guard: str | None = None
         self.gone: dict[BatchObject, int] = {}
