@@ -291,13 +291,17 @@ def test_skips_and_delta_runs_send_exactly_what_a_full_plan_holds(
 # -- delta runs: only what the changed rows reach (hub.sync.delta) ----------------------
 
 
-def _full_plan_items(project: Path) -> dict[str, list[tuple[str, str, str]]]:
-    return {name: items for name, (items, _) in _full_plan(project).items()}
+def _full_plan_items(
+    project: Path, as_of: datetime | None = None
+) -> dict[str, list[tuple[str, str, str]]]:
+    return {name: items for name, (items, _) in _full_plan(project, as_of).items()}
 
 
-def _full_plan(project: Path) -> dict[str, tuple[list[tuple[str, str, str]], dict[str, int]]]:
-    """Each destination's full plan (``hub plan``): its items and its counts."""
-    report = plan(project, force_delete=True, full=True)
+def _full_plan(
+    project: Path, as_of: datetime | None = None
+) -> dict[str, tuple[list[tuple[str, str, str]], dict[str, int]]]:
+    """Each destination's full plan (``hub plan --full``): its items and its counts."""
+    report = plan(project, force_delete=True, as_of=as_of, full=True)
     return {
         name: (
             sorted((str(i.object), str(i.action), i.key) for i in planned.items),
@@ -396,28 +400,18 @@ def test_event_streams_sql_sources_and_a_moving_as_of_time_make_delta_runs(
     (sample / "events.jsonl").write_text((sample / "events.jsonl").read_text() + track)
     steps = [("event", None), ("as_of", datetime(2026, 11, 9, tzinfo=UTC))]
     for step, as_of in steps:
-        expected = _full_plan_items_at(config, as_of)
+        expected = _full_plan_items(config, as_of)
         caplog.clear()
         runs = {run.destination: run for run in sync(config, as_of=as_of)}
         deltas = [r.getMessage() for r in caplog.records if DELTA in r.getMessage()]
         assert len(deltas) == 2, (step, caplog.text)
         for name, run in runs.items():
             assert run.ok and run.counts["sent"] == len(expected[name]), step
-        assert all(items == [] for items in _full_plan_items_at(config, as_of).values()), step
+        assert all(items == [] for items in _full_plan_items(config, as_of).values()), step
     # Eight days later, the 30-day windows have let go of some events: more
     # than the one user the new event touched were projected again.
     assert any(expected.values())
     assert "1 of 50 users" not in deltas[0]
-
-
-def _full_plan_items_at(
-    project: Path, as_of: datetime | None
-) -> dict[str, list[tuple[str, str, str]]]:
-    report = plan(project, force_delete=True, as_of=as_of, full=True)
-    return {
-        name: sorted((str(i.object), str(i.action), i.key) for i in planned.items)
-        for name, planned in report.plans.items()
-    }
 
 
 def test_a_lost_or_altered_digests_file_projects_everything(
