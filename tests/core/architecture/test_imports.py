@@ -51,8 +51,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     # reading configuration, conditions, state, sources
     ("hub.config", "hub.conditions", "hub.state", "hub.sources"),
-    # loading and resolution: the dataset, the relationship graph, the projections
-    ("hub.sources.loading", "hub.projections.resolver", "hub.projections"),
+    # loading and resolution: the dataset, the relationship graph, the projections,
+    # the engine's rule queries
+    ("hub.sources.loading", "hub.projections.resolver", "hub.projections", "hub.engine"),
     # validation (hands the layers above a way in: ProjectCheck)
     ("hub.config.validate",),
     # planning, playbook files, the JSON schema of the configuration

@@ -1,0 +1,26 @@
+"""The columnar engine: projection rules as DuckDB queries (issue 13, under way).
+
+The data set's structure (who belongs to which account, with which role and
+stage) goes into DuckDB as integers, and each projection rule is a query over
+it in its own module. Values never become SQL literals and SQL never judges a
+value: every distinct value of an attribute a rule reads is interned once
+(:mod:`hub.engine.values`), and what the rule needs to know of it (a stage's
+rank, a time as microseconds, whether a flag is set, where a string sorts) is
+computed by the same Python function the per-record rules use, once per
+distinct value, and joined in as a small table. So the engine agrees with the
+per-record rules on every value, odd types included, by construction; the
+queries only count, rank, pick and order.
+
+Built so far, each held to the per-record rules by property tests
+(``tests/core/engine``):
+
+- :mod:`hub.engine.tables`: the data set as integer tables;
+- :mod:`hub.engine.users`: the user-level context of every user in one query:
+  the rolled-up stage with its churn exit, the account count, the primary
+  membership under every policy with its tie-breaks, and the notices those
+  rules raise.
+
+Not yet built: loading sources straight into DuckDB, the account-level and
+membership rules, fingerprints and the diff in SQL, and Arrow streams out; until
+then ``hub sync`` projects with :mod:`hub.projections`.
+"""

@@ -1,0 +1,107 @@
+"""The data set as integer tables in DuckDB.
+
+- ``users(u)``: one row per user, ``u`` its position in the data set;
+- ``m(u, a, <column>...)``: one row per membership; ``a`` is the account's
+  position among the account ids *sorted* (so ``ORDER BY a`` is the order of
+  account ids, the rules' tie-break), and each relationship attribute a rule
+  reads is a column of value ids (:mod:`hub.engine.values`), named ``c0``,
+  ``c1``, ... (:meth:`Tables.column`);
+- ``e(u, a, t)``: the events naming both a user and an account, ``t`` their
+  time in microseconds since the epoch (UTC).
+
+The connection is in memory and spills to a temporary directory when a set
+is larger than the memory DuckDB is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from hub.engine.values import Values
+from hub.model import Dataset
+from hub.values import utc
+
+__all__ = ["EPOCH", "Tables", "micros"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """``moment`` (naive taken as UTC) in whole microseconds since the epoch."""
+    return (utc(moment) - EPOCH) // _MICROSECOND
+
+
+class Tables:
+    """A data set's users, accounts, memberships and events, as integer tables."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        relationship: Iterable[str] = (),
+        *,
+        events: bool = False,
+        connection: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
+        self.connection = connection if connection is not None else duckdb.connect()
+        self.values = Values()
+        #: ``user_ids[u]``: the id of user ``u``, in the data set's order.
+        self.user_ids: list[str] = list(dataset.users)
+        #: ``account_ids[a]``: the account ids, sorted.
+        self.account_ids: list[str] = sorted(dataset.accounts)
+        #: The relationship attributes ``m`` has a column of, in column order.
+        self.relationship: tuple[str, ...] = tuple(dict.fromkeys(relationship))
+        user_index = {user_id: u for u, user_id in enumerate(self.user_ids)}
+        account_index = {account_id: a for a, account_id in enumerate(self.account_ids)}
+        memberships = dataset.memberships.values()
+        columns: dict[str, pa.Array] = {
+            "u": pa.array([user_index[m.user_id] for m in memberships], pa.int64()),
+            "a": pa.array([account_index[m.account_id] for m in memberships], pa.int64()),
+        }
+        ids = self.values.id
+        for name in self.relationship:
+            columns[self.column(name)] = pa.array(
+                [ids(m.get(name)) for m in memberships], pa.int64()
+            )
+        self._register("m", pa.table(columns))
+        self._register("users", pa.table({"u": pa.array(range(len(self.user_ids)), pa.int64())}))
+        if events:
+            pairs = [
+                (user_index[event.user_id], account_index[event.account_id], event.timestamp)
+                for event in dataset.events
+                if event.user_id in user_index and event.account_id in account_index
+            ]
+            self._register(
+                "e",
+                pa.table(
+                    {
+                        "u": pa.array([p[0] for p in pairs], pa.int64()),
+                        "a": pa.array([p[1] for p in pairs], pa.int64()),
+                        "t": pa.array([micros(p[2]) for p in pairs], pa.int64()),
+                    }
+                ),
+            )
+
+    def column(self, name: str) -> str:
+        """The column of ``m`` holding relationship attribute ``name`` (``c0``,
+        ``c1``, ...: a mapping's names never become SQL)."""
+        return f"c{self.relationship.index(name)}"
+
+    def _register(self, name: str, table: pa.Table) -> None:
+        self.connection.register(f"_{name}_arrow", table)
+        self.connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _{name}_arrow")
+        self.connection.unregister(f"_{name}_arrow")
+
+    def facet(
+        self, name: str, attribute: str, function: Callable[[Any], Any], type_: pa.DataType
+    ) -> None:
+        """Create table ``name(id, facet)``: ``function`` of each distinct value of
+        relationship attribute ``attribute`` (:meth:`hub.engine.values.Values.facet`)."""
+        column = self.column(attribute)
+        ids = self.connection.execute(f"SELECT DISTINCT {column} FROM m").fetchall()
+        self._register(name, self.values.facet((row[0] for row in ids), function, type_))
