@@ -1,0 +1,200 @@
+"""Projections 3 and 4 as one query: every user's rolled-up stage, account
+count and primary membership.
+
+The rules are those of :mod:`hub.projections.stages` and
+:mod:`hub.projections.primary_account`, which the tests hold this query to:
+
+- a membership's stage rank and whether its value is unknown are facets
+  computed by :meth:`hub.projections.stages.StageRanking.rank` itself;
+- the rolled-up stage is the highest rank (``CHURNED`` when every staged
+  membership churned, ``UNSTAGED`` with none): ``max`` of the ranks, since
+  ``UNSTAGED < CHURNED < 0``;
+- the primary is the first membership in the policy's order, ties by account
+  id: ``first(a ORDER BY <policy keys>, a)``. ``first`` and ``last`` order by
+  the joined time (:func:`hub.values.instant`, in microseconds), a missing or
+  unreadable one after every present one; ``highest_stage`` by the rank with
+  an unstaged membership above a churned one; ``most_active`` by the events of
+  the pair in ``[as_of - activity_window_days, as_of]``; ``explicit`` takes the
+  one flagged membership (:func:`hub.values.truthy`), else applies the
+  fallback to the flagged ones (reported) or, with none flagged, to all.
+
+Only fixed SQL is ever built: the policy picks among constant fragments, and
+the as-of bounds are parameters.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from hub.config.mapping import PrimaryAccountPolicy, PrimaryAccountSettings, StageSettings
+from hub.engine.tables import Tables, micros
+from hub.model import Membership, membership_key
+from hub.projections.notices import EXAMPLES
+from hub.projections.resolver import window_start
+from hub.projections.stages import CHURNED, UNSTAGED, StageRanking
+from hub.values import instant, truthy
+
+__all__ = ["UnknownStage", "UserContexts", "relationship_attributes", "user_contexts"]
+
+#: Each policy's order, best first (``a``, the account id, breaks every tie).
+_ORDER: dict[str, str] = {
+    PrimaryAccountPolicy.FIRST: "t IS NULL, t ASC",
+    PrimaryAccountPolicy.LAST: "t IS NULL, t DESC",
+    PrimaryAccountPolicy.HIGHEST_STAGE: (
+        "CASE WHEN r >= 0 THEN r WHEN r = -1 THEN -2 ELSE -1 END DESC"
+    ),
+    PrimaryAccountPolicy.MOST_ACTIVE: "act DESC",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownStage:
+    """Memberships whose stage is neither a stage nor churn, for one notice."""
+
+    #: ``str(value)``, the notice's subject.
+    subject: str
+    #: The value first met in the per-record order (users, then account ids).
+    value: Any
+    count: int
+    #: The smallest membership keys (those a :class:`NoticeCollector` keeps).
+    examples: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class UserContexts:
+    """What :func:`user_contexts` computed, for the users with memberships."""
+
+    #: ``u``, ``account_count``, ``best`` (the highest rank), ``primary`` (the
+    #: primary membership's ``a``), ``several`` (more than one flagged).
+    table: pa.Table
+    #: The unknown stage values, by notice subject.
+    unknown_stages: list[UnknownStage]
+    #: Users with several flagged memberships (``explicit``): count, smallest ids.
+    several_flags: tuple[int, list[str]]
+
+    def stage(self, ranking: StageRanking, best: int) -> str | None:
+        """The rolled-up stage of a user whose highest rank is ``best``."""
+        if best >= 0:
+            return ranking.order[best]
+        return ranking.churn if best == CHURNED else None
+
+
+def relationship_attributes(stages: StageSettings, primary: PrimaryAccountSettings) -> list[str]:
+    """The relationship attributes :func:`user_contexts` reads."""
+    return [stages.property, primary.joined_property, primary.flag_property]
+
+
+def _policies(settings: PrimaryAccountSettings) -> tuple[str, ...]:
+    if settings.policy == PrimaryAccountPolicy.EXPLICIT:
+        return (settings.policy, settings.fallback)
+    return (settings.policy,)
+
+
+def user_contexts(
+    tables: Tables,
+    stages: StageSettings,
+    primary: PrimaryAccountSettings,
+    as_of: datetime,
+    *,
+    separator: str = ":",
+) -> UserContexts:
+    """Every user's stage, account count and primary membership (module doc).
+
+    ``tables`` must have the columns of :func:`relationship_attributes`, and
+    events when a policy is ``most_active``. ``separator`` builds the example
+    membership keys of the unknown-stage notice.
+    """
+    ranking = StageRanking(stages)
+    prop = stages.property
+
+    def rank(value: Any) -> int:
+        return ranking.rank(Membership("", "", "", {prop: value}))
+
+    def unknown(value: Any) -> bool:
+        seen: list[bool] = []
+        ranking.rank(Membership("", "", "", {prop: value}), lambda _m, _v: seen.append(True))
+        return bool(seen)
+
+    def joined(value: Any) -> int | None:
+        moment = instant(value)
+        return None if moment is None else micros(moment)
+
+    tables.facet("f_rank", prop, rank, pa.int64())
+    tables.facet("f_unknown", prop, unknown, pa.bool_())
+    tables.facet("f_joined", primary.joined_property, joined, pa.int64())
+    tables.facet("f_flag", primary.flag_property, truthy, pa.bool_())
+    stage_c = tables.column(prop)
+    joined_c = tables.column(primary.joined_property)
+    flag_c = tables.column(primary.flag_property)
+    policies = _policies(primary)
+    explicit = policies[0] == PrimaryAccountPolicy.EXPLICIT
+    order = _ORDER[policies[-1]]
+    parameters: list[Any] = []
+    if PrimaryAccountPolicy.MOST_ACTIVE in policies:
+        start = window_start(as_of, primary.activity_window_days)
+        assert start is not None
+        activity = "(SELECT u, a, count(*) AS n FROM e WHERE t BETWEEN ? AND ? GROUP BY u, a)"
+        parameters = [micros(start), micros(as_of)]
+    else:
+        activity = "(SELECT NULL::BIGINT AS u, NULL::BIGINT AS a, 0 AS n WHERE false)"
+    candidates = "f OR nf = 0" if explicit else "true"
+    query = f"""
+        WITH k AS (
+            SELECT m.u, m.a, coalesce(r.facet, {UNSTAGED}) AS r, j.facet AS t,
+                   {"coalesce(f.facet, false)" if explicit else "false"} AS f,
+                   coalesce(x.n, 0) AS act
+            FROM m
+            LEFT JOIN f_rank r ON r.id = m.{stage_c}
+            LEFT JOIN f_joined j ON j.id = m.{joined_c}
+            LEFT JOIN f_flag f ON f.id = m.{flag_c}
+            LEFT JOIN {activity} x ON x.u = m.u AND x.a = m.a
+        ), c AS (
+            SELECT *, count(*) FILTER (WHERE f) OVER (PARTITION BY u) AS nf FROM k
+        )
+        SELECT u, count(*) AS account_count, max(r) AS best,
+               first(a ORDER BY {order}, a) FILTER (WHERE {candidates}) AS "primary",
+               max(nf) > 1 AS several
+        FROM c GROUP BY u ORDER BY u
+    """
+    connection = tables.connection
+    table = connection.sql(query, params=parameters).to_arrow_table()
+
+    unknown_rows = connection.execute(
+        f"SELECT m.{stage_c}, m.u, m.a FROM m JOIN f_unknown x ON x.id = m.{stage_c}"
+        " WHERE x.facet ORDER BY m.u, m.a"
+    ).fetchall()
+    # A notice's subject is str(value), so 3 and "3" are one notice, whose
+    # value is the first met in the per-record order (users, then account ids).
+    by_subject: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
+    for value_id, u, a in unknown_rows:
+        value = tables.values.values[value_id]
+        by_subject.setdefault(str(value), (value, []))[1].append((u, a))
+    user_ids, account_ids = tables.user_ids, tables.account_ids
+    unknown_stages = [
+        UnknownStage(
+            subject,
+            value,
+            len(pairs),
+            heapq.nsmallest(
+                EXAMPLES,
+                {membership_key(user_ids[u], account_ids[a], separator) for u, a in pairs},
+            ),
+        )
+        for subject, (value, pairs) in sorted(by_subject.items())
+    ]
+    several: tuple[int, list[str]] = (0, [])
+    if explicit:
+        flagged = [
+            user_ids[u]
+            for (u,) in connection.execute(
+                "SELECT u FROM (SELECT u, count(*) FILTER (WHERE f.facet) AS n FROM m"
+                f" LEFT JOIN f_flag f ON f.id = m.{flag_c} GROUP BY u) WHERE n > 1"
+            ).fetchall()
+        ]
+        several = (len(flagged), heapq.nsmallest(EXAMPLES, flagged))
+    return UserContexts(table, unknown_stages, several)
