@@ -1,6 +1,10 @@
 """The data set as integer tables in DuckDB.
 
-- ``users(u)``: one row per user, ``u`` its position in the data set;
+- ``users(u, urank, <column>...)``: one row per user, ``u`` its position in
+  the data set, ``urank`` its id's position among the user ids sorted, and a
+  column of value ids per user attribute a rule reads (``u0``, ``u1``, ...);
+- ``accounts(a, <column>...)``: one row per account, with a column of value
+  ids per account attribute a rule reads (``a0``, ``a1``, ...);
 - ``m(u, a, <column>...)``: one row per membership; ``a`` is the account's
   position among the account ids *sorted* (so ``ORDER BY a`` is the order of
   account ids, the rules' tie-break), and each relationship attribute a rule
@@ -45,6 +49,8 @@ class Tables:
         dataset: Dataset,
         relationship: Iterable[str] = (),
         *,
+        user: Iterable[str] = (),
+        account: Iterable[str] = (),
         events: bool = False,
         connection: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
@@ -56,6 +62,9 @@ class Tables:
         self.account_ids: list[str] = sorted(dataset.accounts)
         #: The relationship attributes ``m`` has a column of, in column order.
         self.relationship: tuple[str, ...] = tuple(dict.fromkeys(relationship))
+        #: The user and account attributes ``users`` and ``accounts`` have columns of.
+        self.user: tuple[str, ...] = tuple(dict.fromkeys(user))
+        self.account: tuple[str, ...] = tuple(dict.fromkeys(account))
         user_index = {user_id: u for u, user_id in enumerate(self.user_ids)}
         account_index = {account_id: a for a, account_id in enumerate(self.account_ids)}
         memberships = dataset.memberships.values()
@@ -69,7 +78,26 @@ class Tables:
                 [ids(m.get(name)) for m in memberships], pa.int64()
             )
         self._register("m", pa.table(columns))
-        self._register("users", pa.table({"u": pa.array(range(len(self.user_ids)), pa.int64())}))
+        ranks = sorted(range(len(self.user_ids)), key=self.user_ids.__getitem__)
+        urank = [0] * len(ranks)
+        for position, u in enumerate(ranks):
+            urank[u] = position
+        user_columns: dict[str, pa.Array] = {
+            "u": pa.array(range(len(self.user_ids)), pa.int64()),
+            "urank": pa.array(urank, pa.int64()),
+        }
+        users = list(dataset.users.values())
+        for i, name in enumerate(self.user):
+            user_columns[f"u{i}"] = pa.array([ids(x.get(name)) for x in users], pa.int64())
+        self._register("users", pa.table(user_columns))
+        account_columns: dict[str, pa.Array] = {
+            "a": pa.array(range(len(self.account_ids)), pa.int64())
+        }
+        for i, name in enumerate(self.account):
+            account_columns[f"a{i}"] = pa.array(
+                [ids(dataset.accounts[x].get(name)) for x in self.account_ids], pa.int64()
+            )
+        self._register("accounts", pa.table(account_columns))
         if events:
             pairs = [
                 (user_index[event.user_id], account_index[event.account_id], event.timestamp)
@@ -91,6 +119,15 @@ class Tables:
         """The column of ``m`` holding relationship attribute ``name`` (``c0``,
         ``c1``, ...: a mapping's names never become SQL)."""
         return f"c{self.relationship.index(name)}"
+
+    def qualified(self, namespace: str, name: str) -> str:
+        """The qualified column of attribute ``name`` of a ``user``, ``account``
+        or ``relationship`` (``users.u0``, ``accounts.a1``, ``m.c2``)."""
+        if namespace == "user":
+            return f"users.u{self.user.index(name)}"
+        if namespace == "account":
+            return f"accounts.a{self.account.index(name)}"
+        return f"m.{self.column(name)}"
 
     def _register(self, name: str, table: pa.Table) -> None:
         self.connection.register(f"_{name}_arrow", table)
