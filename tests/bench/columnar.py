@@ -11,7 +11,11 @@ in one process, after the graph is built:
 - ``tables``: the data set's memberships into DuckDB as integer tables
   (:class:`hub.engine.tables.Tables`, from the Python objects: until sources
   load straight into DuckDB, this is part of the engine's cost);
-- ``query``: the same contexts in one query (:func:`hub.engine.users.user_contexts`).
+- ``query``: the same contexts in one query (:func:`hub.engine.users.user_contexts`);
+- ``list``: the crm mapping's ``admin_emails`` (emails of owners and admins,
+  sorted, ``;``, 255 characters with the marker) for every account, with
+  :func:`user_list` account by account, then with
+  :func:`hub.engine.user_lists.account_lists` (its tables' build included).
 
 The two results are compared (``agree``). Each line gives wall and CPU
 seconds of its phase; the machine is shared and noisy, so read CPU seconds and
@@ -32,12 +36,17 @@ sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
 from generate import generate  # noqa: E402
 
+from hub.conditions import compile_condition  # noqa: E402
 from hub.config.mapping import PrimaryAccountPolicy, PrimaryAccountSettings, StageSettings  # noqa: E402
 from hub.engine.tables import Tables  # noqa: E402
+from hub.engine.user_lists import NAMESPACES, ListRule, account_lists, attributes  # noqa: E402
 from hub.engine.users import relationship_attributes, user_contexts  # noqa: E402
+from hub.getters import fast_getter  # noqa: E402
 from hub.projections.primary_account import primary_membership  # noqa: E402
 from hub.projections.resolver import Graph  # noqa: E402
 from hub.projections.stages import StageRanking, user_stage  # noqa: E402
+from hub.projections.user_lists import user_list  # noqa: E402
+from hub.references import parse_reference  # noqa: E402
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -97,7 +106,43 @@ def main() -> None:
         }
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"  agree: {got == expected}; peak RSS {rss:,.0f} MiB")
-        del dataset, graph, tables, contexts, expected, got
+        del tables, contexts, expected, got
+
+        rule = ListRule(
+            where="relationship.role in ['Owner', 'Admin']", separator=";", max_length=255
+        )
+        wall, cpu = time.perf_counter(), _cpu()
+        value = fast_getter(parse_reference(rule.value))
+        where = compile_condition(rule.where or "", NAMESPACES)
+        lists = {}
+        for account_id, account in dataset.accounts.items():
+            listed = user_list(
+                account,
+                graph.memberships_of_account(account_id),
+                dataset.users,
+                value,
+                where=where,
+                separator=";",
+                max_length=255,
+            )
+            if listed.value is not None:
+                lists[account_id] = listed
+        list_cpu = _cpu() - cpu
+        print(f"  list per-record {time.perf_counter() - wall:6.1f} s wall {list_cpu:6.1f} s CPU")
+        wall, cpu = time.perf_counter(), _cpu()
+        wanted = attributes([rule])
+        tables = Tables(
+            dataset, wanted["relationship"], user=wanted["user"], account=wanted["account"]
+        )
+        build_cpu = _cpu() - cpu
+        engine_lists = account_lists(tables, rule)
+        engine_cpu = _cpu() - cpu
+        print(
+            f"  list engine     {time.perf_counter() - wall:6.1f} s wall {engine_cpu:6.1f} s CPU"
+            f" (tables {build_cpu:.1f} s, query {engine_cpu - build_cpu:.1f} s);"
+            f" agree: {engine_lists == lists}"
+        )
+        del dataset, graph, tables, lists, engine_lists
 
 
 if __name__ == "__main__":
