@@ -18,9 +18,12 @@ Built so far, each held to the per-record rules by property tests
 - :mod:`hub.engine.users`: the user-level context of every user in one query:
   the rolled-up stage with its churn exit, the account count, the primary
   membership under every policy with its tie-breaks, and the notices those
-  rules raise.
+  rules raise;
+- :mod:`hub.engine.user_lists`: an account field listing its users, filtered,
+  ordered and truncated by whole entries behind the ``(+N more)`` marker.
 
-Not yet built: loading sources straight into DuckDB, the account-level and
-membership rules, fingerprints and the diff in SQL, and Arrow streams out; until
-then ``hub sync`` projects with :mod:`hub.projections`.
+Not yet built: loading sources straight into DuckDB, the summaries, account
+rollups, event windows, membership contacts and links, fingerprints and the
+diff in SQL, and Arrow streams out; until then ``hub sync`` projects with
+:mod:`hub.projections`.
 """
