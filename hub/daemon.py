@@ -306,9 +306,11 @@ class Daemon:
     def _check_files(self) -> None:
         changed = self._watcher.changed(self.project)
         if changed:
+            taken = self._watcher.seen  # stamped before the reload reads the files
             self.reload(f"changed: {', '.join(changed)}")
-            # The files a new configuration names are watched from now on.
-            self._watcher.reset(self.project)
+            # The files a new configuration names are watched from now on; an
+            # edit made while the reload ran still counts as a change.
+            self._watcher.reset(self.project, taken)
 
     # -- health ------------------------------------------------------------------
 
@@ -410,8 +412,9 @@ class Daemon:
             interval = self.settings.daemon.reload_interval
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
+                taken = self._watcher.signature(self.project)
                 self.reload("SIGHUP")
-                self._watcher.reset(self.project)
+                self._watcher.reset(self.project, taken)
             elif interval and time.monotonic() >= next_check:
                 self._check_files()
                 next_check = time.monotonic() + interval

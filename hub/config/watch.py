@@ -66,7 +66,19 @@ class ConfigWatcher:
         self._seen = signature
         return changed
 
-    def reset(self, project: Project) -> None:
-        """Take the files as they are now (after a reload: what the new
-        configuration names is watched from now on)."""
-        self._seen = self.signature(project)
+    @property
+    def seen(self) -> dict[Path, Stamp]:
+        """The signature of the last look."""
+        return dict(self._seen)
+
+    def reset(self, project: Project, taken: dict[Path, Stamp] | None = None) -> None:
+        """Watch what ``project`` names from now on (after a reload).
+
+        ``taken`` is the signature taken *before* the reload read the files:
+        a file watched then keeps that stamp, so an edit made while the reload
+        ran is still seen as a change. Only a file the new configuration adds
+        is stamped now."""
+        signature = self.signature(project)
+        if taken is not None:
+            signature.update({path: s for path, s in taken.items() if path in signature})
+        self._seen = signature
