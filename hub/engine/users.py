@@ -85,8 +85,20 @@ class UserContexts:
 
 
 def relationship_attributes(stages: StageSettings, primary: PrimaryAccountSettings) -> list[str]:
-    """The relationship attributes :func:`user_contexts` reads."""
-    return [stages.property, primary.joined_property, primary.flag_property]
+    """The relationship attributes :func:`user_contexts` reads: the stage, and
+    the joined time or the flag when the policies read them."""
+    policies = _policies(primary)
+    wanted = [stages.property]
+    if _timed(policies):
+        wanted.append(primary.joined_property)
+    if policies[0] == PrimaryAccountPolicy.EXPLICIT:
+        wanted.append(primary.flag_property)
+    return wanted
+
+
+def _timed(policies: tuple[str, ...]) -> bool:
+    """Whether ``first`` or ``last`` is among ``policies`` (they read the joined time)."""
+    return bool({PrimaryAccountPolicy.FIRST, PrimaryAccountPolicy.LAST} & set(policies))
 
 
 def _policies(settings: PrimaryAccountSettings) -> tuple[str, ...]:
@@ -124,15 +136,20 @@ def user_contexts(
         moment = instant(value)
         return None if moment is None else micros(moment)
 
-    tables.facet("f_rank", prop, rank, pa.int64())
-    tables.facet("f_unknown", prop, unknown, pa.bool_())
-    tables.facet("f_joined", primary.joined_property, joined, pa.int64())
-    tables.facet("f_flag", primary.flag_property, truthy, pa.bool_())
-    stage_c = tables.column(prop)
-    joined_c = tables.column(primary.joined_property)
-    flag_c = tables.column(primary.flag_property)
     policies = _policies(primary)
     explicit = policies[0] == PrimaryAccountPolicy.EXPLICIT
+    timed = _timed(policies)
+    stage_c = tables.column(prop)
+    tables.facet("f_rank", prop, rank, pa.int64())
+    tables.facet("f_unknown", prop, unknown, pa.bool_())
+    # The joined times and the flags only for the policies that read them.
+    joins = [f"LEFT JOIN f_rank r ON r.id = m.{stage_c}"]
+    if timed:
+        tables.facet("f_joined", primary.joined_property, joined, pa.int64())
+        joins.append(f"LEFT JOIN f_joined j ON j.id = m.{tables.column(primary.joined_property)}")
+    if explicit:
+        tables.facet("f_flag", primary.flag_property, truthy, pa.bool_())
+        joins.append(f"LEFT JOIN f_flag f ON f.id = m.{tables.column(primary.flag_property)}")
     order = _ORDER[policies[-1]]
     parameters: list[Any] = []
     if PrimaryAccountPolicy.MOST_ACTIVE in policies:
@@ -145,13 +162,12 @@ def user_contexts(
     candidates = "f OR nf = 0" if explicit else "true"
     query = f"""
         WITH k AS (
-            SELECT m.u, m.a, coalesce(r.facet, {UNSTAGED}) AS r, j.facet AS t,
+            SELECT m.u, m.a, coalesce(r.facet, {UNSTAGED}) AS r,
+                   {"j.facet" if timed else "NULL::BIGINT"} AS t,
                    {"coalesce(f.facet, false)" if explicit else "false"} AS f,
                    coalesce(x.n, 0) AS act
             FROM m
-            LEFT JOIN f_rank r ON r.id = m.{stage_c}
-            LEFT JOIN f_joined j ON j.id = m.{joined_c}
-            LEFT JOIN f_flag f ON f.id = m.{flag_c}
+            {" ".join(joins)}
             LEFT JOIN {activity} x ON x.u = m.u AND x.a = m.a
         ), c AS (
             SELECT *, count(*) FILTER (WHERE f) OVER (PARTITION BY u) AS nf FROM k
@@ -187,14 +203,13 @@ def user_contexts(
         )
         for subject, (value, pairs) in sorted(by_subject.items())
     ]
-    several: tuple[int, list[str]] = (0, [])
-    if explicit:
-        flagged = [
-            user_ids[u]
-            for (u,) in connection.execute(
-                "SELECT u FROM (SELECT u, count(*) FILTER (WHERE f.facet) AS n FROM m"
-                f" LEFT JOIN f_flag f ON f.id = m.{flag_c} GROUP BY u) WHERE n > 1"
-            ).fetchall()
-        ]
-        several = (len(flagged), heapq.nsmallest(EXAMPLES, flagged))
+    # The query's own ``several`` column (false unless the policy is explicit).
+    flagged = [
+        user_ids[u]
+        for u, many in zip(
+            table.column("u").to_pylist(), table.column("several").to_pylist(), strict=True
+        )
+        if many
+    ]
+    several = (len(flagged), heapq.nsmallest(EXAMPLES, flagged))
     return UserContexts(table, unknown_stages, several)
