@@ -14,10 +14,10 @@ from operator import attrgetter
 
 from hub.references import Getter, Reference, Scope
 
-__all__ = ["fast_getter"]
+__all__ = ["BUILT_IN", "fast_getter"]
 
 #: Built-in attributes per namespace; anything else is a trait / relationship property.
-_BUILTINS: dict[str, tuple[str, ...]] = {
+BUILT_IN: dict[str, tuple[str, ...]] = {
     "user": ("user_id", "email"),
     "account": ("account_id", "name", "domain", "stage"),
     "primary_account": ("account_id", "name", "domain", "stage"),
@@ -37,10 +37,10 @@ def fast_getter(reference: Reference) -> Getter:
     """A getter equivalent to ``reference.getter()``, faster."""
     namespace = reference.namespace
     attribute = reference.attribute
-    if namespace not in _BUILTINS:
+    if namespace not in BUILT_IN:
         return reference.getter()
     target = attrgetter(namespace)
-    if attribute in _BUILTINS[namespace]:
+    if attribute in BUILT_IN[namespace]:
         read = attrgetter(attribute)
 
         def get_builtin(scope: Scope) -> object:

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from hub.conditions import compile_condition, condition_references
 from hub.engine.tables import Tables
+from hub.getters import BUILT_IN
 from hub.model import Account, Membership, User
 from hub.projections.user_lists import UserList, marker
 from hub.references import Reference, Scope, parse_reference
@@ -40,11 +41,6 @@ __all__ = ["ListRule", "account_lists"]
 
 #: The namespaces a list's ``value``, ``order_by`` and ``where`` read.
 NAMESPACES = ("user", "account", "relationship")
-_BUILT_IN = {
-    "user": ("user_id", "email"),
-    "account": ("account_id", "name", "domain", "stage"),
-    "relationship": ("role", "user_id", "account_id"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +79,7 @@ def _scope(references: list[Reference], values: tuple[Any, ...]) -> Scope:
     extra: dict[str, dict[str, Any]] = {namespace: {} for namespace in NAMESPACES}
     for reference, value in zip(references, values, strict=True):
         namespace, name = reference.namespace, reference.attribute
-        target = fields if name in _BUILT_IN[namespace] else extra
+        target = fields if name in BUILT_IN[namespace] else extra
         if value is not None:
             target[namespace][name] = value
     user, account, relationship = fields["user"], fields["account"], fields["relationship"]
@@ -105,16 +101,15 @@ def _scope(references: list[Reference], values: tuple[Any, ...]) -> Scope:
     )
 
 
-def _dense_ranks(values: list[Any], key: Callable[[Any], Any]) -> dict[int, int]:
-    """Positions ``0, 1, ...`` of ``values`` by ``key``, equal keys equal."""
-    order = sorted(range(len(values)), key=lambda i: key(values[i]))
-    ranks: dict[int, int] = {}
+def _dense_ranks(values: list[Any], key: Callable[[Any], Any]) -> list[int]:
+    """The dense rank (``0, 1, ...``) of each of ``values`` by ``key``, equal keys equal."""
+    keys = [key(value) for value in values]
+    ranks = [0] * len(values)
     rank, previous = -1, object()
-    for i in order:
-        current = key(values[i])
-        if rank < 0 or current != previous:
+    for i in sorted(range(len(values)), key=keys.__getitem__):
+        if rank < 0 or keys[i] != previous:
             rank += 1
-            previous = current
+            previous = keys[i]
         ranks[i] = rank
     return ranks
 
@@ -130,21 +125,20 @@ def account_lists(tables: Tables, rule: ListRule) -> dict[str, UserList]:
     value_ref = parse_reference(rule.value)
     value_column = tables.qualified(value_ref.namespace, value_ref.attribute)
     separator = rule.separator
-    joins = ["JOIN users ON users.u = m.u", "JOIN accounts ON accounts.a = m.a"]
+    # Every membership with its user and account; the facets join onto it.
+    scan = "FROM m JOIN users ON users.u = m.u JOIN accounts ON accounts.a = m.a"
+    joins: list[str] = []
 
     # The entries: text, length, empty, holding the separator, rank by text.
     distinct = [
-        row[0]
-        for row in connection.execute(
-            f"SELECT DISTINCT {value_column} FROM m {' '.join(joins)}"
-        ).fetchall()
+        row[0] for row in connection.execute(f"SELECT DISTINCT {value_column} {scan}").fetchall()
     ]
     texts = [v if isinstance(v, str) else render(v) for v in (values[i] for i in distinct)]
     ranks = _dense_ranks(texts, lambda text: text)
     entries = pa.table(
         {
             "id": pa.array(distinct, pa.int64()),
-            "erank": pa.array([ranks[i] for i in range(len(texts))], pa.int64()),
+            "erank": pa.array(ranks, pa.int64()),
             "elen": pa.array([len(text) for text in texts], pa.int64()),
             "empty": pa.array([not text for text in texts], pa.bool_()),
             "sep": pa.array([separator in text for text in texts], pa.bool_()),
@@ -159,9 +153,7 @@ def account_lists(tables: Tables, rule: ListRule) -> dict[str, UserList]:
         order_column = tables.qualified(order_ref.namespace, order_ref.attribute)
         keys = [
             row[0]
-            for row in connection.execute(
-                f"SELECT DISTINCT {order_column} FROM m {' '.join(joins)}"
-            ).fetchall()
+            for row in connection.execute(f"SELECT DISTINCT {order_column} {scan}").fetchall()
         ]
         order_ranks = _dense_ranks([values[i] for i in keys], sort_key)
         connection.register(
@@ -169,7 +161,7 @@ def account_lists(tables: Tables, rule: ListRule) -> dict[str, UserList]:
             pa.table(
                 {
                     "id": pa.array(keys, pa.int64()),
-                    "orank": pa.array([order_ranks[i] for i in range(len(keys))], pa.int64()),
+                    "orank": pa.array(order_ranks, pa.int64()),
                 }
             ),
         )
@@ -185,10 +177,7 @@ def account_lists(tables: Tables, rule: ListRule) -> dict[str, UserList]:
         references = list(dict.fromkeys(condition_references(rule.where, NAMESPACES)))
         columns = [tables.qualified(r.namespace, r.attribute) for r in references]
         if columns:
-            combos = connection.execute(
-                f"SELECT DISTINCT {', '.join(columns)} FROM m"
-                " JOIN users ON users.u = m.u JOIN accounts ON accounts.a = m.a"
-            ).fetchall()
+            combos = connection.execute(f"SELECT DISTINCT {', '.join(columns)} {scan}").fetchall()
         else:
             combos = [()]
         verdicts = [predicate(_scope(references, tuple(values[i] for i in c))) for c in combos]
@@ -209,7 +198,7 @@ def account_lists(tables: Tables, rule: ListRule) -> dict[str, UserList]:
         WITH e AS (
             SELECT m.a, m.u, users.urank, f_entry.id AS vid, f_entry.elen, f_entry.sep,
                    {order} AS okey
-            FROM m {" ".join(joins)}
+            {scan} {" ".join(joins)}
             WHERE {filtered} AND NOT f_entry.empty
         ), o AS (
             SELECT a, vid, okey, urank, row_number() OVER w AS k,
