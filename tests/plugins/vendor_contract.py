@@ -161,7 +161,14 @@ def check(
         problem = _salesforce_problem(method, urlsplit(target).path, raw)
     else:
         specs, server = _PUBLISHED[vendor]()
-        problem = _openapi_problem(specs, server, method, target, headers, raw)
+        if not specs or not all(path.is_file() for path in specs):
+            # Say so, rather than refuse every request as outside the contract.
+            problem = (
+                f"{vendor}'s published API description is not under {VENDOR_SPECS}: put"
+                " ../shared beside the checkout, or set HUB_VENDOR_SPECS to its vendor-specs"
+            )
+        else:
+            problem = _openapi_problem(specs, server, method, target, headers, raw)
     request = f"{method} {urlsplit(target).path}"
     with _lock:
         SEEN[vendor] += record
