@@ -1,17 +1,21 @@
-"""Projection 2 as a query: account fields listing the account's users.
+"""Projections 2 and 5 as one query: joined lists of entries, per account or per user.
 
-The rule is :func:`hub.projections.user_lists.user_list`'s, which the tests
-hold this query to. Per membership of an account:
+An account field listing its users (:func:`hub.projections.user_lists.user_list`)
+and a user field summarising its memberships
+(:func:`hub.projections.relationship_fields.relationship_summary`) are one
+rule seen from either end of a membership, which the tests hold this query to.
+Per membership of the account (or of the user):
 
-- ``where`` is the mapping's condition, compiled by :mod:`hub.conditions` and
-  evaluated in Python once per distinct combination of the values it reads
-  (a role filter reads one column of a handful of values), then joined in;
+- ``where`` is the mapping's condition, evaluated once per distinct
+  combination of the values it reads (:mod:`hub.engine.combos`) and joined in;
 - the entry is the ``value`` reference's value as text
-  (:func:`hub.values.render`), a facet with its length in characters, whether
-  it is empty (skipped) and whether it holds the separator (skipped and
-  reported);
+  (:func:`hub.values.render`) for a list, or the ``template`` rendered for a
+  summary, once per distinct combination of the values it reads; a facet
+  with its length in characters, whether it is empty (skipped) and whether it
+  holds the separator (skipped and reported);
 - entries are ordered by themselves or by ``order_by``
-  (:func:`hub.values.sort_key`, as a dense rank), ties by user id.
+  (:func:`hub.values.sort_key`, as a dense rank), ties by the other end's id
+  (user id in a list, account id in a summary).
 
 The truncation is the window arithmetic of
 :func:`hub.projections.user_lists.join_entries`: with ``cum`` the length of the
@@ -29,37 +33,50 @@ from typing import Any
 
 import pyarrow as pa
 
-from hub.conditions import compile_condition, condition_references
+from hub.engine.combos import (
+    NAMESPACES,
+    SCAN,
+    Registered,
+    combinations,
+    condition_attributes,
+    join_on,
+    key_columns,
+    where_facet,
+)
 from hub.engine.tables import Tables
-from hub.getters import BUILT_IN
-from hub.model import Account, Membership, User
+from hub.projections.templates import compile_template, template_references
 from hub.projections.user_lists import UserList, marker
-from hub.references import Reference, Scope, parse_reference
+from hub.references import Reference, parse_reference
 from hub.values import render, sort_key
 
-__all__ = ["ListRule", "account_lists"]
-
-#: The namespaces a list's ``value``, ``order_by`` and ``where`` read.
-NAMESPACES = ("user", "account", "relationship")
+__all__ = ["NAMESPACES", "ListRule", "account_lists", "attributes", "entry_lists", "user_summaries"]
 
 
 @dataclass(frozen=True, slots=True)
 class ListRule:
-    """One list field: what :func:`account_lists` needs of a ``UserListField``."""
+    """One list or summary field: what :func:`entry_lists` needs of a
+    ``UserListField`` (``value``) or of a summary field (``template``)."""
 
     value: str = "user.email"
     where: str | None = None
     order_by: str | None = None
     separator: str = ";"
     max_length: int | None = None
+    #: A summary's entry template; when set, ``value`` is not read.
+    template: str | None = None
+
+    def entry_references(self) -> list[Reference]:
+        """The attributes an entry is made of."""
+        if self.template is not None:
+            return template_references(self.template, NAMESPACES)
+        return [parse_reference(self.value)]
 
     def references(self) -> list[Reference]:
         """Every attribute the rule reads."""
-        found = [parse_reference(self.value)]
+        found = self.entry_references()
         if self.order_by is not None:
             found.append(parse_reference(self.order_by))
-        if self.where is not None:
-            found.extend(condition_references(self.where, NAMESPACES))
+        found.extend(condition_attributes(self.where))
         return found
 
 
@@ -71,34 +88,6 @@ def attributes(rules: Iterable[ListRule]) -> dict[str, list[str]]:
             if reference.attribute not in out[reference.namespace]:
                 out[reference.namespace].append(reference.attribute)
     return out
-
-
-def _scope(references: list[Reference], values: tuple[Any, ...]) -> Scope:
-    """A scope whose user, account and membership hold exactly ``values``."""
-    fields: dict[str, dict[str, Any]] = {namespace: {} for namespace in NAMESPACES}
-    extra: dict[str, dict[str, Any]] = {namespace: {} for namespace in NAMESPACES}
-    for reference, value in zip(references, values, strict=True):
-        namespace, name = reference.namespace, reference.attribute
-        target = fields if name in BUILT_IN[namespace] else extra
-        if value is not None:
-            target[namespace][name] = value
-    user, account, relationship = fields["user"], fields["account"], fields["relationship"]
-    return Scope(
-        user=User(user.get("user_id", ""), user.get("email"), extra["user"]),
-        account=Account(
-            account.get("account_id", ""),
-            account.get("name"),
-            account.get("domain"),
-            account.get("stage"),
-            extra["account"],
-        ),
-        relationship=Membership(
-            relationship.get("user_id", ""),
-            relationship.get("account_id", ""),
-            relationship.get("role", ""),
-            extra["relationship"],
-        ),
-    )
 
 
 def _dense_ranks(values: list[Any], key: Callable[[Any], Any]) -> list[int]:
@@ -116,133 +105,136 @@ def _dense_ranks(values: list[Any], key: Callable[[Any], Any]) -> list[int]:
 
 def account_lists(tables: Tables, rule: ListRule) -> dict[str, UserList]:
     """Every account's list field under ``rule``, by account id (accounts
-    without one entry have none). ``rejected`` comes in user id order.
+    without one entry have none). ``rejected`` (user ids) come in id order.
 
     ``tables`` must have the columns of :func:`attributes`.
     """
+    return entry_lists(tables, rule, "account")
+
+
+def user_summaries(tables: Tables, rule: ListRule) -> dict[str, UserList]:
+    """Every user's summary field under ``rule`` (its ``template`` set), by
+    user id (users without one entry have none). ``rejected`` holds account
+    ids, in id order."""
+    return entry_lists(tables, rule, "user")
+
+
+#: Per side: the group, its tie-break among entries, and the id reported.
+_SIDES = {"account": ("m.a", "users.urank", "m.u"), "user": ("m.u", "m.a", "m.a")}
+
+
+def _entries(tables: Tables, rule: ListRule) -> tuple[list[str], pa.Table]:
+    """Each distinct entry's text and its facet table ``(k.., eid, erank, elen,
+    empty, sep)``; ``eid`` indexes the texts."""
+    columns, combos, scopes = combinations(tables, rule.entry_references())
+    if rule.template is not None:
+        template = compile_template(rule.template, NAMESPACES)
+        texts = [template(scope) for scope in scopes]
+    else:
+        values = tables.values.values
+        texts = [v if isinstance(v, str) else render(v) for v in (values[c[0]] for c in combos)]
+    separator = rule.separator
+    table = key_columns(columns, combos)
+    table["eid"] = pa.array(range(len(texts)), pa.int64())
+    table["erank"] = pa.array(_dense_ranks(texts, lambda text: text), pa.int64())
+    table["elen"] = pa.array([len(text) for text in texts], pa.int64())
+    table["empty"] = pa.array([not text for text in texts], pa.bool_())
+    table["sep"] = pa.array([separator in text for text in texts], pa.bool_())
+    return texts, pa.table(table)
+
+
+def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList]:
+    """The lists of ``rule`` per ``account`` or per ``user`` (``side``)."""
     connection = tables.connection
     values = tables.values.values
-    value_ref = parse_reference(rule.value)
-    value_column = tables.qualified(value_ref.namespace, value_ref.attribute)
+    group, tie, reported = _SIDES[side]
     separator = rule.separator
-    # Every membership with its user and account; the facets join onto it.
-    scan = "FROM m JOIN users ON users.u = m.u JOIN accounts ON accounts.a = m.a"
-    joins: list[str] = []
-
-    # The entries: text, length, empty, holding the separator, rank by text.
-    distinct = [
-        row[0] for row in connection.execute(f"SELECT DISTINCT {value_column} {scan}").fetchall()
-    ]
-    texts = [v if isinstance(v, str) else render(v) for v in (values[i] for i in distinct)]
-    ranks = _dense_ranks(texts, lambda text: text)
-    entries = pa.table(
-        {
-            "id": pa.array(distinct, pa.int64()),
-            "erank": pa.array(ranks, pa.int64()),
-            "elen": pa.array([len(text) for text in texts], pa.int64()),
-            "empty": pa.array([not text for text in texts], pa.bool_()),
-            "sep": pa.array([separator in text for text in texts], pa.bool_()),
-        }
-    )
-    connection.register("f_entry", entries)
-    registered = ["f_entry"]
-    text_of = dict(zip(distinct, texts, strict=True))
-    order = "f_entry.erank"
-    if rule.order_by is not None:
-        order_ref = parse_reference(rule.order_by)
-        order_column = tables.qualified(order_ref.namespace, order_ref.attribute)
-        keys = [
-            row[0]
-            for row in connection.execute(f"SELECT DISTINCT {order_column} {scan}").fetchall()
+    with Registered(connection) as registered:
+        texts, entries = _entries(tables, rule)
+        registered.add("f_entry", entries)
+        entry_columns = [
+            tables.qualified(r.namespace, r.attribute)
+            for r in dict.fromkeys(rule.entry_references())
         ]
-        order_ranks = _dense_ranks([values[i] for i in keys], sort_key)
-        connection.register(
-            "f_order",
-            pa.table(
-                {
-                    "id": pa.array(keys, pa.int64()),
-                    "orank": pa.array(order_ranks, pa.int64()),
-                }
-            ),
-        )
-        registered.append("f_order")
-        joins.append(f"JOIN f_order ON f_order.id = {order_column}")
-        order = "f_order.orank"
-    joins.append(f"JOIN f_entry ON f_entry.id = {value_column}")
-
-    # The filter: evaluated once per distinct combination of what it reads.
-    filtered = "true"
-    if rule.where is not None:
-        predicate = compile_condition(rule.where, NAMESPACES)
-        references = list(dict.fromkeys(condition_references(rule.where, NAMESPACES)))
-        columns = [tables.qualified(r.namespace, r.attribute) for r in references]
-        if columns:
-            combos = connection.execute(f"SELECT DISTINCT {', '.join(columns)} {scan}").fetchall()
-        else:
-            combos = [()]
-        verdicts = [predicate(_scope(references, tuple(values[i] for i in c))) for c in combos]
-        table: dict[str, pa.Array] = {
-            f"k{j}": pa.array([c[j] for c in combos], pa.int64()) for j in range(len(columns))
-        }
-        table["ok"] = pa.array(verdicts, pa.bool_())
-        connection.register("f_where", pa.table(table))
-        registered.append("f_where")
-        on = " AND ".join(f"f_where.k{j} = {column}" for j, column in enumerate(columns))
-        joins.append(f"JOIN f_where ON {on or 'true'}")
-        filtered = "f_where.ok"
-
-    # No limit: one no list can reach, so the query has no NULL to type.
-    limit = rule.max_length if rule.max_length is not None else 2**62
-    rows = connection.execute(
-        f"""
-        WITH e AS (
-            SELECT m.a, m.u, users.urank, f_entry.id AS vid, f_entry.elen, f_entry.sep,
-                   {order} AS okey
-            {scan} {" ".join(joins)}
-            WHERE {filtered} AND NOT f_entry.empty
-        ), o AS (
-            SELECT a, vid, okey, urank, row_number() OVER w AS k,
-                   count(*) OVER (PARTITION BY a) AS n,
-                   sum(elen) OVER w + (row_number() OVER w - 1) * $sep AS cum
-            FROM e WHERE NOT sep
-            WINDOW w AS (PARTITION BY a ORDER BY okey, urank ROWS UNBOUNDED PRECEDING)
-        ), s AS (
-            SELECT a, max(n) AS n, max(cum) AS total,
-                   max(k) FILTER (WHERE k <= n - 1
-                                  AND cum + $sep + 8 + length((n - k)::VARCHAR) <= $limit) AS km,
-                   max(k) FILTER (WHERE cum <= $limit) AS kp
-            FROM o GROUP BY a
-        ), c AS (
-            SELECT a, n,
-                   CASE WHEN total <= $limit THEN n
-                        WHEN km IS NOT NULL THEN km
-                        WHEN 8 + length(n::VARCHAR) <= $limit THEN 0
-                        ELSE coalesce(kp, 0) END AS kept,
-                   NOT (total <= $limit)
-                       AND (km IS NOT NULL OR 8 + length(n::VARCHAR) <= $limit) AS marked
-            FROM s
-        ), r AS (
-            SELECT a, list(u ORDER BY urank) AS rejected FROM e WHERE sep GROUP BY a
-        ), kl AS (
-            SELECT o.a, list(o.vid ORDER BY o.k) AS ids FROM o JOIN c ON c.a = o.a
-            WHERE o.k <= c.kept GROUP BY o.a
-        )
-        SELECT coalesce(c.a, r.a) AS a, coalesce(c.n, 0), coalesce(c.kept, 0),
-               coalesce(c.marked, false), coalesce(kl.ids, []), coalesce(r.rejected, [])
-        FROM c FULL JOIN r ON r.a = c.a LEFT JOIN kl ON kl.a = c.a
-        """,
-        {"sep": len(separator), "limit": limit},
-    ).fetchall()
-    for name in registered:
-        connection.unregister(name)
+        joins = [join_on("f_entry", entry_columns)]
+        order = "f_entry.erank"
+        if rule.order_by is not None:
+            order_ref = parse_reference(rule.order_by)
+            order_column = tables.qualified(order_ref.namespace, order_ref.attribute)
+            keys = [
+                row[0]
+                for row in connection.execute(f"SELECT DISTINCT {order_column} {SCAN}").fetchall()
+            ]
+            registered.add(
+                "f_order",
+                pa.table(
+                    {
+                        "id": pa.array(keys, pa.int64()),
+                        "orank": pa.array(
+                            _dense_ranks([values[i] for i in keys], sort_key), pa.int64()
+                        ),
+                    }
+                ),
+            )
+            joins.append(f"JOIN f_order ON f_order.id = {order_column}")
+            order = "f_order.orank"
+        where_join, filtered = where_facet(tables, registered, rule.where)
+        if where_join:
+            joins.append(where_join)
+        # No limit: one no list can reach, so the query has no NULL to type.
+        limit = rule.max_length if rule.max_length is not None else 2**62
+        rows = connection.execute(
+            f"""
+            WITH e AS (
+                SELECT {group} AS g, {tie} AS tie, {reported} AS rid, f_entry.eid AS vid,
+                       f_entry.elen, f_entry.sep, {order} AS okey
+                {SCAN} {" ".join(joins)}
+                WHERE {filtered} AND NOT f_entry.empty
+            ), o AS (
+                SELECT g, vid, row_number() OVER w AS k,
+                       count(*) OVER (PARTITION BY g) AS n,
+                       sum(elen) OVER w + (row_number() OVER w - 1) * $sep AS cum
+                FROM e WHERE NOT sep
+                WINDOW w AS (PARTITION BY g ORDER BY okey, tie ROWS UNBOUNDED PRECEDING)
+            ), s AS (
+                SELECT g, max(n) AS n, max(cum) AS total,
+                       max(k) FILTER (WHERE k <= n - 1
+                                      AND cum + $sep + 8 + length((n - k)::VARCHAR) <= $limit)
+                           AS km,
+                       max(k) FILTER (WHERE cum <= $limit) AS kp
+                FROM o GROUP BY g
+            ), c AS (
+                SELECT g, n,
+                       CASE WHEN total <= $limit THEN n
+                            WHEN km IS NOT NULL THEN km
+                            WHEN 8 + length(n::VARCHAR) <= $limit THEN 0
+                            ELSE coalesce(kp, 0) END AS kept,
+                       NOT (total <= $limit)
+                           AND (km IS NOT NULL OR 8 + length(n::VARCHAR) <= $limit) AS marked
+                FROM s
+            ), r AS (
+                SELECT g, list(rid ORDER BY tie) AS rejected FROM e WHERE sep GROUP BY g
+            ), kl AS (
+                SELECT o.g, list(o.vid ORDER BY o.k) AS ids FROM o JOIN c ON c.g = o.g
+                WHERE o.k <= c.kept GROUP BY o.g
+            )
+            SELECT coalesce(c.g, r.g) AS g, coalesce(c.n, 0), coalesce(c.kept, 0),
+                   coalesce(c.marked, false), coalesce(kl.ids, []), coalesce(r.rejected, [])
+            FROM c FULL JOIN r ON r.g = c.g LEFT JOIN kl ON kl.g = c.g
+            """,
+            {"sep": len(separator), "limit": limit},
+        ).fetchall()
     out: dict[str, UserList] = {}
     account_ids, user_ids = tables.account_ids, tables.user_ids
-    for a, n, kept, marked, kept_ids, rejected in rows:
-        texts_kept = [text_of[v] for v in kept_ids]
+    group_ids, reported_ids = (
+        (account_ids, user_ids) if side == "account" else (user_ids, account_ids)
+    )
+    for g, n, kept, marked, kept_ids, rejected in rows:
+        texts_kept = [texts[v] for v in kept_ids]
         if marked:
             texts_kept.append(marker(n - kept))
         value = separator.join(texts_kept) if n else None
-        out[account_ids[a]] = UserList(
-            value, kept, n - kept, bool(marked), tuple(user_ids[u] for u in rejected)
+        out[group_ids[g]] = UserList(
+            value, kept, n - kept, bool(marked), tuple(reported_ids[r] for r in rejected)
         )
     return out
