@@ -449,6 +449,36 @@ def _daemon_problems(document: TomlDocument, settings: HubSettings | None) -> li
     return problems
 
 
+def _event_problems(document: TomlDocument, settings: HubSettings | None) -> list[Problem]:
+    """Two ``[[events.rollups]]`` writing one property at one level: one would
+    silently add to or overwrite the other (and a count beside a time is no
+    value at all), so the second is refused."""
+    if settings is None:
+        return []
+    problems: list[Problem] = []
+    first: dict[tuple[str, str], int] = {}
+    for index, rollup in enumerate(settings.events.rollups):
+        key = (rollup.level.value, rollup.property)
+        seen = first.setdefault(key, index)
+        if seen == index:
+            continue
+        taken = sorted(
+            {r.property for r in settings.events.rollups if r.level is rollup.level}
+        )
+        problems.append(
+            document.problem(
+                ("events", "rollups", index, "property"),
+                f"{rollup.level.value}.{rollup.property} is already written by"
+                f" events.rollups[{seen}]: two rollups cannot fill one property",
+                expected=f"a {rollup.level.value} property no other rollup writes"
+                f" (taken: {', '.join(taken)})",
+                hint=f"rename this one, e.g. property = \"{rollup.property}_{rollup.kind}\"",
+                at_value=True,
+            )
+        )
+    return problems
+
+
 @dataclass(slots=True)
 class _Destination:
     name: str
@@ -668,6 +698,7 @@ def check_project(
     settings, problems = settings_from_document(document, secrets_dir)
     problems.extend(_source_problems(document, _sources_data(settings, document)))
     problems.extend(_daemon_problems(document, settings))
+    problems.extend(_event_problems(document, settings))
     base_dir = config_path.parent
     destinations = _destinations(settings, document.data)
     names = [d.name for d in destinations]

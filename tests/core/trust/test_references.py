@@ -141,3 +141,49 @@ def test_validate_is_the_preflight_and_hides_no_problem_behind_another(
     assert "unknown key 'max_delete_shar'" in text and "did you mean 'max_delete_share'?" in text
     # The mapping is still checked against what the readable sources hold.
     assert "no source has relationship.rol" in text
+
+
+TWO_ROLLUPS = """
+[events]
+as_of = 2026-11-01T00:00:00Z
+
+[[events.rollups]]
+property = "seen"
+level = "user"
+
+[[events.rollups]]
+property = "seen"
+level = "user"
+kind = "last_seen"
+
+[[events.rollups]]
+property = "seen"
+level = "account"
+"""
+
+
+def test_two_event_rollups_filling_one_property_are_refused_before_anything_is_sent(
+    make_project: Callable[..., Project],
+) -> None:
+    # A count and a time in one property crashed the sync; two counts added up
+    # silently. The second rollup is refused, at its line; another level is fine.
+    project = make_project(hub_toml=HUB_TOML + TWO_ROLLUPS)
+    for command in ("validate", "sync"):
+        result = project.hub(command)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        text = result.stderr.replace(f"{project.root}/", "")
+        lines = [line for line in text.splitlines() if "events.rollups" in line]
+        assert len(lines) == 1, text
+        assert lines[0].startswith("hub.toml:34:12: events.rollups[1].property:"), lines[0]
+        assert "user.seen is already written by events.rollups[0]" in lines[0]
+        assert 'property = "seen_last_seen"' in text
+    assert not (project.root / "outbox").exists()
+    project.write(
+        "hub.toml",
+        HUB_TOML.replace("{mode}", "upsert")
+        + TWO_ROLLUPS.replace(
+            'property = "seen"\nlevel = "user"\nkind', 'property = "last"\nlevel = "user"\nkind'
+        ),
+    )
+    assert project.hub("validate").exit_code == 0
