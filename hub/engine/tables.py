@@ -10,8 +10,9 @@
   account ids, the rules' tie-break), and each relationship attribute a rule
   reads is a column of value ids (:mod:`hub.engine.values`), named ``c0``,
   ``c1``, ... (:meth:`Tables.column`);
-- ``e(u, a, t)``: the events naming both a user and an account, ``t`` their
-  time in microseconds since the epoch (UTC).
+- ``e(u, a, t, n)``: every event, ``u`` and ``a`` its user and account
+  (``NULL`` when it names none, or one the data set does not hold), ``t`` its
+  time in microseconds since the epoch (UTC), ``n`` its name's value id.
 
 The connection is in memory and spills to a temporary directory when a set
 is larger than the memory DuckDB is given.
@@ -39,6 +40,10 @@ _MICROSECOND = timedelta(microseconds=1)
 def micros(moment: datetime) -> int:
     """``moment`` (naive taken as UTC) in whole microseconds since the epoch."""
     return (utc(moment) - EPOCH) // _MICROSECOND
+
+
+def _index(index: dict[str, int], key: str | None) -> int | None:
+    return None if key is None else index.get(key)
 
 
 class Tables:
@@ -99,18 +104,17 @@ class Tables:
             )
         self._register("accounts", pa.table(account_columns))
         if events:
-            pairs = [
-                (user_index[event.user_id], account_index[event.account_id], event.timestamp)
-                for event in dataset.events
-                if event.user_id in user_index and event.account_id in account_index
-            ]
+            timed = list(dataset.events)
             self._register(
                 "e",
                 pa.table(
                     {
-                        "u": pa.array([p[0] for p in pairs], pa.int64()),
-                        "a": pa.array([p[1] for p in pairs], pa.int64()),
-                        "t": pa.array([micros(p[2]) for p in pairs], pa.int64()),
+                        "u": pa.array([_index(user_index, x.user_id) for x in timed], pa.int64()),
+                        "a": pa.array(
+                            [_index(account_index, x.account_id) for x in timed], pa.int64()
+                        ),
+                        "t": pa.array([micros(x.timestamp) for x in timed], pa.int64()),
+                        "n": pa.array([ids(x.event) for x in timed], pa.int64()),
                     }
                 ),
             )
