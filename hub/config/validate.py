@@ -462,9 +462,7 @@ def _event_problems(document: TomlDocument, settings: HubSettings | None) -> lis
         seen = first.setdefault(key, index)
         if seen == index:
             continue
-        taken = sorted(
-            {r.property for r in settings.events.rollups if r.level is rollup.level}
-        )
+        taken = sorted({r.property for r in settings.events.rollups if r.level is rollup.level})
         problems.append(
             document.problem(
                 ("events", "rollups", index, "property"),
@@ -472,7 +470,7 @@ def _event_problems(document: TomlDocument, settings: HubSettings | None) -> lis
                 f" events.rollups[{seen}]: two rollups cannot fill one property",
                 expected=f"a {rollup.level.value} property no other rollup writes"
                 f" (taken: {', '.join(taken)})",
-                hint=f"rename this one, e.g. property = \"{rollup.property}_{rollup.kind}\"",
+                hint=f'rename this one, e.g. property = "{rollup.property}_{rollup.kind}"',
                 at_value=True,
             )
         )

@@ -89,7 +89,7 @@ def event_rollups(draw: st.DrawFn) -> list[EventRollup]:
                 window_days=draw(st.none() | st.sampled_from([1, 7])) if kind == "count" else None,
             )
         )
-    # One kind per property and level: mixing them is refused by the loader.
+    # One kind per property and level: mixing them is refused by hub validate.
     kinds: dict[tuple[str, str], str] = {}
     return [r for r in found if kinds.setdefault((r.level, r.property), r.kind) == r.kind]
 
