@@ -19,11 +19,20 @@ Built so far, each held to the per-record rules by property tests
   the rolled-up stage with its churn exit, the account count, the primary
   membership under every policy with its tie-breaks, and the notices those
   rules raise;
-- :mod:`hub.engine.user_lists`: an account field listing its users, filtered,
-  ordered and truncated by whole entries behind the ``(+N more)`` marker.
+- :mod:`hub.engine.combos`: conditions and templates evaluated once per
+  distinct combination of the values they read, joined in;
+- :mod:`hub.engine.user_lists`: joined entry lists from either end of a
+  membership: an account field listing its users and a user field summarising
+  its memberships, filtered, ordered and truncated by whole entries behind the
+  ``(+N more)`` marker;
+- :mod:`hub.engine.summaries`: the summary, ``count`` and ``any`` user fields;
+- :mod:`hub.engine.events`: the ``[events]`` rollups (counts and last-seen
+  times per user, account and membership), written into the columns the
+  rules read;
+- :mod:`hub.engine.account_rollups`: the account rollups (``user_count``,
+  ``active_users``, ``event_count``, ``last_active``, ``activation``).
 
-Not yet built: loading sources straight into DuckDB, the summaries, account
-rollups, event windows, membership contacts and links, fingerprints and the
-diff in SQL, and Arrow streams out; until then ``hub sync`` projects with
-:mod:`hub.projections`.
+Not yet built: loading sources straight into DuckDB, membership contacts and
+links, payload assembly, fingerprints and the diff in SQL, and Arrow streams
+out; until then ``hub sync`` projects with :mod:`hub.projections`.
 """
