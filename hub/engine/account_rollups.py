@@ -23,24 +23,23 @@ Event names and the window's ends are parameters.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from hub.config.mapping import AccountRollup, AccountRollupKind
 from hub.engine.combos import SCAN, Registered, where_facet
 from hub.engine.events import iso_of_micros
-from hub.engine.tables import EPOCH, Tables, micros
-from hub.projections.resolver import window_start
+from hub.engine.tables import Tables, micros, window_micros
 
 __all__ = ["account_rollup_values"]
 
 
-def _window(rollup: AccountRollup, end: int) -> tuple[str, list[Any]]:
-    """The SQL test and parameters of "within the window ending at ``end``"."""
-    start = window_start(EPOCH + timedelta(microseconds=end), rollup.window_days)
+def _window(rollup: AccountRollup, as_of: datetime) -> tuple[str, list[Any]]:
+    """The SQL test and parameters of "within the window ending at ``as_of``"."""
+    start = window_micros(as_of, rollup.window_days)
     if start is None:
-        return "ev.t <= ?", [end]
-    return "ev.t BETWEEN ? AND ?", [micros(start), end]
+        return "ev.t <= ?", [micros(as_of)]
+    return "ev.t BETWEEN ? AND ?", [start, micros(as_of)]
 
 
 def account_rollup_values(tables: Tables, rollup: AccountRollup, as_of: datetime) -> list[Any]:
@@ -78,7 +77,7 @@ def account_rollup_values(tables: Tables, rollup: AccountRollup, as_of: datetime
                 None if a not in latest else iso_of_micros(latest[a])
                 for a in range(len(tables.account_ids))
             ]
-        window, window_params = _window(rollup, end)
+        window, window_params = _window(rollup, as_of)
         if kind in (AccountRollupKind.ACTIVE_USERS, AccountRollupKind.EVENT_COUNT):
             value = "count(DISTINCT ev.u)" if kind == AccountRollupKind.ACTIVE_USERS else "count(*)"
             rows = connection.execute(

@@ -105,11 +105,11 @@ def scope_of(references: Sequence[Reference], values: Sequence[Any]) -> Scope:
 
 
 def combinations(
-    tables: Tables, references: Sequence[Reference], where: str = "true"
+    tables: Tables, references: Sequence[Reference]
 ) -> tuple[list[str], list[tuple[int, ...]], list[Scope]]:
     """The columns of ``references`` (duplicates dropped), each distinct
-    combination of their value ids among :data:`SCAN`'s rows passing
-    ``where`` (SQL over its tables), and the scope of each combination."""
+    combination of their value ids among :data:`SCAN`'s rows, and the scope
+    of each combination."""
     references = list(dict.fromkeys(references))
     columns = [tables.qualified(r.namespace, r.attribute) for r in references]
     combos: list[tuple[int, ...]]
@@ -117,7 +117,7 @@ def combinations(
         combos = [
             tuple(row)
             for row in tables.connection.execute(
-                f"SELECT DISTINCT {', '.join(columns)} {SCAN} WHERE {where}"
+                f"SELECT DISTINCT {', '.join(columns)} {SCAN}"
             ).fetchall()
         ]
     else:

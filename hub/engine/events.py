@@ -31,9 +31,8 @@ import pyarrow as pa
 
 from hub.config.settings import EventRollup, EventRollupLevel
 from hub.engine.combos import Registered
-from hub.engine.tables import EPOCH, Tables, micros
+from hub.engine.tables import EPOCH, Tables, micros, window_micros
 from hub.engine.values import NULL
-from hub.projections.resolver import window_start
 from hub.values import iso_utc
 
 __all__ = ["enrich", "iso_of_micros"]
@@ -63,16 +62,15 @@ def _column(tables: Tables, level: EventRollupLevel, name: str) -> str | None:
 
 
 def _select(
-    tables: Tables, rollup: EventRollup, keys: str, test: str, end: int
+    tables: Tables, rollup: EventRollup, keys: str, test: str, as_of: datetime
 ) -> tuple[str, list[int]]:
     """One rollup's query: per key, its count or latest time."""
-    params: list[int] = [end]
+    params: list[int] = [micros(as_of)]
     conditions = [test, "e.t <= ?"]
-    if rollup.kind == "count" and rollup.window_days is not None:
-        start = window_start(EPOCH + timedelta(microseconds=end), rollup.window_days)
-        assert start is not None
+    start = window_micros(as_of, rollup.window_days) if rollup.kind == "count" else None
+    if start is not None:
         conditions.append("e.t >= ?")
-        params.append(micros(start))
+        params.append(start)
     if rollup.event is not None:
         conditions.append("e.n = ?")
         params.append(tables.values.id(rollup.event))
@@ -86,7 +84,6 @@ def _select(
 def enrich(tables: Tables, rollups: Sequence[EventRollup], as_of: datetime) -> None:
     """Write each of ``rollups`` into its column of ``tables`` (those a rule
     reads; ``tables`` must hold the events)."""
-    end = micros(as_of)
     groups: dict[tuple[EventRollupLevel, str], list[EventRollup]] = {}
     for rollup in rollups:
         groups.setdefault((rollup.level, rollup.property), []).append(rollup)
@@ -101,7 +98,7 @@ def enrich(tables: Tables, rollups: Sequence[EventRollup], as_of: datetime) -> N
         parts: list[str] = []
         params: list[int] = []
         for rollup in group:
-            sql, more = _select(tables, rollup, ", ".join(f"e.{k}" for k in keys), test, end)
+            sql, more = _select(tables, rollup, ", ".join(f"e.{k}" for k in keys), test, as_of)
             parts.append(sql)
             params.extend(more)
         combine = "sum(v)" if counting else "max(v)"

@@ -29,9 +29,10 @@ import pyarrow as pa
 
 from hub.engine.values import Values
 from hub.model import Dataset
+from hub.projections.resolver import window_start
 from hub.values import utc
 
-__all__ = ["EPOCH", "Tables", "micros"]
+__all__ = ["EPOCH", "Tables", "micros", "window_micros"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -40,6 +41,13 @@ _MICROSECOND = timedelta(microseconds=1)
 def micros(moment: datetime) -> int:
     """``moment`` (naive taken as UTC) in whole microseconds since the epoch."""
     return (utc(moment) - EPOCH) // _MICROSECOND
+
+
+def window_micros(as_of: datetime, window_days: int | None) -> int | None:
+    """The first microsecond of a window of ``window_days`` ending at ``as_of``
+    (:func:`hub.projections.resolver.window_start`); ``None``: no lower bound."""
+    start = window_start(as_of, window_days)
+    return None if start is None else micros(start)
 
 
 def _index(index: dict[str, int], key: str | None) -> int | None:
@@ -104,17 +112,19 @@ class Tables:
             )
         self._register("accounts", pa.table(account_columns))
         if events:
-            timed = list(dataset.events)
             self._register(
                 "e",
                 pa.table(
                     {
-                        "u": pa.array([_index(user_index, x.user_id) for x in timed], pa.int64()),
-                        "a": pa.array(
-                            [_index(account_index, x.account_id) for x in timed], pa.int64()
+                        "u": pa.array(
+                            [_index(user_index, x.user_id) for x in dataset.events], pa.int64()
                         ),
-                        "t": pa.array([micros(x.timestamp) for x in timed], pa.int64()),
-                        "n": pa.array([ids(x.event) for x in timed], pa.int64()),
+                        "a": pa.array(
+                            [_index(account_index, x.account_id) for x in dataset.events],
+                            pa.int64(),
+                        ),
+                        "t": pa.array([micros(x.timestamp) for x in dataset.events], pa.int64()),
+                        "n": pa.array([ids(x.event) for x in dataset.events], pa.int64()),
                     }
                 ),
             )

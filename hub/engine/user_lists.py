@@ -123,9 +123,9 @@ def user_summaries(tables: Tables, rule: ListRule) -> dict[str, UserList]:
 _SIDES = {"account": ("m.a", "users.urank", "m.u"), "user": ("m.u", "m.a", "m.a")}
 
 
-def _entries(tables: Tables, rule: ListRule) -> tuple[list[str], pa.Table]:
-    """Each distinct entry's text and its facet table ``(k.., eid, erank, elen,
-    empty, sep)``; ``eid`` indexes the texts."""
+def _entries(tables: Tables, rule: ListRule) -> tuple[list[str], pa.Table, str]:
+    """Each distinct entry's text, its facet table ``f_entry(k.., eid, erank,
+    elen, empty, sep)`` (``eid`` indexes the texts) and that table's join."""
     columns, combos, scopes = combinations(tables, rule.entry_references())
     if rule.template is not None:
         template = compile_template(rule.template, NAMESPACES)
@@ -140,7 +140,7 @@ def _entries(tables: Tables, rule: ListRule) -> tuple[list[str], pa.Table]:
     table["elen"] = pa.array([len(text) for text in texts], pa.int64())
     table["empty"] = pa.array([not text for text in texts], pa.bool_())
     table["sep"] = pa.array([separator in text for text in texts], pa.bool_())
-    return texts, pa.table(table)
+    return texts, pa.table(table), join_on("f_entry", columns)
 
 
 def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList]:
@@ -150,13 +150,9 @@ def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList
     group, tie, reported = _SIDES[side]
     separator = rule.separator
     with Registered(connection) as registered:
-        texts, entries = _entries(tables, rule)
+        texts, entries, entry_join = _entries(tables, rule)
         registered.add("f_entry", entries)
-        entry_columns = [
-            tables.qualified(r.namespace, r.attribute)
-            for r in dict.fromkeys(rule.entry_references())
-        ]
-        joins = [join_on("f_entry", entry_columns)]
+        joins = [entry_join]
         order = "f_entry.erank"
         if rule.order_by is not None:
             order_ref = parse_reference(rule.order_by)

@@ -32,10 +32,9 @@ from typing import Any
 import pyarrow as pa
 
 from hub.config.mapping import PrimaryAccountPolicy, PrimaryAccountSettings, StageSettings
-from hub.engine.tables import Tables, micros
+from hub.engine.tables import Tables, micros, window_micros
 from hub.model import Membership, membership_key
 from hub.projections.notices import EXAMPLES
-from hub.projections.resolver import window_start
 from hub.projections.stages import CHURNED, UNSTAGED, StageRanking
 from hub.values import instant, truthy
 
@@ -153,10 +152,10 @@ def user_contexts(
     order = _ORDER[policies[-1]]
     parameters: list[Any] = []
     if PrimaryAccountPolicy.MOST_ACTIVE in policies:
-        start = window_start(as_of, primary.activity_window_days)
+        start = window_micros(as_of, primary.activity_window_days)
         assert start is not None
         activity = "(SELECT u, a, count(*) AS n FROM e WHERE t BETWEEN ? AND ? GROUP BY u, a)"
-        parameters = [micros(start), micros(as_of)]
+        parameters = [start, micros(as_of)]
     else:
         activity = "(SELECT NULL::BIGINT AS u, NULL::BIGINT AS a, 0 AS n WHERE false)"
     candidates = "f OR nf = 0" if explicit else "true"
