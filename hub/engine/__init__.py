@@ -30,9 +30,11 @@ Built so far, each held to the per-record rules by property tests
   times per user, account and membership), written into the columns the
   rules read;
 - :mod:`hub.engine.account_rollups`: the account rollups (``user_count``,
-  ``active_users``, ``event_count``, ``last_active``, ``activation``).
+  ``active_users``, ``event_count``, ``last_active``, ``activation``);
+- :mod:`hub.engine.memberships`: membership contacts (fields over every
+  namespace, the rollup and the primary included, and the inflation) and
+  links (properties and the primary flag).
 
-Not yet built: loading sources straight into DuckDB, membership contacts and
-links, payload assembly, fingerprints and the diff in SQL, and Arrow streams
+Not yet built: loading sources straight into DuckDB, payload assembly, fingerprints and the diff in SQL, and Arrow streams
 out; until then ``hub sync`` projects with :mod:`hub.projections`.
 """

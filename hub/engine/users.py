@@ -38,7 +38,13 @@ from hub.projections.notices import EXAMPLES
 from hub.projections.stages import CHURNED, UNSTAGED, StageRanking
 from hub.values import instant, truthy
 
-__all__ = ["UnknownStage", "UserContexts", "relationship_attributes", "user_contexts"]
+__all__ = [
+    "UnknownStage",
+    "UserContexts",
+    "relationship_attributes",
+    "rolled_up_stage",
+    "user_contexts",
+]
 
 #: Each policy's order, best first (``a``, the account id, breaks every tie).
 _ORDER: dict[str, str] = {
@@ -78,9 +84,15 @@ class UserContexts:
 
     def stage(self, ranking: StageRanking, best: int) -> str | None:
         """The rolled-up stage of a user whose highest rank is ``best``."""
-        if best >= 0:
-            return ranking.order[best]
-        return ranking.churn if best == CHURNED else None
+        return rolled_up_stage(ranking, best)
+
+
+def rolled_up_stage(ranking: StageRanking, best: int) -> str | None:
+    """The rolled-up stage of a user whose highest rank is ``best``: the stage,
+    the churn value when every staged membership churned, else ``None``."""
+    if best >= 0:
+        return ranking.order[best]
+    return ranking.churn if best == CHURNED else None
 
 
 def relationship_attributes(stages: StageSettings, primary: PrimaryAccountSettings) -> list[str]:
