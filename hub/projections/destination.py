@@ -101,10 +101,12 @@ __all__ = [
     "ConditionCompiler",
     "DestinationProjector",
     "ProjectionError",
+    "Sections",
     "iter_destination",
     "project_account",
     "project_destination",
     "project_user",
+    "sections",
 ]
 
 Predicate = Callable[[Scope], bool]
@@ -275,6 +277,59 @@ def _highest_stage(memberships: Sequence[Membership], ranks: list[int]) -> Membe
     return memberships[ranks.index(best)]
 
 
+@dataclass(frozen=True, slots=True)
+class Sections:
+    """What a destination receives under its mapping and capabilities."""
+
+    #: One record per account.
+    accounts: bool
+    #: One contact per user.
+    users: bool
+    #: One contact per membership.
+    members: bool
+    #: Contact-to-account links (users and accounts both projected).
+    links: bool
+    #: The destination's longest account and contact string (``None``: no limit).
+    account_max: int | None
+    contact_max: int | None
+    #: The links' properties (none when the destination's links carry none).
+    link_properties: dict[str, Reference]
+
+
+def sections(name: str, mapping: DestinationMapping, capabilities: Capabilities) -> Sections:
+    """The sections destination ``name`` receives; refuses membership contacts
+    with a ``user.email`` field for a destination de-duplicating by e-mail."""
+    account_object = capabilities.object(ObjectKind.ACCOUNT)
+    contact_object = capabilities.object(ObjectKind.CONTACT)
+    accounts_on = mapping.accounts.enabled and account_object is not None
+    users_on = mapping.users.enabled and contact_object is not None
+    members_on = mapping.membership_contacts.enabled and contact_object is not None
+    links_on = mapping.links.enabled and capabilities.links is not None and accounts_on and users_on
+    member_refs = _references(mapping.membership_contacts.fields, "membership_contacts.fields")
+    if (
+        members_on
+        and contact_object is not None
+        and contact_object.unique_by_email
+        and any(r.namespace == "user" and r.attribute == "email" for r in member_refs.values())
+    ):
+        raise ProjectionError(
+            f"destination {name!r} de-duplicates contacts by e-mail, so one contact per "
+            "membership would collapse into one per user: give membership_contacts.fields "
+            "no user.email, or disable [membership_contacts]"
+        )
+    return Sections(
+        accounts_on,
+        users_on,
+        members_on,
+        links_on,
+        account_object.max_length(FieldType.STRING) if account_object else None,
+        contact_object.max_length(FieldType.STRING) if contact_object else None,
+        _references(mapping.links.properties, "links.properties")
+        if capabilities.links is not None and capabilities.links.carries_properties
+        else {},
+    )
+
+
 class DestinationProjector:
     """A mapping compiled against one destination's capabilities and a graph.
 
@@ -319,19 +374,13 @@ class DestinationProjector:
                         )
             return predicate
 
-        account_object = capabilities.object(ObjectKind.ACCOUNT)
-        contact_object = capabilities.object(ObjectKind.CONTACT)
-        self.accounts_on = mapping.accounts.enabled and account_object is not None
-        self.users_on = mapping.users.enabled and contact_object is not None
-        self.members_on = mapping.membership_contacts.enabled and contact_object is not None
-        self.links_on = (
-            mapping.links.enabled
-            and capabilities.links is not None
-            and self.accounts_on
-            and self.users_on
-        )
-        account_max = account_object.max_length(FieldType.STRING) if account_object else None
-        contact_max = contact_object.max_length(FieldType.STRING) if contact_object else None
+        switches = sections(name, mapping, capabilities)
+        self.accounts_on = switches.accounts
+        self.users_on = switches.users
+        self.members_on = switches.members
+        self.links_on = switches.links
+        account_max = switches.account_max
+        contact_max = switches.contact_max
 
         # accounts
         self.account_fields = _getters(mapping.accounts.fields, "accounts.fields")
@@ -378,24 +427,9 @@ class DestinationProjector:
             mapping.membership_contacts.where, "membership_contacts.where"
         )
         self.member_separator = mapping.membership_contacts.separator
-        if (
-            self.members_on
-            and contact_object is not None
-            and contact_object.unique_by_email
-            and any(r.namespace == "user" and r.attribute == "email" for r in member_refs.values())
-        ):
-            raise ProjectionError(
-                f"destination {name!r} de-duplicates contacts by e-mail, so one contact per "
-                "membership would collapse into one per user: give membership_contacts.fields "
-                "no user.email, or disable [membership_contacts]"
-            )
 
         # links
-        link_refs = (
-            _references(mapping.links.properties, "links.properties")
-            if capabilities.links is not None and capabilities.links.carries_properties
-            else {}
-        )
+        link_refs = switches.link_properties
         self.link_properties = {k: fast_getter(r) for k, r in link_refs.items()}
         self.link_where = condition(mapping.links.where, "links.where")
         # Link properties that only read the membership are read straight off it:
