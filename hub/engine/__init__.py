@@ -33,8 +33,11 @@ Built so far, each held to the per-record rules by property tests
   ``active_users``, ``event_count``, ``last_active``, ``activation``);
 - :mod:`hub.engine.memberships`: membership contacts (fields over every
   namespace, the rollup and the primary included, and the inflation) and
-  links (properties and the primary flag).
+  links (properties and the primary flag);
+- :mod:`hub.engine.project`: everything one destination receives (records,
+  links, notices, stats), assembled from those queries.
 
-Not yet built: loading sources straight into DuckDB, payload assembly, fingerprints and the diff in SQL, and Arrow streams
-out; until then ``hub sync`` projects with :mod:`hub.projections`.
+Not yet built: loading sources straight into DuckDB, fingerprints and the
+diff in SQL, and Arrow streams out; until then ``hub sync`` projects with
+:mod:`hub.projections`.
 """

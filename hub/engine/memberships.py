@@ -21,8 +21,7 @@ memberships joined to their user, account and the user's context
 A field or a property is a value id (:mod:`hub.engine.values`) taken off the
 column of its attribute; ``rollup.account_count`` is the count itself and
 ``rollup.stage`` the rank the context holds, named once per distinct rank.
-Rows come ordered by user (the data set's order) and account id, the
-per-record order.
+Rows come ordered by user id and account id, the per-record order.
 """
 
 from __future__ import annotations
@@ -46,6 +45,8 @@ __all__ = [
     "MembershipRows",
     "attributes",
     "contact_records",
+    "field_expression",
+    "field_values",
     "link_records",
     "membership_contact_rows",
     "membership_link_rows",
@@ -94,12 +95,12 @@ class MembershipRows:
         return round(self.table.num_rows / users, 4) if users else 0.0
 
 
-def _expression(tables: Tables, reference: Reference) -> str:
+def field_expression(tables: Tables, reference: Reference) -> str:
     """The SQL column of ``reference`` over the rows of :func:`_rows`' query:
     fixed text built from the tables' own column names, never a mapping's."""
     namespace, attribute = reference.namespace, reference.attribute
     if namespace == "rollup":
-        return "ctx.account_count" if attribute == "account_count" else "ctx.best"
+        return "coalesce(ctx.account_count, 0)" if attribute == "account_count" else "ctx.best"
     if namespace == "primary_account":
         return f"pa.a{tables.account.index(attribute)}"
     if namespace == "primary_relationship":
@@ -132,14 +133,15 @@ def _rows(
             if "primary_relationship" in namespaces:
                 joins.append('LEFT JOIN m pm ON pm.u = m.u AND pm.a = ctx."primary"')
         columns = "".join(
-            f", {_expression(tables, reference)} AS f{i}" for i, reference in enumerate(references)
+            f", {field_expression(tables, reference)} AS f{i}"
+            for i, reference in enumerate(references)
         )
         query = f"""
             SELECT m.u, m.a, {primary} AS is_primary{columns}
             FROM m JOIN users ON users.u = m.u JOIN accounts ON accounts.a = m.a
             {" ".join(joins)}
             WHERE {test}
-            ORDER BY m.u, m.a
+            ORDER BY users.urank, m.a
         """
         table = connection.sql(query).to_arrow_table()
     return MembershipRows(table, names, references)
@@ -171,7 +173,7 @@ def membership_link_rows(
     return _rows(tables, contexts, properties, where)
 
 
-def _column_values(
+def field_values(
     tables: Tables, rows: MembershipRows, ranking: StageRanking | None
 ) -> list[list[Any]]:
     """Each output column as Python values, in :attr:`MembershipRows.names` order."""
@@ -209,7 +211,7 @@ def contact_records(
             rows.table.column("u").to_pylist(), rows.table.column("a").to_pylist(), strict=True
         )
     ]
-    columns = _column_values(tables, rows, ranking)
+    columns = field_values(tables, rows, ranking)
     names = rows.names
     fields = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     if not columns:
@@ -222,7 +224,7 @@ def link_records(tables: Tables, rows: MembershipRows) -> list[Link]:
     user_ids, account_ids = tables.user_ids, tables.account_ids
     users = [user_ids[u] for u in rows.table.column("u").to_pylist()]
     accounts = [account_ids[a] for a in rows.table.column("a").to_pylist()]
-    columns = _column_values(tables, rows, None)
+    columns = field_values(tables, rows, None)
     names = rows.names
     shared: dict[tuple[Any, ...], dict[str, Any]] = {}
     properties: list[dict[str, Any]] = []

@@ -63,7 +63,7 @@ class UnknownStage:
 
     #: ``str(value)``, the notice's subject.
     subject: str
-    #: The value first met in the per-record order (users, then account ids).
+    #: The value first met in the per-record order (user ids, then account ids).
     value: Any
     count: int
     #: The smallest membership keys (those a :class:`NoticeCollector` keeps).
@@ -193,10 +193,10 @@ def user_contexts(
 
     unknown_rows = connection.execute(
         f"SELECT m.{stage_c}, m.u, m.a FROM m JOIN f_unknown x ON x.id = m.{stage_c}"
-        " WHERE x.facet ORDER BY m.u, m.a"
+        " JOIN users ON users.u = m.u WHERE x.facet ORDER BY users.urank, m.a"
     ).fetchall()
     # A notice's subject is str(value), so 3 and "3" are one notice, whose
-    # value is the first met in the per-record order (users, then account ids).
+    # value is the first met in the per-record order (user ids, then account ids).
     by_subject: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
     for value_id, u, a in unknown_rows:
         value = tables.values.values[value_id]

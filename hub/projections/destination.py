@@ -103,6 +103,7 @@ __all__ = [
     "ProjectionError",
     "Sections",
     "iter_destination",
+    "merged_contacts",
     "project_account",
     "project_destination",
     "project_user",
@@ -1587,57 +1588,25 @@ class DestinationProjector:
             else:
                 if not flushed:
                     flushed = True
-                    yield from self._merged_contacts(
-                        held_contacts, held_members, notices, stats, chunk_size
+                    yield from merged_contacts(
+                        held_contacts,
+                        held_members,
+                        self.member_separator,
+                        notices,
+                        stats,
+                        chunk_size,
                     )
                     held_contacts = held_members = []
                 counts["links"] += len(result[0])
                 yield LinksChunk(result[0])
         if not flushed:
-            yield from self._merged_contacts(
-                held_contacts, held_members, notices, stats, chunk_size
+            yield from merged_contacts(
+                held_contacts, held_members, self.member_separator, notices, stats, chunk_size
             )
         summary: dict[str, int | float] = dict(counts)
         summary.update(stats)
         summary["contacts"] = counts["user_contacts"] + int(stats.get("membership_contacts", 0))
         yield ProjectionSummary(self.name, notices.notices(), summary)
-
-    def _merged_contacts(
-        self,
-        contacts: list[Record],
-        members: list[Record],
-        notices: NoticeCollector,
-        stats: dict[str, int | float],
-        chunk_size: int,
-    ) -> Iterator[ContactsChunk]:
-        members.sort(key=_record_key)
-        distinct = _distinct_users(members, self.member_separator)
-        ratio = inflation(len(members), distinct)
-        stats["membership_contacts"] = len(members)
-        stats["membership_contact_users"] = distinct
-        stats["inflation"] = ratio
-        notices.add(
-            Notice(
-                "inflation",
-                "membership_contacts",
-                f"{len(members)} membership contacts for {distinct} users "
-                f"(inflation {ratio}): tools billing per contact bill each",
-                {"contacts": len(members), "users": distinct, "inflation": ratio},
-            )
-        )
-        if contacts:
-            contacts.extend(members)
-            contacts.sort(key=_record_key)
-            for before, after in pairwise(contacts):
-                if before.key == after.key:
-                    raise ProjectionError(
-                        f"contact key {before.key!r} is both a user id and a membership "
-                        f"contact key; change membership_contacts.separator"
-                    )
-        else:
-            contacts = members
-        for start in range(0, len(contacts), chunk_size):
-            yield ContactsChunk(contacts[start : start + chunk_size])
 
     # -- results ---------------------------------------------------------------------
 
@@ -1655,7 +1624,9 @@ class DestinationProjector:
             "links": len(links),
         }
         if self.members_on:
-            chunks = list(self._merged_contacts(contacts, members, notices, stats, 1 << 62))
+            chunks = list(
+                merged_contacts(contacts, members, self.member_separator, notices, stats, 1 << 62)
+            )
             contacts = chunks[0].records if chunks else []
         stats["contacts"] = len(contacts)
         return DestinationProjection(self.name, accounts, contacts, links, notices.notices(), stats)
@@ -1790,6 +1761,47 @@ def _parallel(
             process.join()
         for thread in threads:
             thread.join(timeout=1)
+
+
+def merged_contacts(
+    contacts: list[Record],
+    members: list[Record],
+    separator: str,
+    notices: NoticeCollector,
+    stats: dict[str, int | float],
+    chunk_size: int,
+) -> Iterator[ContactsChunk]:
+    """User contacts and membership contacts in one list sorted by key, in
+    chunks; counts the membership contacts and their inflation into ``stats``
+    and ``notices``. Refuses a key that is both a user id and a membership key."""
+    members.sort(key=_record_key)
+    distinct = _distinct_users(members, separator)
+    ratio = inflation(len(members), distinct)
+    stats["membership_contacts"] = len(members)
+    stats["membership_contact_users"] = distinct
+    stats["inflation"] = ratio
+    notices.add(
+        Notice(
+            "inflation",
+            "membership_contacts",
+            f"{len(members)} membership contacts for {distinct} users "
+            f"(inflation {ratio}): tools billing per contact bill each",
+            {"contacts": len(members), "users": distinct, "inflation": ratio},
+        )
+    )
+    if contacts:
+        contacts.extend(members)
+        contacts.sort(key=_record_key)
+        for before, after in pairwise(contacts):
+            if before.key == after.key:
+                raise ProjectionError(
+                    f"contact key {before.key!r} is both a user id and a membership "
+                    f"contact key; change membership_contacts.separator"
+                )
+    else:
+        contacts = members
+    for start in range(0, len(contacts), chunk_size):
+        yield ContactsChunk(contacts[start : start + chunk_size])
 
 
 def _record_key(record: Record) -> str:

@@ -50,6 +50,21 @@ class NoticeCollector:
         for name, amount in totals.items():
             tally.totals[name] = tally.totals.get(name, 0) + amount
 
+    def count_all(
+        self, kind: str, subject: str, message: str, count: int, examples: list[str], **totals: int
+    ) -> None:
+        """:meth:`count` ``count`` times in one call, ``examples`` holding at
+        least the smallest :data:`EXAMPLES` of theirs (``totals`` summed once)."""
+        if count <= 0:
+            return
+        tally = self._tallies.get((kind, subject))
+        if tally is None:
+            tally = self._tallies[(kind, subject)] = _Tally(message)
+        tally.count += count
+        tally.examples.extend(examples)
+        for name, amount in totals.items():
+            tally.totals[name] = tally.totals.get(name, 0) + amount
+
     def merge(self, other: NoticeCollector) -> None:
         """Add ``other``'s occurrences after this one's (as if counted here)."""
         for key, theirs in other._tallies.items():

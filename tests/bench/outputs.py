@@ -4,6 +4,7 @@ must leave them byte for byte the same.
     python tests/bench/outputs.py                     # print the hashes
     python tests/bench/outputs.py --write FILE        # keep them
     python tests/bench/outputs.py --check FILE        # exit 1 unless they match FILE
+    python tests/bench/outputs.py --engine --check FILE   # the same, projected by hub.engine
 
 For each mapping in ``mappings/`` (with the destination type it is written for)
 and each data set (the repository's sample, as of its fixed time; and a
@@ -14,6 +15,9 @@ hash covers exactly what a destination would be handed.
 
 ``tests/bench/outputs.sha256`` holds the hashes of the engine as it is; an
 engine change runs ``--check tests/bench/outputs.sha256`` before and after.
+``--engine`` projects with the columnar engine (:func:`hub.engine.project.project`,
+from the loaded data set and the ``[events]`` rollups) instead of the
+per-record projector, so the two are checked against one file.
 """
 
 from __future__ import annotations
@@ -87,20 +91,32 @@ CREDENTIALS = {
 }
 
 
-def hashes(users: int) -> dict[str, str]:
+def hashes(users: int, engine: bool = False) -> dict[str, str]:
     """``"mapping data-set" -> "records sha256"`` for every mapping and data set."""
     os.environ.update(CREDENTIALS)
+    from hub.engine.project import project
     from hub.records import link_to_json, notice_to_json, record_to_json
-    from hub.sync.pipeline import resolve
+    from hub.sync.pipeline import capabilities_of, resolve
 
     found: dict[str, str] = {}
     for data in ("sample", f"generated-{users}"):
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
             _project(directory, data, users)
-            resolution = resolve(directory / "hub.toml")
+            resolution = resolve(directory / "hub.toml", project_destinations=not engine)
             for name in MAPPINGS:
-                projection = resolution.projections[name]
+                if engine:
+                    settings = resolution.project
+                    projection = project(
+                        name,
+                        resolution.loaded.dataset,
+                        settings.mappings[name],
+                        capabilities_of(settings, resolution.plugins, name),
+                        resolution.as_of,
+                        settings.settings.events.rollups,
+                    )
+                else:
+                    projection = resolution.projections[name]
                 digest = hashlib.sha256()
                 count = 0
                 for record in [*projection.accounts, *projection.contacts]:
@@ -120,8 +136,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--write", type=Path)
     parser.add_argument("--check", type=Path)
+    parser.add_argument("--engine", action="store_true", help="project with hub.engine")
     args = parser.parse_args()
-    found = hashes(args.users)
+    found = hashes(args.users, args.engine)
     lines = [f"{key} {value}" for key, value in sorted(found.items())]
     for line in lines:
         print(line)

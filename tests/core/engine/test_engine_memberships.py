@@ -193,7 +193,7 @@ def test_the_membership_queries_agree_with_the_per_record_rules(
     expected_contacts = []
     expected_links = []
     contacted: set[str] = set()
-    for user_id, user in dataset.users.items():
+    for user_id, user in sorted(dataset.users.items()):
         ms = sorted(
             (m for m in dataset.memberships.values() if m.user_id == user_id),
             key=lambda m: m.account_id,

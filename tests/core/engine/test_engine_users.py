@@ -149,7 +149,7 @@ def _oracle(
         return count_events(events, AS_OF, start)
 
     out: dict[str, tuple[int, str | None, str | None]] = {}
-    for user_id in dataset.users:
+    for user_id in sorted(dataset.users):  # the projection's order: by user id
         ms = sorted(
             (m for m in dataset.memberships.values() if m.user_id == user_id),
             key=lambda m: m.account_id,

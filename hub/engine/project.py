@@ -1,0 +1,382 @@
+"""Everything one destination receives, assembled from the engine's queries.
+
+:func:`project` gives what :func:`hub.projections.destination.project_destination`
+gives (the same records, links, notices and stats, in the same order), from
+the data set *before* the ``[events]`` rollups, which it computes itself
+(:func:`hub.engine.events.enrich`):
+
+- accounts, sorted by id: ``fields`` read off the account's columns, then the
+  user lists (:func:`hub.engine.user_lists.account_lists`), then the rollups
+  (:func:`hub.engine.account_rollups.account_rollup_values`);
+- contacts, one per user (those without memberships too), then the membership
+  contacts, all sorted by key (:func:`hub.projections.destination.merged_contacts`):
+  a user's ``fields`` read the user, the primary membership and account and
+  the rollup (:func:`hub.engine.users.user_contexts`), then the relationship
+  fields (:func:`hub.engine.summaries.user_summaries` and
+  :func:`hub.engine.summaries.membership_counts`);
+- links, sorted by contact and account (:mod:`hub.engine.memberships`);
+- notices: unknown stages and several primary flags (when a rule reads
+  them), truncated lists and summaries, entries holding their separator, and
+  the inflation.
+
+Where two entries of a mapping write one field, the later kind wins, as in
+the per-record projector. Every section is one query over the whole data set;
+the records are built from its rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.config.mapping import (
+    AccountRollupKind,
+    PrimaryAccountPolicy,
+    RelationshipFieldKind,
+)
+from hub.config.mapping import (
+    Mapping as DestinationMapping,
+)
+from hub.config.settings import EventRollup
+from hub.contract.capabilities import Capabilities, ObjectKind
+from hub.engine.account_rollups import account_rollup_values
+from hub.engine.combos import Registered, condition_attributes
+from hub.engine.events import enrich
+from hub.engine.memberships import (
+    MembershipRows,
+    contact_records,
+    field_expression,
+    field_values,
+    link_records,
+    membership_contact_rows,
+    membership_link_rows,
+)
+from hub.engine.summaries import membership_counts
+from hub.engine.tables import Tables
+from hub.engine.user_lists import ListRule, account_lists, user_summaries
+from hub.engine.users import UserContexts, relationship_attributes, user_contexts
+from hub.model import Dataset
+from hub.projections.destination import merged_contacts, sections
+from hub.projections.notices import NoticeCollector
+from hub.projections.stages import StageRanking
+from hub.projections.user_lists import UserList
+from hub.records import DestinationProjection, Link, Record, make_records
+from hub.references import Reference, parse_reference
+
+__all__ = ["project"]
+
+#: The namespaces whose attributes live in each table of :class:`Tables`.
+_TABLE_OF = {
+    "user": "user",
+    "account": "account",
+    "relationship": "relationship",
+    "primary_account": "account",
+    "primary_relationship": "relationship",
+}
+_PRIMARY = frozenset({"primary_account", "primary_relationship"})
+
+
+def _references(fields: Mapping[str, str]) -> dict[str, Reference]:
+    return {name: parse_reference(text) for name, text in fields.items()}
+
+
+class _Wanted:
+    """The attributes the rules read, per table."""
+
+    def __init__(self) -> None:
+        self.by_table: dict[str, list[str]] = {"user": [], "account": [], "relationship": []}
+
+    def add(self, references: Sequence[Reference]) -> None:
+        for reference in references:
+            table = _TABLE_OF.get(reference.namespace)
+            if table is not None and reference.attribute not in self.by_table[table]:
+                self.by_table[table].append(reference.attribute)
+
+
+def _truncated(
+    notices: NoticeCollector,
+    subject: str,
+    key: str,
+    listed: UserList,
+    max_length: int | None,
+) -> None:
+    notices.count(
+        "list_truncated",
+        subject,
+        f"{{count}} value(s) longer than {max_length} characters: whole entries dropped "
+        'from the end behind a "(+N more)" marker',
+        key,
+        dropped_entries=listed.dropped,
+        without_marker=0 if listed.marked else 1,
+    )
+
+
+def _rejected(notices: NoticeCollector, subject: str, key: str, separator: str) -> None:
+    notices.count(
+        "entry_contains_separator",
+        subject,
+        f"{{count}} entr(y/ies) skipped because they contain the separator {separator!r}, "
+        "which would split one entry into two; choose another separator",
+        key,
+    )
+
+
+def _list_notices(
+    notices: NoticeCollector,
+    subject: str,
+    key: str,
+    listed: UserList,
+    separator: str,
+    max_length: int | None,
+) -> None:
+    if listed.dropped:
+        _truncated(notices, subject, key, listed, max_length)
+    for other in listed.rejected:
+        _rejected(notices, subject, f"{key}/{other}", separator)
+
+
+def project(
+    name: str,
+    dataset: Dataset,
+    mapping: DestinationMapping,
+    capabilities: Capabilities,
+    as_of: datetime,
+    event_rollups: Sequence[EventRollup] = (),
+) -> DestinationProjection:
+    """Everything destination ``name`` receives (see the module doc)."""
+    on = sections(name, mapping, capabilities)
+    ranking = StageRanking(mapping.stages)
+    notices = NoticeCollector()
+
+    account_refs = _references(mapping.accounts.fields)
+    user_refs = _references(mapping.users.fields)
+    member_refs = _references(mapping.membership_contacts.fields)
+    link_refs = on.link_properties
+    account_rules = [
+        (
+            item.field,
+            ListRule(
+                value=item.value,
+                where=item.where,
+                order_by=item.order_by,
+                separator=item.separator,
+                max_length=item.max_length if item.max_length is not None else on.account_max,
+            ),
+        )
+        for item in mapping.accounts.user_lists
+    ]
+    summary_rules = [
+        (
+            item,
+            ListRule(
+                template=item.template,
+                where=item.where,
+                order_by=item.order_by,
+                separator=item.separator,
+                max_length=item.max_length if item.max_length is not None else on.contact_max,
+            ),
+        )
+        for item in mapping.users.relationship_fields
+    ]
+
+    # What the user contexts must compute, as the per-record projector decides it.
+    read = (list(member_refs.values()) if on.members else []) + (
+        list(user_refs.values()) if on.users else []
+    )
+    need_primary = on.links or any(r.namespace in _PRIMARY for r in read)
+    need_stage = any(r.namespace == "rollup" and r.attribute == "stage" for r in read)
+    contexts_needed = on.users or on.members
+
+    wanted = _Wanted()
+    if on.accounts:
+        wanted.add(list(account_refs.values()))
+        for _, rule in account_rules:
+            wanted.add(rule.references())
+        for rollup in mapping.accounts.rollups:
+            wanted.add(condition_attributes(rollup.where))
+    if on.users:
+        wanted.add(list(user_refs.values()))
+        for _, rule in summary_rules:
+            wanted.add(rule.references())
+    if on.members:
+        wanted.add(list(member_refs.values()))
+        wanted.add(condition_attributes(mapping.membership_contacts.where))
+    if on.links:
+        wanted.add(list(link_refs.values()))
+        wanted.add(condition_attributes(mapping.links.where))
+    relationship = list(wanted.by_table["relationship"])
+    if contexts_needed:
+        relationship.extend(relationship_attributes(mapping.stages, mapping.primary_account))
+    policies = {mapping.primary_account.policy, mapping.primary_account.fallback}
+    events_needed = bool(event_rollups) or (
+        on.accounts
+        and any(r.kind != AccountRollupKind.USER_COUNT for r in mapping.accounts.rollups)
+    )
+    events_needed = events_needed or (need_primary and PrimaryAccountPolicy.MOST_ACTIVE in policies)
+    tables = Tables(
+        dataset,
+        relationship,
+        user=wanted.by_table["user"],
+        account=wanted.by_table["account"],
+        events=events_needed,
+    )
+    if event_rollups:
+        enrich(tables, event_rollups, as_of)
+
+    contexts: UserContexts | None = None
+    if contexts_needed:
+        contexts = user_contexts(tables, mapping.stages, mapping.primary_account, as_of)
+        if need_stage:
+            for unknown in contexts.unknown_stages:
+                notices.count_all(
+                    "unknown_stage",
+                    unknown.subject,
+                    f"{{count}} membership(s) have {ranking.property} = {unknown.value!r}, "
+                    "which is neither in stages.order nor stages.churn; ignored when rolling "
+                    "up stages",
+                    unknown.count,
+                    unknown.examples,
+                )
+        if need_primary and mapping.primary_account.policy == PrimaryAccountPolicy.EXPLICIT:
+            count, examples = contexts.several_flags
+            notices.count_all(
+                "several_primary_flags",
+                mapping.primary_account.flag_property,
+                "{count} user(s) have several memberships flagged primary; the fallback "
+                f"policy {mapping.primary_account.fallback!r} picked among them",
+                count,
+                examples,
+            )
+
+    accounts = (
+        _accounts(tables, mapping, account_refs, account_rules, as_of, notices)
+        if on.accounts
+        else []
+    )
+    contacts: list[Record] = []
+    if on.users:
+        assert contexts is not None
+        contacts = _user_contacts(tables, contexts, ranking, user_refs, summary_rules, notices)
+    members: list[Record] = []
+    if on.members:
+        rows = membership_contact_rows(
+            tables, contexts, member_refs, mapping.membership_contacts.where
+        )
+        members = contact_records(
+            tables, rows, separator=mapping.membership_contacts.separator, ranking=ranking
+        )
+    links: list[Link] = []
+    if on.links:
+        assert contexts is not None
+        links = link_records(
+            tables, membership_link_rows(tables, contexts, link_refs, mapping.links.where)
+        )
+    stats: dict[str, int | float] = {
+        "accounts": len(accounts),
+        "user_contacts": len(contacts),
+        "links": len(links),
+    }
+    if on.members:
+        chunks = list(
+            merged_contacts(
+                contacts, members, mapping.membership_contacts.separator, notices, stats, 1 << 62
+            )
+        )
+        contacts = chunks[0].records if chunks else []
+    stats["contacts"] = len(contacts)
+    tables.connection.close()
+    return DestinationProjection(name, accounts, contacts, links, notices.notices(), stats)
+
+
+def _accounts(
+    tables: Tables,
+    mapping: DestinationMapping,
+    references: dict[str, Reference],
+    rules: list[tuple[str, ListRule]],
+    as_of: datetime,
+    notices: NoticeCollector,
+) -> list[Record]:
+    """Every account's record, in account id order."""
+    ids = tables.account_ids
+    values = tables.values.values
+    names = list(references)
+    columns = []
+    for reference in references.values():
+        found = tables.connection.execute(
+            f"SELECT {tables.qualified('account', reference.attribute)} FROM accounts ORDER BY a"
+        ).fetchall()
+        columns.append([values[row[0]] for row in found])
+    fields: list[dict[str, Any]] = [
+        dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)
+    ] or [{} for _ in ids]
+    for field, rule in rules:
+        listed = account_lists(tables, rule)
+        subject = f"accounts.user_lists.{field}"
+        for account_id, record_fields in zip(ids, fields, strict=True):
+            found_list = listed.get(account_id)
+            record_fields[field] = None if found_list is None else found_list.value
+            if found_list is not None:
+                _list_notices(
+                    notices, subject, account_id, found_list, rule.separator, rule.max_length
+                )
+    for rollup in mapping.accounts.rollups:
+        for record_fields, value in zip(
+            fields, account_rollup_values(tables, rollup, as_of), strict=True
+        ):
+            record_fields[rollup.field] = value
+    return make_records(ObjectKind.ACCOUNT, ids, fields)
+
+
+def _user_contacts(
+    tables: Tables,
+    contexts: UserContexts,
+    ranking: StageRanking,
+    references: dict[str, Reference],
+    rules: list[tuple[Any, ListRule]],
+    notices: NoticeCollector,
+) -> list[Record]:
+    """Every user's contact, in user id order."""
+    names = tuple(references)
+    refs = tuple(references.values())
+    namespaces = {r.namespace for r in refs}
+    connection = tables.connection
+    with Registered(connection) as registered:
+        registered.add("ctx", contexts.table)
+        joins = ["LEFT JOIN ctx ON ctx.u = users.u"]
+        if "primary_account" in namespaces:
+            joins.append('LEFT JOIN accounts pa ON pa.a = ctx."primary"')
+        if "primary_relationship" in namespaces:
+            joins.append('LEFT JOIN m pm ON pm.u = users.u AND pm.a = ctx."primary"')
+        selected = "".join(
+            f", {field_expression(tables, reference)} AS f{i}" for i, reference in enumerate(refs)
+        )
+        table = connection.sql(
+            f"SELECT users.u, false AS is_primary{selected} FROM users {' '.join(joins)}"
+            " ORDER BY users.urank"
+        ).to_arrow_table()
+    rows = MembershipRows(table, names, refs)
+    order = table.column("u").to_pylist()
+    user_ids = [tables.user_ids[u] for u in order]
+    columns = field_values(tables, rows, ranking)
+    fields: list[dict[str, Any]] = [
+        dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)
+    ] or [{} for _ in user_ids]
+    for item, rule in rules:
+        kind = item.kind
+        if kind in (RelationshipFieldKind.COUNT, RelationshipFieldKind.ANY):
+            counts = membership_counts(tables, rule.where)
+            for u, record_fields in zip(order, fields, strict=True):
+                count = counts[u]
+                record_fields[item.field] = (
+                    count if kind == RelationshipFieldKind.COUNT else count > 0
+                )
+            continue
+        summaries = user_summaries(tables, rule)
+        subject = f"users.relationship_fields.{item.field}"
+        for user_id, record_fields in zip(user_ids, fields, strict=True):
+            summary = summaries.get(user_id)
+            record_fields[item.field] = None if summary is None else summary.value
+            if summary is not None:
+                _list_notices(notices, subject, user_id, summary, rule.separator, rule.max_length)
+    return make_records(ObjectKind.CONTACT, user_ids, fields)
