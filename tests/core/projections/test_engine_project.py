@@ -1,0 +1,244 @@
+"""The columnar engine's whole projection against the per-record projector.
+
+:func:`hub.engine.project.project` must give, byte for byte, what
+:func:`hub.projections.destination.project_destination` gives (records,
+links, notices with their counts and examples, stats) for random data sets
+under the mappings the projector's own tests use and a few harder ones:
+every primary policy, membership contacts reading the rollup and the primary,
+links filtered and carrying properties, lists and summaries that truncate,
+unknown stages, several primary flags, ``[events]`` rollups feeding a
+condition. The shipped mappings on the sample go through
+:func:`hub.sync.pipeline.resolve`, as ``hub preview`` does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_destination import (
+    AS_OF,
+    DETERMINISM_MAPPINGS,
+    FULL_MAPPING,
+    MAPPING,
+    caps,
+    datasets,
+    seeds,
+    shuffled,
+)
+
+from hub.conditions import compile_condition
+from hub.config.mapping import Mapping
+from hub.config.settings import EventSettings
+from hub.contract.capabilities import Capabilities
+from hub.engine.project import project
+from hub.model import Dataset, User
+from hub.projections.destination import ProjectionError, project_destination
+from hub.projections.resolver import enrich
+from hub.records import DestinationProjection, projection_to_json
+
+ROOT = Path(__file__).resolve().parents[3]
+
+HARD_MAPPINGS: list[dict[str, Any]] = [
+    {
+        "destination": "crm",
+        "primary_account": {"policy": "explicit", "fallback": "last"},
+        "stages": {"order": ["visitor", "MAL", "MQL", "CUS", "PRO"], "churn": "churn"},
+        "accounts": {
+            "fields": {"name": "account.name"},
+            "user_lists": [
+                {
+                    "field": "owners",
+                    "value": "user.name",
+                    "where": "relationship.role == 'Owner' or user.logins > 0",
+                    "order_by": "relationship.joined_at",
+                    "max_length": 9,
+                },
+            ],
+            "rollups": [
+                {"field": "n", "kind": "user_count", "where": "relationship.role != 'User'"},
+                {"field": "events", "kind": "event_count", "event": "login", "window_days": 30},
+                {"field": "seen", "kind": "last_active", "where": "exists(user.email)"},
+            ],
+        },
+        "users": {
+            "fields": {
+                "stage": "rollup.stage",
+                "n": "rollup.account_count",
+                "home": "primary_account.account_id",
+                "role": "primary_relationship.role",
+                "logins": "user.logins",
+            },
+            "relationship_fields": [
+                {
+                    "field": "where",
+                    "template": "{account.name} ({relationship.role})",
+                    "order_by": "relationship.stage",
+                    "max_length": 16,
+                    "separator": " (",
+                },
+                {"field": "n", "kind": "count", "where": "relationship.logins > 0"},
+                {"field": "owner", "kind": "any", "where": "relationship.role == 'Owner'"},
+            ],
+        },
+        "membership_contacts": {
+            "enabled": True,
+            "separator": "|",
+            "where": "relationship.role != 'User'",
+            "fields": {
+                "email": "user.email",
+                "stage": "relationship.stage",
+                "rolled": "rollup.stage",
+                "home": "primary_account.name",
+                "home_role": "primary_relationship.role",
+                "count": "rollup.account_count",
+            },
+        },
+        "links": {
+            "where": "not relationship.role == 'User'",
+            "properties": {"role": "relationship.role", "stage": "relationship.stage"},
+        },
+    },
+    {
+        "destination": "crm",
+        "primary_account": {"policy": "most_active", "activity_window_days": 10},
+        "users": {"fields": {"home": "primary_account.name", "stage": "rollup.stage"}},
+        "links": {"properties": {}},
+    },
+    {
+        "destination": "crm",
+        "primary_account": {"policy": "highest_stage"},
+        "accounts": {"enabled": False},
+        # Nothing reads the rolled-up stage: an unknown stage raises no notice.
+        "users": {"fields": {"company": "primary_account.name"}},
+        "membership_contacts": {"enabled": True, "fields": {"role": "relationship.role"}},
+    },
+]
+
+EVENTS = EventSettings.model_validate(
+    {
+        "rollups": [
+            {"level": "user", "property": "logins", "event": "login", "window_days": 30},
+            {"level": "relationship", "property": "logins", "event": "login"},
+            {"level": "account", "property": "last", "kind": "last_seen"},
+        ]
+    }
+)
+MAPPINGS = [MAPPING, FULL_MAPPING, *DETERMINISM_MAPPINGS, *HARD_MAPPINGS]
+
+
+def dump(projection: DestinationProjection) -> str:
+    return json.dumps(projection_to_json(projection), sort_keys=True)
+
+
+def both(dataset: Dataset, mapping: dict[str, Any], capabilities: Capabilities) -> tuple[str, str]:
+    validated = Mapping.model_validate(mapping)
+    expected = project_destination(
+        "crm", enrich(dataset, EVENTS, AS_OF), validated, capabilities, AS_OF, compile_condition
+    )
+    got = project("crm", dataset, validated, capabilities, AS_OF, EVENTS.rollups)
+    return dump(got), dump(expected)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dataset=datasets(),
+    which=st.sampled_from(range(len(MAPPINGS))),
+    account_max=st.sampled_from([None, 12, 30]),
+    links=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_the_engine_projects_what_the_per_record_projector_does(
+    dataset: Dataset, which: int, account_max: int | None, links: bool, seed: int
+) -> None:
+    capabilities = caps(links=links, account_max=account_max)
+    got, expected = both(shuffled(dataset, seed), MAPPINGS[which], capabilities)
+    assert got == expected
+
+
+def test_the_seeds_project_the_same_under_every_mapping() -> None:
+    for mapping in MAPPINGS:
+        got, expected = both(seeds(), mapping, caps())
+        assert got == expected
+        assert json.loads(got)["contacts"], "a mapping the test means to exercise sends contacts"
+
+
+def test_the_engine_refuses_what_the_projector_refuses() -> None:
+    dataset = seeds()
+    dataset.users["elon:sx"] = User("elon:sx")  # also the key of elon's membership of sx
+    mapping = Mapping.model_validate({"destination": "x", "membership_contacts": {"enabled": True}})
+    with pytest.raises(ProjectionError, match="separator"):
+        project_destination("crm", dataset, mapping, caps(), AS_OF, compile_condition)
+    with pytest.raises(ProjectionError, match="separator"):
+        project("crm", dataset, mapping, caps(), AS_OF)
+    unique = Mapping.model_validate(
+        {
+            "destination": "x",
+            "membership_contacts": {"enabled": True, "fields": {"e": "user.email"}},
+        }
+    )
+    with pytest.raises(ProjectionError, match="de-duplicates contacts by e-mail"):
+        project("crm", seeds(), unique, caps(unique_by_email=True), AS_OF)
+
+
+def _bench_outputs() -> ModuleType:
+    """tests/bench/outputs.py, which writes a project of every shipped mapping."""
+    sys.path.insert(0, str(ROOT / "tests" / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "bench_outputs_for_engine", ROOT / "tests" / "bench" / "outputs.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "tests" / "bench"))
+    return module
+
+
+def test_every_shipped_mapping_projects_the_same_on_the_sample(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every mapping in mappings/ with the destination type it is written for,
+    on the sample and the repository's [events], through resolve as ``hub
+    preview`` runs it."""
+    from hub.sync.pipeline import capabilities_of, resolve
+
+    outputs = _bench_outputs()
+    for name, value in outputs.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    outputs._project(tmp_path, "sample", 0)
+    monkeypatch.chdir(tmp_path)
+    resolution = resolve(tmp_path / "hub.toml")
+    assert sorted(resolution.projections) == sorted(outputs.MAPPINGS)
+    for name, expected in resolution.projections.items():
+        settings_ = resolution.project
+        got = project(
+            name,
+            resolution.loaded.dataset,
+            settings_.mappings[name],
+            capabilities_of(settings_, resolution.plugins, name),
+            resolution.as_of,
+            settings_.settings.events.rollups,
+        )
+        assert dump(got) == dump(expected), name
+
+
+def test_an_event_rollup_feeds_a_condition() -> None:
+    """``user.logins`` exists only through [events]: the owners list reads it."""
+    dataset = seeds()
+    got, expected = both(dataset, HARD_MAPPINGS[0], caps())
+    assert got == expected
+    logins = {
+        r["key"]: r["fields"]["logins"]
+        for r in json.loads(got)["contacts"]
+        if "logins" in r["fields"]
+    }
+    assert logins["gwynne"] == 1 and logins["elon"] == 0
