@@ -36,6 +36,7 @@ __all__ = [
     "combination_facet",
     "combinations",
     "condition_attributes",
+    "distinct_combinations",
     "join_on",
     "key_columns",
     "scope_of",
@@ -104,24 +105,25 @@ def scope_of(references: Sequence[Reference], values: Sequence[Any]) -> Scope:
     )
 
 
+def distinct_combinations(
+    tables: Tables, references: Sequence[Reference]
+) -> tuple[list[str], list[tuple[int, ...]]]:
+    """The columns of ``references`` (duplicates dropped) and each distinct
+    combination of their value ids among :data:`SCAN`'s rows."""
+    references = list(dict.fromkeys(references))
+    columns = [tables.qualified(r.namespace, r.attribute) for r in references]
+    if not columns:
+        return columns, [()]
+    rows = tables.connection.execute(f"SELECT DISTINCT {', '.join(columns)} {SCAN}").fetchall()
+    return columns, [tuple(row) for row in rows]
+
+
 def combinations(
     tables: Tables, references: Sequence[Reference]
 ) -> tuple[list[str], list[tuple[int, ...]], list[Scope]]:
-    """The columns of ``references`` (duplicates dropped), each distinct
-    combination of their value ids among :data:`SCAN`'s rows, and the scope
-    of each combination."""
+    """:func:`distinct_combinations`, and the scope of each combination."""
     references = list(dict.fromkeys(references))
-    columns = [tables.qualified(r.namespace, r.attribute) for r in references]
-    combos: list[tuple[int, ...]]
-    if columns:
-        combos = [
-            tuple(row)
-            for row in tables.connection.execute(
-                f"SELECT DISTINCT {', '.join(columns)} {SCAN}"
-            ).fetchall()
-        ]
-    else:
-        combos = [()]
+    columns, combos = distinct_combinations(tables, references)
     values = tables.values.values
     scopes = [scope_of(references, [values[i] for i in combo]) for combo in combos]
     return columns, combos, scopes

@@ -85,11 +85,9 @@ class Tables:
             "u": pa.array([user_index[m.user_id] for m in memberships], pa.int64()),
             "a": pa.array([account_index[m.account_id] for m in memberships], pa.int64()),
         }
-        ids = self.values.id
+        ids = self.values.ids
         for name in self.relationship:
-            columns[self.column(name)] = pa.array(
-                [ids(m.get(name)) for m in memberships], pa.int64()
-            )
+            columns[self.column(name)] = ids([m.get(name) for m in memberships])
         self._register("m", pa.table(columns))
         ranks = sorted(range(len(self.user_ids)), key=self.user_ids.__getitem__)
         urank = [0] * len(ranks)
@@ -101,14 +99,14 @@ class Tables:
         }
         users = list(dataset.users.values())
         for i, name in enumerate(self.user):
-            user_columns[f"u{i}"] = pa.array([ids(x.get(name)) for x in users], pa.int64())
+            user_columns[f"u{i}"] = ids([x.get(name) for x in users])
         self._register("users", pa.table(user_columns))
         account_columns: dict[str, pa.Array] = {
             "a": pa.array(range(len(self.account_ids)), pa.int64())
         }
         for i, name in enumerate(self.account):
-            account_columns[f"a{i}"] = pa.array(
-                [ids(dataset.accounts[x].get(name)) for x in self.account_ids], pa.int64()
+            account_columns[f"a{i}"] = ids(
+                [dataset.accounts[x].get(name) for x in self.account_ids]
             )
         self._register("accounts", pa.table(account_columns))
         if events:
@@ -124,7 +122,7 @@ class Tables:
                             pa.int64(),
                         ),
                         "t": pa.array([micros(x.timestamp) for x in dataset.events], pa.int64()),
-                        "n": pa.array([ids(x.event) for x in dataset.events], pa.int64()),
+                        "n": ids([x.event for x in dataset.events]),
                     }
                 ),
             )

@@ -22,7 +22,7 @@ The truncation is the window arithmetic of
 first ``k`` entries joined, the kept run is the longest ``k < n`` with
 ``cum + len(separator) + len("(+N more)") <= max_length``, else the marker
 alone when it fits, else the longest run that fits with no marker. Only the
-kept entries' ids come back to Python, which joins their text.
+kept entries' text comes back to Python, joined in the query.
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ from hub.engine.combos import (
     NAMESPACES,
     SCAN,
     Registered,
-    combinations,
     condition_attributes,
+    distinct_combinations,
     join_on,
     key_columns,
     where_facet,
 )
 from hub.engine.tables import Tables
-from hub.projections.templates import compile_template, template_references
+from hub.projections.templates import template_pattern, template_references
 from hub.projections.user_lists import UserList, marker
 from hub.references import Reference, parse_reference
 from hub.values import render, sort_key
@@ -123,24 +123,35 @@ def user_summaries(tables: Tables, rule: ListRule) -> dict[str, UserList]:
 _SIDES = {"account": ("m.a", "users.urank", "m.u"), "user": ("m.u", "m.a", "m.a")}
 
 
-def _entries(tables: Tables, rule: ListRule) -> tuple[list[str], pa.Table, str]:
-    """Each distinct entry's text, its facet table ``f_entry(k.., eid, erank,
-    elen, empty, sep)`` (``eid`` indexes the texts) and that table's join."""
-    columns, combos, scopes = combinations(tables, rule.entry_references())
+def _entries(tables: Tables, rule: ListRule) -> tuple[pa.Table, str]:
+    """The facet table ``f_entry(k.., text, erank, elen, empty, sep)`` of each
+    distinct entry, and its join."""
+    references = list(dict.fromkeys(rule.entry_references()))
+    columns, combos = distinct_combinations(tables, references)
+    values = tables.values.values
+    # A template renders each value alone (a string as it is, anything else by
+    # render(), a missing one as ""): so each distinct value is rendered once,
+    # and an entry is the template's pattern with those texts put in.
+    text_of: dict[int, str] = {}
+    for combo in combos:
+        for i in combo:
+            if i not in text_of:
+                v = values[i]
+                text_of[i] = v if v.__class__ is str else render(v)
     if rule.template is not None:
-        template = compile_template(rule.template, NAMESPACES)
-        texts = [template(scope) for scope in scopes]
+        pattern, placed = template_pattern(rule.template, NAMESPACES)
+        slots = [references.index(reference) for reference in placed]
+        texts = [pattern % tuple([text_of[combo[j]] for j in slots]) for combo in combos]
     else:
-        values = tables.values.values
-        texts = [v if isinstance(v, str) else render(v) for v in (values[c[0]] for c in combos)]
+        texts = [text_of[combo[0]] for combo in combos]
     separator = rule.separator
     table = key_columns(columns, combos)
-    table["eid"] = pa.array(range(len(texts)), pa.int64())
+    table["text"] = pa.array(texts, pa.string())
     table["erank"] = pa.array(_dense_ranks(texts, lambda text: text), pa.int64())
     table["elen"] = pa.array([len(text) for text in texts], pa.int64())
     table["empty"] = pa.array([not text for text in texts], pa.bool_())
     table["sep"] = pa.array([separator in text for text in texts], pa.bool_())
-    return texts, pa.table(table), join_on("f_entry", columns)
+    return pa.table(table), join_on("f_entry", columns)
 
 
 def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList]:
@@ -150,7 +161,7 @@ def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList
     group, tie, reported = _SIDES[side]
     separator = rule.separator
     with Registered(connection) as registered:
-        texts, entries, entry_join = _entries(tables, rule)
+        entries, entry_join = _entries(tables, rule)
         registered.add("f_entry", entries)
         joins = [entry_join]
         order = "f_entry.erank"
@@ -182,12 +193,12 @@ def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList
         rows = connection.execute(
             f"""
             WITH e AS (
-                SELECT {group} AS g, {tie} AS tie, {reported} AS rid, f_entry.eid AS vid,
+                SELECT {group} AS g, {tie} AS tie, {reported} AS rid, f_entry.text,
                        f_entry.elen, f_entry.sep, {order} AS okey
                 {SCAN} {" ".join(joins)}
                 WHERE {filtered} AND NOT f_entry.empty
             ), o AS (
-                SELECT g, vid, row_number() OVER w AS k,
+                SELECT g, text, row_number() OVER w AS k,
                        count(*) OVER (PARTITION BY g) AS n,
                        sum(elen) OVER w + (row_number() OVER w - 1) * $sep AS cum
                 FROM e WHERE NOT sep
@@ -211,25 +222,27 @@ def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList
             ), r AS (
                 SELECT g, list(rid ORDER BY tie) AS rejected FROM e WHERE sep GROUP BY g
             ), kl AS (
-                SELECT o.g, list(o.vid ORDER BY o.k) AS ids FROM o JOIN c ON c.g = o.g
+                SELECT o.g, string_agg(o.text, $separator ORDER BY o.k) AS joined
+                FROM o JOIN c ON c.g = o.g
                 WHERE o.k <= c.kept GROUP BY o.g
             )
             SELECT coalesce(c.g, r.g) AS g, coalesce(c.n, 0), coalesce(c.kept, 0),
-                   coalesce(c.marked, false), coalesce(kl.ids, []), coalesce(r.rejected, [])
+                   coalesce(c.marked, false), kl.joined, coalesce(r.rejected, [])
             FROM c FULL JOIN r ON r.g = c.g LEFT JOIN kl ON kl.g = c.g
             """,
-            {"sep": len(separator), "limit": limit},
+            {"sep": len(separator), "limit": limit, "separator": separator},
         ).fetchall()
     out: dict[str, UserList] = {}
     account_ids, user_ids = tables.account_ids, tables.user_ids
     group_ids, reported_ids = (
         (account_ids, user_ids) if side == "account" else (user_ids, account_ids)
     )
-    for g, n, kept, marked, kept_ids, rejected in rows:
-        texts_kept = [texts[v] for v in kept_ids]
-        if marked:
-            texts_kept.append(marker(n - kept))
-        value = separator.join(texts_kept) if n else None
+    for g, n, kept, marked, joined, rejected in rows:
+        value: str | None = None
+        if n:
+            value = joined if kept else ""
+            if marked:
+                value = f"{value}{separator}{marker(n - kept)}" if kept else marker(n - kept)
         out[group_ids[g]] = UserList(
             value, kept, n - kept, bool(marked), tuple(reported_ids[r] for r in rejected)
         )

@@ -14,15 +14,18 @@ per-record rules call, so the two agree by construction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["NULL", "Values"]
 
 #: The id of ``None``, the absent value.
 NULL = 0
+#: The types Arrow's string encoding takes exactly as they are.
+_TEXT = frozenset({str, type(None)})
 
 
 class Values:
@@ -54,9 +57,27 @@ class Values:
             self._ids[key] = found
         return found
 
-    def ids(self, values: Iterable[Any]) -> list[int]:
-        """:meth:`id` of each of ``values``."""
-        return [self.id(value) for value in values]
+    def ids(self, values: Sequence[Any]) -> pa.Array:
+        """:meth:`id` of each of ``values``, as an ``int64`` array.
+
+        A column of strings (and ``None``), the common case, is interned by
+        Arrow's dictionary encoding: each distinct string goes through
+        :meth:`id` once. Any other column, value by value."""
+        if set(map(type, values)) <= _TEXT:
+            encoded = pa.array(values, pa.string()).dictionary_encode()
+            interned, values_ = self._ids, self.values
+            known_ids: list[int] = []
+            for text in encoded.dictionary.to_pylist():
+                key = (str, text)
+                found = interned.get(key)
+                if found is None:
+                    found = interned[key] = len(values_)
+                    values_.append(text)
+                known_ids.append(found)
+            known = pa.array(known_ids, pa.int64())
+            return pc.fill_null(pc.take(known, encoded.indices), NULL)
+        one = self.id
+        return pa.array([one(value) for value in values], pa.int64())
 
     def facet(
         self,
