@@ -84,6 +84,10 @@ class MembershipRows:
     #: Each name's reference, in :attr:`names` order.
     references: tuple[Reference, ...]
 
+    def slice(self, start: int, length: int) -> MembershipRows:
+        """The rows ``start`` to ``start + length``."""
+        return MembershipRows(self.table.slice(start, length), self.names, self.references)
+
     @property
     def users(self) -> int:
         """The distinct users among the rows."""

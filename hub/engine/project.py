@@ -21,12 +21,14 @@ the data set *before* the ``[events]`` rollups, which it computes itself
 
 Where two entries of a mapping write one field, the later kind wins, as in
 the per-record projector. Every section is one query over the whole data set;
-the records are built from its rows.
+:func:`stream` builds the records from its columns a chunk at a time, in the
+chunks of :func:`hub.projections.destination.iter_destination`, and
+:func:`project` collects them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,14 +59,28 @@ from hub.engine.tables import Tables
 from hub.engine.user_lists import ListRule, account_lists, user_summaries
 from hub.engine.users import UserContexts, relationship_attributes, user_contexts
 from hub.model import Dataset
-from hub.projections.destination import merged_contacts, sections
+from hub.projections.destination import (
+    DEFAULT_CHUNK_SIZE,
+    collect,
+    merged_contacts,
+    sections,
+)
 from hub.projections.notices import NoticeCollector
 from hub.projections.stages import StageRanking
 from hub.projections.user_lists import UserList
-from hub.records import DestinationProjection, Link, Record, make_records
+from hub.records import (
+    AccountsChunk,
+    ContactsChunk,
+    DestinationProjection,
+    LinksChunk,
+    ProjectionChunk,
+    ProjectionSummary,
+    Record,
+    make_records,
+)
 from hub.references import Reference, parse_reference
 
-__all__ = ["project"]
+__all__ = ["project", "stream"]
 
 #: The namespaces whose attributes live in each table of :class:`Tables`.
 _TABLE_OF = {
@@ -144,7 +160,29 @@ def project(
     as_of: datetime,
     event_rollups: Sequence[EventRollup] = (),
 ) -> DestinationProjection:
-    """Everything destination ``name`` receives (see the module doc)."""
+    """Everything destination ``name`` receives (see the module doc): the
+    stream of :func:`stream`, collected."""
+    return collect(stream(name, dataset, mapping, capabilities, as_of, event_rollups))
+
+
+def stream(
+    name: str,
+    dataset: Dataset,
+    mapping: DestinationMapping,
+    capabilities: Capabilities,
+    as_of: datetime,
+    event_rollups: Sequence[EventRollup] = (),
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Iterator[ProjectionChunk]:
+    """Everything destination ``name`` receives as the chunks of
+    :func:`hub.projections.destination.iter_destination`: accounts, contacts,
+    links (each at most ``chunk_size`` records, concatenated the same lists),
+    then the summary. Records are built a chunk at a time from the queries'
+    columns (membership contacts, which sort among the user contacts, are the
+    exception: that section is built whole)."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
     on = sections(name, mapping, capabilities)
     ranking = StageRanking(mapping.stages)
     notices = NoticeCollector()
@@ -249,16 +287,27 @@ def project(
                 examples,
             )
 
-    accounts = (
-        _accounts(tables, mapping, account_refs, account_rules, as_of, notices)
-        if on.accounts
-        else []
-    )
-    contacts: list[Record] = []
+    if on.accounts:
+        columns = _accounts(tables, mapping, account_refs, account_rules, as_of, notices)
+        ids = tables.account_ids
+        for start in range(0, len(ids), chunk_size):
+            yield AccountsChunk(
+                _records(ObjectKind.ACCOUNT, ids, columns, start, start + chunk_size)
+            )
+        del columns
+    stats: dict[str, int | float] = {
+        "accounts": len(tables.account_ids) if on.accounts else 0,
+        "user_contacts": 0,
+        "links": 0,
+    }
+    user_ids: list[str] = []
+    user_columns: dict[str, list[Any]] = {}
     if on.users:
         assert contexts is not None
-        contacts = _user_contacts(tables, contexts, ranking, user_refs, summary_rules, notices)
-    members: list[Record] = []
+        user_ids, user_columns = _user_contacts(
+            tables, contexts, ranking, user_refs, summary_rules, notices
+        )
+        stats["user_contacts"] = len(user_ids)
     if on.members:
         rows = membership_contact_rows(
             tables, contexts, member_refs, mapping.membership_contacts.where
@@ -266,27 +315,40 @@ def project(
         members = contact_records(
             tables, rows, separator=mapping.membership_contacts.separator, ranking=ranking
         )
-    links: list[Link] = []
+        del rows
+        # Membership contacts sort among the user contacts by key: all at once.
+        contacts = _records(ObjectKind.CONTACT, user_ids, user_columns, 0, len(user_ids))
+        yield from merged_contacts(
+            contacts, members, mapping.membership_contacts.separator, notices, stats, chunk_size
+        )
+    else:
+        for start in range(0, len(user_ids), chunk_size):
+            yield ContactsChunk(
+                _records(ObjectKind.CONTACT, user_ids, user_columns, start, start + chunk_size)
+            )
+    del user_columns
     if on.links:
         assert contexts is not None
-        links = link_records(
-            tables, membership_link_rows(tables, contexts, link_refs, mapping.links.where)
-        )
-    stats: dict[str, int | float] = {
-        "accounts": len(accounts),
-        "user_contacts": len(contacts),
-        "links": len(links),
-    }
-    if on.members:
-        chunks = list(
-            merged_contacts(
-                contacts, members, mapping.membership_contacts.separator, notices, stats, 1 << 62
-            )
-        )
-        contacts = chunks[0].records if chunks else []
-    stats["contacts"] = len(contacts)
+        rows = membership_link_rows(tables, contexts, link_refs, mapping.links.where)
+        stats["links"] = rows.table.num_rows
+        for start in range(0, rows.table.num_rows, chunk_size):
+            yield LinksChunk(link_records(tables, rows.slice(start, chunk_size)))
+        del rows
+    stats["contacts"] = stats["user_contacts"] + int(stats.get("membership_contacts", 0))
     tables.connection.close()
-    return DestinationProjection(name, accounts, contacts, links, notices.notices(), stats)
+    yield ProjectionSummary(name, notices.notices(), stats)
+
+
+def _records(
+    kind: ObjectKind, keys: list[str], columns: dict[str, list[Any]], start: int, end: int
+) -> list[Record]:
+    """The records of ``keys[start:end]``, their fields read off ``columns``
+    (in the columns' order: a later kind writing a name keeps its place)."""
+    end = min(end, len(keys))
+    names = list(columns)
+    slices = [columns[name][start:end] for name in names]
+    fields = [dict(zip(names, row, strict=True)) for row in zip(*slices, strict=True)]
+    return make_records(kind, keys[start:end], fields or [{} for _ in range(start, end)])
 
 
 def _accounts(
@@ -296,36 +358,31 @@ def _accounts(
     rules: list[tuple[str, ListRule]],
     as_of: datetime,
     notices: NoticeCollector,
-) -> list[Record]:
-    """Every account's record, in account id order."""
+) -> dict[str, list[Any]]:
+    """Every account's fields as columns, in account id order."""
     ids = tables.account_ids
     values = tables.values.values
-    names = list(references)
-    columns = []
-    for reference in references.values():
+    columns: dict[str, list[Any]] = {}
+    for name, reference in references.items():
         found = tables.connection.execute(
             f"SELECT {tables.qualified('account', reference.attribute)} FROM accounts ORDER BY a"
         ).fetchall()
-        columns.append([values[row[0]] for row in found])
-    fields: list[dict[str, Any]] = [
-        dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)
-    ] or [{} for _ in ids]
+        columns[name] = [values[row[0]] for row in found]
     for field, rule in rules:
         listed = account_lists(tables, rule)
         subject = f"accounts.user_lists.{field}"
-        for account_id, record_fields in zip(ids, fields, strict=True):
+        column: list[Any] = []
+        for account_id in ids:
             found_list = listed.get(account_id)
-            record_fields[field] = None if found_list is None else found_list.value
+            column.append(None if found_list is None else found_list.value)
             if found_list is not None:
                 _list_notices(
                     notices, subject, account_id, found_list, rule.separator, rule.max_length
                 )
+        columns[field] = column
     for rollup in mapping.accounts.rollups:
-        for record_fields, value in zip(
-            fields, account_rollup_values(tables, rollup, as_of), strict=True
-        ):
-            record_fields[rollup.field] = value
-    return make_records(ObjectKind.ACCOUNT, ids, fields)
+        columns[rollup.field] = account_rollup_values(tables, rollup, as_of)
+    return columns
 
 
 def _user_contacts(
@@ -335,8 +392,8 @@ def _user_contacts(
     references: dict[str, Reference],
     rules: list[tuple[Any, ListRule]],
     notices: NoticeCollector,
-) -> list[Record]:
-    """Every user's contact, in user id order."""
+) -> tuple[list[str], dict[str, list[Any]]]:
+    """Every user's id and contact fields as columns, in user id order."""
     names = tuple(references)
     refs = tuple(references.values())
     namespaces = {r.namespace for r in refs}
@@ -358,25 +415,23 @@ def _user_contacts(
     rows = MembershipRows(table, names, refs)
     order = table.column("u").to_pylist()
     user_ids = [tables.user_ids[u] for u in order]
-    columns = field_values(tables, rows, ranking)
-    fields: list[dict[str, Any]] = [
-        dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)
-    ] or [{} for _ in user_ids]
+    columns = dict(zip(names, field_values(tables, rows, ranking), strict=True))
     for item, rule in rules:
         kind = item.kind
         if kind in (RelationshipFieldKind.COUNT, RelationshipFieldKind.ANY):
             counts = membership_counts(tables, rule.where)
-            for u, record_fields in zip(order, fields, strict=True):
-                count = counts[u]
-                record_fields[item.field] = (
-                    count if kind == RelationshipFieldKind.COUNT else count > 0
-                )
+            if kind == RelationshipFieldKind.COUNT:
+                columns[item.field] = [counts[u] for u in order]
+            else:
+                columns[item.field] = [counts[u] > 0 for u in order]
             continue
         summaries = user_summaries(tables, rule)
         subject = f"users.relationship_fields.{item.field}"
-        for user_id, record_fields in zip(user_ids, fields, strict=True):
+        column: list[Any] = []
+        for user_id in user_ids:
             summary = summaries.get(user_id)
-            record_fields[item.field] = None if summary is None else summary.value
+            column.append(None if summary is None else summary.value)
             if summary is not None:
                 _list_notices(notices, subject, user_id, summary, rule.separator, rule.max_length)
-    return make_records(ObjectKind.CONTACT, user_ids, fields)
+        columns[item.field] = column
+    return user_ids, columns

@@ -102,6 +102,7 @@ __all__ = [
     "DestinationProjector",
     "ProjectionError",
     "Sections",
+    "collect",
     "iter_destination",
     "merged_contacts",
     "project_account",
@@ -1633,7 +1634,7 @@ class DestinationProjector:
 
     def project(self, workers: int = 1) -> DestinationProjection:
         """Everything the destination receives."""
-        return _collect(self.stream(workers=workers))
+        return collect(self.stream(workers=workers))
 
     def project_user(self, user_id: str) -> DestinationProjection:
         """Only the user's contact, membership contacts and links."""
@@ -1671,7 +1672,8 @@ class DestinationProjector:
         return None, members, list(links)
 
 
-def _collect(stream: Iterator[ProjectionChunk]) -> DestinationProjection:
+def collect(stream: Iterator[ProjectionChunk]) -> DestinationProjection:
+    """A projection stream's chunks, collected into one projection."""
     accounts: list[Record] = []
     contacts: list[Record] = []
     links: list[Link] = []
@@ -1879,7 +1881,7 @@ def project_destination(
 ) -> DestinationProjection:
     """Everything destination ``name`` receives (see the module doc): the
     stream of :func:`iter_destination`, collected."""
-    return _collect(
+    return collect(
         iter_destination(
             name, dataset_or_graph, mapping, capabilities, as_of, compile_condition, workers=workers
         )

@@ -38,11 +38,18 @@ from hub.conditions import compile_condition
 from hub.config.mapping import Mapping
 from hub.config.settings import EventSettings
 from hub.contract.capabilities import Capabilities
-from hub.engine.project import project
+from hub.engine.project import project, stream
 from hub.model import Dataset, User
-from hub.projections.destination import ProjectionError, project_destination
+from hub.projections.destination import ProjectionError, iter_destination, project_destination
 from hub.projections.resolver import enrich
-from hub.records import DestinationProjection, projection_to_json
+from hub.records import (
+    AccountsChunk,
+    ContactsChunk,
+    DestinationProjection,
+    LinksChunk,
+    ProjectionSummary,
+    projection_to_json,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -242,3 +249,61 @@ def test_an_event_rollup_feeds_a_condition() -> None:
         if "logins" in r["fields"]
     }
     assert logins["gwynne"] == 1 and logins["elon"] == 0
+
+
+def _sections(chunks: list[Any]) -> list[tuple[str, list[Any]]]:
+    """The chunks as (section, items), the summary last."""
+    out: list[tuple[str, list[Any]]] = []
+    for chunk in chunks:
+        if isinstance(chunk, AccountsChunk):
+            out.append(("accounts", chunk.records))
+        elif isinstance(chunk, ContactsChunk):
+            out.append(("contacts", chunk.records))
+        elif isinstance(chunk, LinksChunk):
+            out.append(("links", chunk.links))
+        else:
+            assert isinstance(chunk, ProjectionSummary)
+            out.append(("summary", [chunk]))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dataset=datasets(),
+    which=st.sampled_from(range(len(MAPPINGS))),
+    chunk_size=st.sampled_from([1, 2, 5, 10_000]),
+)
+def test_the_stream_is_the_per_record_stream_chunk_for_chunk_in_order(
+    dataset: Dataset, which: int, chunk_size: int
+) -> None:
+    """Accounts, then contacts, then links, then one summary; no chunk over
+    ``chunk_size`` (membership contacts aside, both collect that section);
+    concatenated per section, the per-record stream's items."""
+    validated = Mapping.model_validate(MAPPINGS[which])
+    got = _sections(
+        list(
+            stream("crm", dataset, validated, caps(), AS_OF, EVENTS.rollups, chunk_size=chunk_size)
+        )
+    )
+    expected = _sections(
+        list(
+            iter_destination(
+                "crm",
+                enrich(dataset, EVENTS, AS_OF),
+                validated,
+                caps(),
+                AS_OF,
+                compile_condition,
+                chunk_size=chunk_size,
+            )
+        )
+    )
+    order = ["accounts", "contacts", "links", "summary"]
+    kinds = [section for section, _ in got]
+    assert kinds == sorted(kinds, key=order.index) and kinds[-1] == "summary"
+    assert all(items for _, items in got), "no empty chunk"
+    assert all(len(items) <= chunk_size for section, items in got if section != "contacts")
+    for section in order:
+        mine = [x for s, items in got if s == section for x in items]
+        theirs = [x for s, items in expected if s == section for x in items]
+        assert mine == theirs, section
