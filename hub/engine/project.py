@@ -32,6 +32,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from hub.config.mapping import (
     AccountRollupKind,
     PrimaryAccountPolicy,
@@ -61,6 +64,7 @@ from hub.engine.users import UserContexts, relationship_attributes, user_context
 from hub.model import Dataset
 from hub.projections.destination import (
     DEFAULT_CHUNK_SIZE,
+    Sections,
     collect,
     merged_contacts,
     sections,
@@ -174,16 +178,39 @@ def stream(
     event_rollups: Sequence[EventRollup] = (),
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    only: tuple[frozenset[str], frozenset[str]] | None = None,
 ) -> Iterator[ProjectionChunk]:
     """Everything destination ``name`` receives as the chunks of
     :func:`hub.projections.destination.iter_destination`: accounts, contacts,
     links (each at most ``chunk_size`` records, concatenated the same lists),
     then the summary. Records are built a chunk at a time from the queries'
     columns (membership contacts, which sort among the user contacts, are the
-    exception: that section is built whole)."""
+    exception: that section is built whole).
+
+    ``only = (user_ids, account_ids)`` gives those users' records (contacts,
+    membership contacts, links) and those accounts' alone, each as the whole
+    data set gives it, with the stats and notices of those alone (a delta
+    run, :mod:`hub.sync.delta`, hands in the part of the data set they reach).
+    A mapping the projection refuses raises here, before the first chunk."""
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     on = sections(name, mapping, capabilities)
+    return _stream(
+        name, dataset, mapping, on, as_of, event_rollups, chunk_size=chunk_size, only=only
+    )
+
+
+def _stream(
+    name: str,
+    dataset: Dataset,
+    mapping: DestinationMapping,
+    on: Sections,
+    as_of: datetime,
+    event_rollups: Sequence[EventRollup],
+    *,
+    chunk_size: int,
+    only: tuple[frozenset[str], frozenset[str]] | None,
+) -> Iterator[ProjectionChunk]:
     ranking = StageRanking(mapping.stages)
     notices = NoticeCollector()
 
@@ -261,10 +288,17 @@ def stream(
     )
     if event_rollups:
         enrich(tables, event_rollups, as_of)
+    users_of: frozenset[int] | None = None
+    accounts_of: list[int] = list(range(len(tables.account_ids)))
+    if only is not None:
+        users_of = frozenset(u for u, x in enumerate(tables.user_ids) if x in only[0])
+        accounts_of = [a for a, x in enumerate(tables.account_ids) if x in only[1]]
 
     contexts: UserContexts | None = None
     if contexts_needed:
-        contexts = user_contexts(tables, mapping.stages, mapping.primary_account, as_of)
+        contexts = user_contexts(
+            tables, mapping.stages, mapping.primary_account, as_of, noticed=users_of
+        )
         if need_stage:
             for unknown in contexts.unknown_stages:
                 notices.count_all(
@@ -288,15 +322,17 @@ def stream(
             )
 
     if on.accounts:
-        columns = _accounts(tables, mapping, account_refs, account_rules, as_of, notices)
-        ids = tables.account_ids
+        columns = _accounts(
+            tables, mapping, account_refs, account_rules, as_of, notices, accounts_of
+        )
+        ids = [tables.account_ids[a] for a in accounts_of]
         for start in range(0, len(ids), chunk_size):
             yield AccountsChunk(
                 _records(ObjectKind.ACCOUNT, ids, columns, start, start + chunk_size)
             )
         del columns
     stats: dict[str, int | float] = {
-        "accounts": len(tables.account_ids) if on.accounts else 0,
+        "accounts": len(accounts_of) if on.accounts else 0,
         "user_contacts": 0,
         "links": 0,
     }
@@ -305,12 +341,15 @@ def stream(
     if on.users:
         assert contexts is not None
         user_ids, user_columns = _user_contacts(
-            tables, contexts, ranking, user_refs, summary_rules, notices
+            tables, contexts, ranking, user_refs, summary_rules, notices, users_of
         )
         stats["user_contacts"] = len(user_ids)
     if on.members:
-        rows = membership_contact_rows(
-            tables, contexts, member_refs, mapping.membership_contacts.where
+        rows = _of_users(
+            membership_contact_rows(
+                tables, contexts, member_refs, mapping.membership_contacts.where
+            ),
+            users_of,
         )
         members = contact_records(
             tables, rows, separator=mapping.membership_contacts.separator, ranking=ranking
@@ -329,7 +368,9 @@ def stream(
     del user_columns
     if on.links:
         assert contexts is not None
-        rows = membership_link_rows(tables, contexts, link_refs, mapping.links.where)
+        rows = _of_users(
+            membership_link_rows(tables, contexts, link_refs, mapping.links.where), users_of
+        )
         stats["links"] = rows.table.num_rows
         for start in range(0, rows.table.num_rows, chunk_size):
             yield LinksChunk(link_records(tables, rows.slice(start, chunk_size)))
@@ -337,6 +378,14 @@ def stream(
     stats["contacts"] = stats["user_contacts"] + int(stats.get("membership_contacts", 0))
     tables.connection.close()
     yield ProjectionSummary(name, notices.notices(), stats)
+
+
+def _of_users(rows: MembershipRows, users_of: frozenset[int] | None) -> MembershipRows:
+    """The rows of ``users_of`` (all without)."""
+    if users_of is None:
+        return rows
+    keep = pc.is_in(rows.table.column("u"), value_set=pa.array(sorted(users_of), pa.int64()))
+    return MembershipRows(rows.table.filter(keep), rows.names, rows.references)
 
 
 def _records(
@@ -358,16 +407,17 @@ def _accounts(
     rules: list[tuple[str, ListRule]],
     as_of: datetime,
     notices: NoticeCollector,
+    positions: list[int],
 ) -> dict[str, list[Any]]:
-    """Every account's fields as columns, in account id order."""
-    ids = tables.account_ids
+    """The fields of the accounts at ``positions`` (in account id order) as columns."""
+    ids = [tables.account_ids[a] for a in positions]
     values = tables.values.values
     columns: dict[str, list[Any]] = {}
     for name, reference in references.items():
         found = tables.connection.execute(
             f"SELECT {tables.qualified('account', reference.attribute)} FROM accounts ORDER BY a"
         ).fetchall()
-        columns[name] = [values[row[0]] for row in found]
+        columns[name] = [values[found[a][0]] for a in positions]
     for field, rule in rules:
         listed = account_lists(tables, rule)
         subject = f"accounts.user_lists.{field}"
@@ -381,7 +431,8 @@ def _accounts(
                 )
         columns[field] = column
     for rollup in mapping.accounts.rollups:
-        columns[rollup.field] = account_rollup_values(tables, rollup, as_of)
+        found_values = account_rollup_values(tables, rollup, as_of)
+        columns[rollup.field] = [found_values[a] for a in positions]
     return columns
 
 
@@ -392,8 +443,10 @@ def _user_contacts(
     references: dict[str, Reference],
     rules: list[tuple[Any, ListRule]],
     notices: NoticeCollector,
+    users_of: frozenset[int] | None,
 ) -> tuple[list[str], dict[str, list[Any]]]:
-    """Every user's id and contact fields as columns, in user id order."""
+    """The ids and contact fields (as columns) of every user, or of
+    ``users_of``, in user id order."""
     names = tuple(references)
     refs = tuple(references.values())
     namespaces = {r.namespace for r in refs}
@@ -412,8 +465,8 @@ def _user_contacts(
             f"SELECT users.u, false AS is_primary{selected} FROM users {' '.join(joins)}"
             " ORDER BY users.urank"
         ).to_arrow_table()
-    rows = MembershipRows(table, names, refs)
-    order = table.column("u").to_pylist()
+    rows = _of_users(MembershipRows(table, names, refs), users_of)
+    order = rows.table.column("u").to_pylist()
     user_ids = [tables.user_ids[u] for u in order]
     columns = dict(zip(names, field_values(tables, rows, ranking), strict=True))
     for item, rule in rules:

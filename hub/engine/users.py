@@ -125,12 +125,15 @@ def user_contexts(
     as_of: datetime,
     *,
     separator: str = ":",
+    noticed: frozenset[int] | None = None,
 ) -> UserContexts:
     """Every user's stage, account count and primary membership (module doc).
 
     ``tables`` must have the columns of :func:`relationship_attributes`, and
     events when a policy is ``most_active``. ``separator`` builds the example
-    membership keys of the unknown-stage notice.
+    membership keys of the unknown-stage notice. ``noticed``, when given, are
+    the users (``u``) whose memberships the notices count; the others are
+    computed all the same.
     """
     ranking = StageRanking(stages)
     prop = stages.property
@@ -199,6 +202,8 @@ def user_contexts(
     # value is the first met in the per-record order (user ids, then account ids).
     by_subject: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
     for value_id, u, a in unknown_rows:
+        if noticed is not None and u not in noticed:
+            continue
         value = tables.values.values[value_id]
         by_subject.setdefault(str(value), (value, []))[1].append((u, a))
     user_ids, account_ids = tables.user_ids, tables.account_ids
@@ -220,7 +225,7 @@ def user_contexts(
         for u, many in zip(
             table.column("u").to_pylist(), table.column("several").to_pylist(), strict=True
         )
-        if many
+        if many and (noticed is None or u in noticed)
     ]
     several = (len(flagged), heapq.nsmallest(EXAMPLES, flagged))
     return UserContexts(table, unknown_stages, several)

@@ -40,7 +40,12 @@ from hub.config.settings import EventSettings
 from hub.contract.capabilities import Capabilities
 from hub.engine.project import project, stream
 from hub.model import Dataset, User
-from hub.projections.destination import ProjectionError, iter_destination, project_destination
+from hub.projections.destination import (
+    ProjectionError,
+    collect,
+    iter_destination,
+    project_destination,
+)
 from hub.projections.resolver import enrich
 from hub.records import (
     AccountsChunk,
@@ -307,3 +312,47 @@ def test_the_stream_is_the_per_record_stream_chunk_for_chunk_in_order(
         mine = [x for s, items in got if s == section for x in items]
         theirs = [x for s, items in expected if s == section for x in items]
         assert mine == theirs, section
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dataset=datasets(),
+    which=st.sampled_from(range(len(MAPPINGS))),
+    users=st.sets(st.sampled_from(["u0", "u1", "u3", "u7", "nobody"])),
+    accounts=st.sets(st.sampled_from(["a0", "a2", "a4", "nowhere"])),
+)
+def test_only_some_subjects_gives_what_the_per_record_stream_gives_of_them(
+    dataset: Dataset, which: int, users: set[str], accounts: set[str]
+) -> None:
+    """A delta run's ``only``: those users' and accounts' records as the whole
+    data set gives them, with the notices and stats of those alone."""
+    validated = Mapping.model_validate(MAPPINGS[which])
+    only = (frozenset(users), frozenset(accounts))
+    got = collect(
+        stream("crm", dataset, validated, caps(), AS_OF, EVENTS.rollups, chunk_size=3, only=only)
+    )
+    expected = collect(
+        iter_destination(
+            "crm",
+            enrich(dataset, EVENTS, AS_OF),
+            validated,
+            caps(),
+            AS_OF,
+            compile_condition,
+            chunk_size=3,
+            only=only,
+        )
+    )
+    assert dump(got) == dump(expected)
+
+
+def test_a_refused_mapping_fails_when_the_stream_is_built() -> None:
+    """As iter_destination: before the first chunk is asked for."""
+    unique = Mapping.model_validate(
+        {
+            "destination": "x",
+            "membership_contacts": {"enabled": True, "fields": {"e": "user.email"}},
+        }
+    )
+    with pytest.raises(ProjectionError, match="de-duplicates contacts by e-mail"):
+        stream("crm", seeds(), unique, caps(unique_by_email=True), AS_OF)
