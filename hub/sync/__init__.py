@@ -11,13 +11,15 @@ in name order:
    keyed ``destinations.NAME.settings.X`` / ``destinations.NAME.mode``);
 2. a run is opened in the state store (a run still ``running`` from a killed
    process becomes ``interrupted``);
-3. the projection is streamed (:func:`~hub.projections.destination.iter_destination`)
-   and each chunk is planned against the store (only what changed,
+3. the projection is streamed by the columnar engine
+   (:func:`hub.engine.project.stream`, the chunks of
+   :func:`~hub.projections.destination.iter_destination`) and each chunk is
+   planned against the store (only what changed,
    :class:`~hub.sync.planner.DestinationPlanner`) and sent right away
    (:func:`hub.sync.executor.execute_stream`), the state written after every
    batch; deletes and unlinks are planned once the whole projection went by.
    So a sync holds one chunk of the projection at a time (plus the data set
-   and its graph), not the whole projection nor the whole plan;
+   and the engine's tables), not the whole projection nor the whole plan;
 4. the destination is built by its type's factory, with the credential's
    shared rate budget, when its first batch is ready (nothing to send:
    nothing is built, no request made);
@@ -64,7 +66,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from hub.conditions import compile_condition
 from hub.config import TomlDocument, read_toml
 from hub.config.mapping import Mapping as MappingFile
 from hub.config.settings import DestinationSettings, HubSettings
@@ -78,10 +79,11 @@ from hub.contract.destination import (
 )
 from hub.contract.plugins import DestinationType, Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
+from hub.engine.project import stream as engine_stream
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.model import Dataset
-from hub.projections.destination import ProjectionError, iter_destination
-from hub.projections.resolver import Graph, collection_paused, enrich
+from hub.projections.destination import ProjectionError
+from hub.projections.resolver import collection_paused
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings
 from hub.state import InputSnapshot, RunStatus, StateStore, open_state_store, sqlite_path
@@ -446,27 +448,21 @@ def _streams(
     sync reads them). Delta runs project their subjects alone, from the part of
     the data set they reach when no destination projects everything."""
     full = [name for name in names if name not in deltas]
-    part: Graph | None = None
+    dataset = resolution.loaded.dataset
+    part: Dataset | None = None
     if deltas and not full:
-        part = Graph(
-            enrich(
-                neighbourhood(resolution.loaded.dataset, [d.subjects for d in deltas.values()]),
-                resolution.project.settings.events,
-                resolution.as_of,
-            )
-        )
+        part = neighbourhood(dataset, [d.subjects for d in deltas.values()])
     streams: dict[str, Iterator[ProjectionChunk]] = {}
     for name in names:
         delta = deltas.get(name)
-        graph = resolution.graph if part is None or delta is None else part
         # Built now, so that a mapping the projection refuses fails before anything runs.
-        streams[name] = iter_destination(
+        streams[name] = engine_stream(
             name,
-            graph,
+            dataset if part is None or delta is None else part,
             resolution.project.mappings[name],
             capabilities_of(resolution.project, resolution.plugins, name),
             resolution.as_of,
-            compile_condition,
+            resolution.project.settings.events.rollups,
             only=None if delta is None else (delta.subjects.users, delta.subjects.accounts),
         )
     return streams
