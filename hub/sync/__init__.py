@@ -79,7 +79,6 @@ from hub.contract.destination import (
 )
 from hub.contract.plugins import DestinationType, Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
-from hub.engine.project import stream as engine_stream
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.model import Dataset
 from hub.projections.destination import ProjectionError
@@ -447,6 +446,9 @@ def _streams(
     """Each destination's projection as a stream (its chunks are computed as the
     sync reads them). Delta runs project their subjects alone, from the part of
     the data set they reach when no destination projects everything."""
+    # DuckDB and Arrow load only for a run that projects (not for a skipped one).
+    from hub.engine.project import stream as engine_stream
+
     full = [name for name in names if name not in deltas]
     dataset = resolution.loaded.dataset
     part: Dataset | None = None
