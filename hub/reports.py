@@ -15,8 +15,6 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hub.conditions import compile_condition
-from hub.projections.destination import project_account, project_user
 from hub.quarantine import QuarantinedRow
 from hub.records import (
     DestinationProjection,
@@ -130,15 +128,17 @@ def inspect_subject(resolution: Resolution, kind: str, subject_id: str) -> dict[
         settings = resolution.project.settings.destinations[name]
         capabilities = resolution.plugins.destinations[settings.type].capabilities
         mapping = resolution.project.mappings[name]
-        project = project_user if kind == "user" else project_account
-        projection = project(
+        from hub.engine.project import project_subject  # DuckDB loads when used
+
+        projection = project_subject(
+            kind,
+            subject_id,
             name,
-            resolution.graph,
+            resolution.loaded.dataset,
             mapping,
             capabilities,
             resolution.as_of,
-            compile_condition,
-            subject_id,
+            resolution.project.settings.events.rollups,
         )
         destinations[name] = {
             "type": settings.type,

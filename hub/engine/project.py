@@ -84,7 +84,7 @@ from hub.records import (
 )
 from hub.references import Reference, parse_reference
 
-__all__ = ["project", "stream"]
+__all__ = ["project", "project_subject", "stream"]
 
 #: The namespaces whose attributes live in each table of :class:`Tables`.
 _TABLE_OF = {
@@ -169,6 +169,51 @@ def project(
     return collect(stream(name, dataset, mapping, capabilities, as_of, event_rollups))
 
 
+def project_subject(
+    kind: str,
+    subject_id: str,
+    name: str,
+    dataset: Dataset,
+    mapping: DestinationMapping,
+    capabilities: Capabilities,
+    as_of: datetime,
+    event_rollups: Sequence[EventRollup] = (),
+) -> DestinationProjection:
+    """Only what touches one ``user`` (their contact, membership contacts and
+    links) or one ``account`` (its record, the membership contacts keyed with
+    it, the links to it), each exactly as :func:`project` gives it: what
+    ``hub inspect`` shows (:func:`hub.projections.destination.project_user`
+    and ``project_account`` are the per-record rules it is held to)."""
+    if kind == "user":
+        return collect(
+            stream(
+                name,
+                dataset,
+                mapping,
+                capabilities,
+                as_of,
+                event_rollups,
+                only=(frozenset({subject_id}), frozenset()),
+            )
+        )
+    if kind != "account":
+        raise ValueError(f"a subject is a user or an account, not {kind!r}")
+    on = sections(name, mapping, capabilities)
+    return collect(
+        _stream(
+            name,
+            dataset,
+            mapping,
+            on,
+            as_of,
+            event_rollups,
+            chunk_size=DEFAULT_CHUNK_SIZE,
+            only=None,
+            of_account=subject_id,
+        )
+    )
+
+
 def stream(
     name: str,
     dataset: Dataset,
@@ -210,7 +255,11 @@ def _stream(
     *,
     chunk_size: int,
     only: tuple[frozenset[str], frozenset[str]] | None,
+    of_account: str | None = None,
 ) -> Iterator[ProjectionChunk]:
+    """:func:`stream`; ``of_account``: only that account's record, the
+    membership contacts keyed with it and the links to it (each user's context
+    still decides their primary and rollup, and raises the notices)."""
     ranking = StageRanking(mapping.stages)
     notices = NoticeCollector()
 
@@ -293,6 +342,16 @@ def _stream(
     if only is not None:
         users_of = frozenset(u for u, x in enumerate(tables.user_ids) if x in only[0])
         accounts_of = [a for a, x in enumerate(tables.account_ids) if x in only[1]]
+    account_rank: int | None = None
+    if of_account is not None:
+        accounts_of = [a for a, x in enumerate(tables.account_ids) if x == of_account]
+        account_rank = accounts_of[0] if accounts_of else -1
+        users_of = frozenset(
+            row[0]
+            for row in tables.connection.execute(
+                "SELECT DISTINCT u FROM m WHERE a = ?", [account_rank]
+            ).fetchall()
+        )
 
     contexts: UserContexts | None = None
     if contexts_needed:
@@ -338,7 +397,7 @@ def _stream(
     }
     user_ids: list[str] = []
     user_columns: dict[str, list[Any]] = {}
-    if on.users:
+    if on.users and of_account is None:
         assert contexts is not None
         user_ids, user_columns = _user_contacts(
             tables, contexts, ranking, user_refs, summary_rules, notices, users_of
@@ -350,6 +409,7 @@ def _stream(
                 tables, contexts, member_refs, mapping.membership_contacts.where
             ),
             users_of,
+            account_rank,
         )
         members = contact_records(
             tables, rows, separator=mapping.membership_contacts.separator, ranking=ranking
@@ -369,7 +429,9 @@ def _stream(
     if on.links:
         assert contexts is not None
         rows = _of_users(
-            membership_link_rows(tables, contexts, link_refs, mapping.links.where), users_of
+            membership_link_rows(tables, contexts, link_refs, mapping.links.where),
+            users_of,
+            account_rank,
         )
         stats["links"] = rows.table.num_rows
         for start in range(0, rows.table.num_rows, chunk_size):
@@ -380,12 +442,18 @@ def _stream(
     yield ProjectionSummary(name, notices.notices(), stats)
 
 
-def _of_users(rows: MembershipRows, users_of: frozenset[int] | None) -> MembershipRows:
-    """The rows of ``users_of`` (all without)."""
-    if users_of is None:
-        return rows
-    keep = pc.is_in(rows.table.column("u"), value_set=pa.array(sorted(users_of), pa.int64()))
-    return MembershipRows(rows.table.filter(keep), rows.names, rows.references)
+def _of_users(
+    rows: MembershipRows, users_of: frozenset[int] | None, account: int | None = None
+) -> MembershipRows:
+    """The rows of ``users_of`` (all without), of ``account`` alone when given."""
+    table = rows.table
+    if users_of is not None:
+        table = table.filter(
+            pc.is_in(table.column("u"), value_set=pa.array(sorted(users_of), pa.int64()))
+        )
+    if account is not None:
+        table = table.filter(pc.equal(table.column("a"), account))
+    return MembershipRows(table, rows.names, rows.references)
 
 
 def _records(

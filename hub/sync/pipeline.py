@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.conditions import compile_condition
 from hub.config.validate import Project, data_problems, known_attributes, load_project
 from hub.contract.capabilities import Capabilities
 from hub.contract.plugins import Plugins, load_plugins
 from hub.errors import ConfigError, Problem
 from hub.model import Dataset
 from hub.playbooks.spec import PLAYBOOK_CHECKS
-from hub.projections.destination import project_destination
 from hub.projections.resolver import Graph, enrich
 from hub.quarantine import Quarantine
 from hub.records import DestinationProjection
@@ -137,14 +135,16 @@ def resolve(
         loaded = LoadResult(dataset, Quarantine(), counts)
     resolution = Resolution(project, plugins, loaded, moment, {}, names)
     if project_destinations:
+        from hub.engine.project import project as engine_project
+
         for name in names:
-            resolution.projections[name] = project_destination(
+            resolution.projections[name] = engine_project(
                 name,
-                resolution.graph,
+                loaded.dataset,
                 project.mappings[name],
                 capabilities_of(project, plugins, name),
                 moment,
-                compile_condition,
+                project.settings.events.rollups,
             )
     return resolution
 

@@ -38,15 +38,17 @@ from hub.conditions import compile_condition
 from hub.config.mapping import Mapping
 from hub.config.settings import EventSettings
 from hub.contract.capabilities import Capabilities
-from hub.engine.project import project, stream
+from hub.engine.project import project, project_subject, stream
 from hub.model import Dataset, User
 from hub.projections.destination import (
     ProjectionError,
     collect,
     iter_destination,
+    project_account,
     project_destination,
+    project_user,
 )
-from hub.projections.resolver import enrich
+from hub.projections.resolver import Graph, enrich
 from hub.records import (
     AccountsChunk,
     ContactsChunk,
@@ -361,3 +363,24 @@ def test_a_refused_mapping_fails_when_the_stream_is_built() -> None:
     )
     with pytest.raises(ProjectionError, match="de-duplicates contacts by e-mail"):
         stream("crm", seeds(), unique, caps(unique_by_email=True), AS_OF)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dataset=datasets(), which=st.sampled_from(range(len(MAPPINGS))))
+def test_one_subject_gives_what_the_per_record_rules_give_of_it(
+    dataset: Dataset, which: int
+) -> None:
+    """``hub inspect``'s projection of one user or one account, notices and
+    stats included, for every user and account and one that does not exist."""
+    validated = Mapping.model_validate(MAPPINGS[which])
+    graph = Graph(enrich(dataset, EVENTS, AS_OF))
+    for kind, ids, rule in (
+        ("user", [*dataset.users, "nobody"], project_user),
+        ("account", [*dataset.accounts, "nowhere"], project_account),
+    ):
+        for subject in ids:
+            got = project_subject(
+                kind, subject, "crm", dataset, validated, caps(), AS_OF, EVENTS.rollups
+            )
+            expected = rule("crm", graph, validated, caps(), AS_OF, compile_condition, subject)
+            assert dump(got) == dump(expected), (kind, subject)
