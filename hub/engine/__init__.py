@@ -37,7 +37,10 @@ Built so far, each held to the per-record rules by property tests
 - :mod:`hub.engine.project`: everything one destination receives (records,
   links, notices, stats), assembled from those queries.
 
-Not yet built: loading sources straight into DuckDB, fingerprints and the
-diff in SQL, and Arrow streams out; until then ``hub sync`` projects with
-:mod:`hub.projections`.
+``hub sync``, ``hub plan``, ``hub preview`` and ``hub inspect`` project with
+:mod:`hub.engine.project`. Not yet built: loading sources straight into
+DuckDB (the tables are filled from the loaded Python objects), fingerprints
+and the diff in SQL, and Arrow batches out (records still become Python
+objects, a chunk at a time). :mod:`hub.projections` keeps the per-record
+rules, which the tests hold the engine to.
 """

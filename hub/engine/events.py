@@ -111,11 +111,16 @@ def enrich(tables: Tables, rollups: Sequence[EventRollup], as_of: datetime) -> N
         ids = [intern(v) for v in found] if counting else [intern(iso_of_micros(v)) for v in found]
         default = intern(0) if counting else NULL
         connection.execute(f"UPDATE {table} SET {column} = ?", [default])
-        if not rows:
-            continue
-        update = {k: pa.array([row[i] for row in rows], pa.int64()) for i, k in enumerate(keys)}
-        update["v"] = pa.array(ids, pa.int64())
-        with Registered(connection) as registered:
-            registered.add("f_rollup", pa.table(update))
-            on = " AND ".join(f"{table}.{k} = f_rollup.{k}" for k in keys)
-            connection.execute(f"UPDATE {table} SET {column} = f_rollup.v FROM f_rollup WHERE {on}")
+        if rows:
+            update = {k: pa.array([row[i] for row in rows], pa.int64()) for i, k in enumerate(keys)}
+            update["v"] = pa.array(ids, pa.int64())
+            with Registered(connection) as registered:
+                registered.add("f_rollup", pa.table(update))
+                on = " AND ".join(f"{table}.{k} = f_rollup.{k}" for k in keys)
+                connection.execute(
+                    f"UPDATE {table} SET {column} = f_rollup.v FROM f_rollup WHERE {on}"
+                )
+        if level is not EventRollupLevel.RELATIONSHIP:
+            # A phantom user or account (only a membership names it) has no
+            # attribute, a rollup's included.
+            connection.execute(f"UPDATE {table} SET {column} = {NULL} WHERE NOT real")

@@ -21,7 +21,9 @@ memberships joined to their user, account and the user's context
 A field or a property is a value id (:mod:`hub.engine.values`) taken off the
 column of its attribute; ``rollup.account_count`` is the count itself and
 ``rollup.stage`` the rank the context holds, named once per distinct rank.
-Rows come ordered by user id and account id, the per-record order.
+Rows come ordered by user id and account id, the per-record order; a user
+only a membership names (a phantom, :class:`hub.engine.tables.Tables`) has
+none.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def _rows(
             SELECT m.u, m.a, {primary} AS is_primary{columns}
             FROM m JOIN users ON users.u = m.u JOIN accounts ON accounts.a = m.a
             {" ".join(joins)}
-            WHERE {test}
+            WHERE {test} AND users.real
             ORDER BY users.urank, m.a
         """
         table = connection.sql(query).to_arrow_table()

@@ -338,13 +338,17 @@ def _stream(
     if event_rollups:
         enrich(tables, event_rollups, as_of)
     users_of: frozenset[int] | None = None
-    accounts_of: list[int] = list(range(len(tables.account_ids)))
+    # Phantoms (users and accounts only a membership names) get no record.
+    real = tables.real_accounts
+    accounts_of: list[int] = [a for a in range(len(tables.account_ids)) if real[a]]
     if only is not None:
-        users_of = frozenset(u for u, x in enumerate(tables.user_ids) if x in only[0])
-        accounts_of = [a for a, x in enumerate(tables.account_ids) if x in only[1]]
+        users_of = frozenset(
+            u for u, x in enumerate(tables.user_ids[: tables.real_users]) if x in only[0]
+        )
+        accounts_of = [a for a in accounts_of if tables.account_ids[a] in only[1]]
     account_rank: int | None = None
     if of_account is not None:
-        accounts_of = [a for a, x in enumerate(tables.account_ids) if x == of_account]
+        accounts_of = [a for a in accounts_of if tables.account_ids[a] == of_account]
         account_rank = accounts_of[0] if accounts_of else -1
         users_of = frozenset(
             row[0]
@@ -531,7 +535,7 @@ def _user_contacts(
         )
         table = connection.sql(
             f"SELECT users.u, false AS is_primary{selected} FROM users {' '.join(joins)}"
-            " ORDER BY users.urank"
+            " WHERE users.real ORDER BY users.urank"
         ).to_arrow_table()
     rows = _of_users(MembershipRows(table, names, refs), users_of)
     order = rows.table.column("u").to_pylist()

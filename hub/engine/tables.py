@@ -1,10 +1,12 @@
 """The data set as integer tables in DuckDB.
 
-- ``users(u, urank, <column>...)``: one row per user, ``u`` its position in
-  the data set, ``urank`` its id's position among the user ids sorted, and a
-  column of value ids per user attribute a rule reads (``u0``, ``u1``, ...);
-- ``accounts(a, <column>...)``: one row per account, with a column of value
-  ids per account attribute a rule reads (``a0``, ``a1``, ...);
+- ``users(u, urank, real, <column>...)``: one row per user, ``u`` its position
+  in the data set, ``urank`` its id's position among the user ids sorted,
+  ``real`` false for a user only a membership names, and a column of value
+  ids per user attribute a rule reads (``u0``, ``u1``, ...);
+- ``accounts(a, real, <column>...)``: one row per account (``real`` as for
+  users), with a column of value ids per account attribute a rule reads
+  (``a0``, ``a1``, ...);
 - ``m(u, a, <column>...)``: one row per membership; ``a`` is the account's
   position among the account ids *sorted* (so ``ORDER BY a`` is the order of
   account ids, the rules' tie-break), and each relationship attribute a rule
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import duckdb
@@ -50,6 +53,10 @@ def window_micros(as_of: datetime, window_days: int | None) -> int | None:
     return None if start is None else micros(start)
 
 
+_user_id_of = attrgetter("user_id")
+_account_id_of = attrgetter("account_id")
+
+
 def _index(index: dict[str, int], key: str | None) -> int | None:
     return None if key is None else index.get(key)
 
@@ -69,10 +76,22 @@ class Tables:
     ) -> None:
         self.connection = connection if connection is not None else duckdb.connect()
         self.values = Values()
-        #: ``user_ids[u]``: the id of user ``u``, in the data set's order.
-        self.user_ids: list[str] = list(dataset.users)
-        #: ``account_ids[a]``: the account ids, sorted.
-        self.account_ids: list[str] = sorted(dataset.accounts)
+        memberships = dataset.memberships.values()
+        # A membership may name a user or an account the data set does not hold
+        # (a data set handed in through the API; sources quarantine those): it
+        # is kept, as the per-record rules keep it, with a "phantom" user or
+        # account whose every attribute is missing and which gets no record.
+        phantom_users = sorted(set(map(_user_id_of, memberships)) - dataset.users.keys())
+        #: ``user_ids[u]``: the id of user ``u``, in the data set's order, then
+        #: the phantom users' (those below :attr:`real_users` are the data set's).
+        self.user_ids: list[str] = [*dataset.users, *phantom_users]
+        self.real_users = len(dataset.users)
+        #: ``account_ids[a]``: the account ids, sorted (phantoms among them).
+        self.account_ids: list[str] = sorted(
+            dataset.accounts.keys() | set(map(_account_id_of, memberships))
+        )
+        #: Whether account ``a`` is the data set's (not a phantom).
+        self.real_accounts: list[bool] = [a in dataset.accounts for a in self.account_ids]
         #: The relationship attributes ``m`` has a column of, in column order.
         self.relationship: tuple[str, ...] = tuple(dict.fromkeys(relationship))
         #: The user and account attributes ``users`` and ``accounts`` have columns of.
@@ -80,7 +99,6 @@ class Tables:
         self.account: tuple[str, ...] = tuple(dict.fromkeys(account))
         user_index = {user_id: u for u, user_id in enumerate(self.user_ids)}
         account_index = {account_id: a for a, account_id in enumerate(self.account_ids)}
-        memberships = dataset.memberships.values()
         columns: dict[str, pa.Array] = {
             "u": pa.array([user_index[m.user_id] for m in memberships], pa.int64()),
             "a": pa.array([account_index[m.account_id] for m in memberships], pa.int64()),
@@ -96,18 +114,20 @@ class Tables:
         user_columns: dict[str, pa.Array] = {
             "u": pa.array(range(len(self.user_ids)), pa.int64()),
             "urank": pa.array(urank, pa.int64()),
+            "real": pa.array([u < self.real_users for u in range(len(self.user_ids))], pa.bool_()),
         }
         users = list(dataset.users.values())
+        missing = [None] * len(phantom_users)
         for i, name in enumerate(self.user):
-            user_columns[f"u{i}"] = ids([x.get(name) for x in users])
+            user_columns[f"u{i}"] = ids([*(x.get(name) for x in users), *missing])
         self._register("users", pa.table(user_columns))
         account_columns: dict[str, pa.Array] = {
-            "a": pa.array(range(len(self.account_ids)), pa.int64())
+            "a": pa.array(range(len(self.account_ids)), pa.int64()),
+            "real": pa.array(self.real_accounts, pa.bool_()),
         }
+        accounts = [dataset.accounts.get(x) for x in self.account_ids]
         for i, name in enumerate(self.account):
-            account_columns[f"a{i}"] = ids(
-                [dataset.accounts[x].get(name) for x in self.account_ids]
-            )
+            account_columns[f"a{i}"] = ids([None if x is None else x.get(name) for x in accounts])
         self._register("accounts", pa.table(account_columns))
         if events:
             self._register(

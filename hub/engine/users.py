@@ -201,8 +201,9 @@ def user_contexts(
     # A notice's subject is str(value), so 3 and "3" are one notice, whose
     # value is the first met in the per-record order (user ids, then account ids).
     by_subject: dict[str, tuple[Any, list[tuple[int, int]]]] = {}
+    real = tables.real_users  # a phantom user (only a membership names it) is never noticed
     for value_id, u, a in unknown_rows:
-        if noticed is not None and u not in noticed:
+        if u >= real or (noticed is not None and u not in noticed):
             continue
         value = tables.values.values[value_id]
         by_subject.setdefault(str(value), (value, []))[1].append((u, a))
@@ -225,7 +226,7 @@ def user_contexts(
         for u, many in zip(
             table.column("u").to_pylist(), table.column("several").to_pylist(), strict=True
         )
-        if many and (noticed is None or u in noticed)
+        if many and u < real and (noticed is None or u in noticed)
     ]
     several = (len(flagged), heapq.nsmallest(EXAMPLES, flagged))
     return UserContexts(table, unknown_stages, several)
