@@ -26,8 +26,10 @@ a consumer (the sync engine) never holds every record at once: account
 chunks, then contact chunks, then link chunks, each in the deterministic order
 of :class:`~hub.records.DestinationProjection`, then one
 :class:`~hub.records.ProjectionSummary` with the notices and stats.
-:func:`project_destination` is that stream, collected. Both can spread the
-work over ``workers`` forked processes, for the same output.
+:func:`project_destination` is that stream, collected.
+
+These are the per-record rules: what ``hub`` runs is the columnar engine
+(:mod:`hub.engine.project`), which the tests hold to them, byte for byte.
 
 :func:`project_user` and :func:`project_account` compute only what touches
 one user or one account (for ``hub inspect``), without projecting the rest.
@@ -37,17 +39,11 @@ order of the input rows.
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
-import pickle
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import accumulate, chain, compress, pairwise, repeat
-from multiprocessing.connection import Connection
-from operator import attrgetter, itemgetter, sub
+from itertools import compress, pairwise
+from operator import attrgetter, itemgetter
 from typing import Any, overload
 
 from hub import conditions
@@ -55,7 +51,6 @@ from hub.config.mapping import (
     AccountRollup,
     AccountRollupKind,
     PrimaryAccountPolicy,
-    RelationshipField,
     RelationshipFieldKind,
 )
 from hub.config.mapping import (
@@ -63,10 +58,10 @@ from hub.config.mapping import (
 )
 from hub.contract.capabilities import Capabilities, FieldType, ObjectKind
 from hub.getters import fast_getter
-from hub.model import EMPTY, Account, Dataset, Membership, User, split_membership_key
+from hub.model import Account, Dataset, Membership, User, split_membership_key
 from hub.projections.account_rollups import rollup_value
 from hub.projections.associations import membership_links
-from hub.projections.columns import BatchCondition, column, reader
+from hub.projections.columns import BatchCondition, reader
 from hub.projections.membership_contacts import inflation, membership_contact_records
 from hub.projections.notices import NoticeCollector
 from hub.projections.primary_account import primary_membership
@@ -76,7 +71,7 @@ from hub.projections.relationship_fields import (
 )
 from hub.projections.resolver import Graph, collection_paused, count_events, window_start
 from hub.projections.stages import CHURNED, UNSTAGED, StageRanking
-from hub.projections.templates import compile_template, template_pattern
+from hub.projections.templates import compile_template
 from hub.projections.user_lists import UserList, join_entries, user_list
 from hub.records import (
     AccountsChunk,
@@ -89,9 +84,7 @@ from hub.records import (
     ProjectionSummary,
     Record,
     make_link,
-    make_links,
     make_record,
-    make_records,
 )
 from hub.references import ALLOWED, Getter, Reference, Scope, parse_reference
 from hub.values import render, utc
@@ -129,51 +122,6 @@ _account_id_of = attrgetter("account_id")
 _first = itemgetter(0)
 _NO_LINKS: list[Link] = []
 _BATCH_NAMESPACES = frozenset({"user", "account", "relationship"})
-
-
-_CONTACT_NAMESPACES = frozenset({"user", "primary_account", "primary_relationship", "rollup"})
-_STR_ONLY = frozenset({str})
-
-
-_NO_MEMBERSHIPS: tuple[Membership, ...] = ()
-
-
-def _account_count(_: Any) -> Any:
-    raise AssertionError("a marker, compared by identity, never called")
-
-
-def _stage(_: Any) -> Any:
-    raise AssertionError("a marker, compared by identity, never called")
-
-
-class _Null:
-    """Stands for a missing user, account or membership: every attribute
-    ``None``, no traits or properties (what :func:`fast_getter` reads off ``None``)."""
-
-    __slots__ = ()
-    user_id = email = account_id = name = domain = stage = role = None
-    traits = properties = EMPTY
-
-
-_NULL = _Null()
-
-
-def _null_safe(reference: Reference) -> Callable[[Iterable[Any]], Iterator[Any]]:
-    """A reader of ``reference`` off objects of its namespace, missing ones
-    replaced by :data:`_NULL`; rollups are markers."""
-    if reference.namespace == "rollup":
-        return _account_count if reference.attribute == "account_count" else _stage
-    return reader(reference.namespace, reference.attribute)
-
-
-@dataclass(frozen=True, slots=True)
-class _ContactsPlan:
-    """How a chunk of contacts is computed column by column."""
-
-    names: tuple[str, ...]
-    readers: tuple[tuple[str, Callable[[Iterable[Any]], Iterator[Any]]], ...]
-    #: relationship field index -> its template as a %-pattern and references.
-    summaries: dict[int, tuple[str, tuple[Reference, ...]]]
 
 
 class ProjectionError(ValueError):
@@ -451,7 +399,6 @@ class DestinationProjector:
             for name, r in link_refs.items()
             if r.attribute not in _BUILTINS["relationship"]
         )
-        self._link_builtin_readers = tuple(attrgetter(attribute) for _, attribute in builtins)
         self.link_property_names = tuple(name for name, _ in props)
         self.link_property_attributes = tuple(attribute for _, attribute in props)
 
@@ -485,28 +432,12 @@ class DestinationProjector:
             item.kind == RelationshipFieldKind.SUMMARY or item.where is not None
             for item in self.relationship_fields
         )
-        self._contacts_plan = (
-            self._plan_contacts(user_refs, mapping.users.relationship_fields)
-            if self.users_on and not self.members_on
-            else None
-        )
-        self._accounts_plan = (
-            compile_condition is conditions.compile_condition
-            and all(r.namespace == "account" for r in account_refs.values())
-            and all(item.order_by is None and item.separator for item in self.user_lists)
-        )
-        self._links_plan = self.links_on and self.link_direct and self._columnar(self.link_where)
         # Reused across users and accounts: the loops are sequential, and a
         # Scope per membership would be millions of allocations.
         self._scope = Scope()
         self._user_scope = Scope()
         self._account_scope = Scope()
         self._shared_link_properties: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._flat_link_properties: dict[tuple[Any, ...], dict[str, Any]] = {}
-        #: account attribute -> its value per account id (see _account_column).
-        self._account_columns: dict[str, dict[str, Any]] = {}
-        #: user list value -> its value per user id (see _user_column).
-        self._user_columns: dict[str, dict[str, Any]] = {}
         #: (rollup index, members) -> the value of a rollup of an account without events.
         self._quiet_rollups: dict[tuple[int, int], Any] = {}
         self._notices = NoticeCollector()
@@ -850,460 +781,6 @@ class DestinationProjector:
         links = self._user_links(user, memberships, context.primary)
         return contact, members, list(links)
 
-    # -- column-wise chunks ------------------------------------------------------------
-    #
-    # The same output as the per-user methods above, for the common shapes of a
-    # mapping: each reference is read off the whole chunk's users, accounts or
-    # memberships at once (hub.projections.columns), each one-namespace condition
-    # evaluated once per distinct value, and the per-user loop only slices,
-    # sorts and joins. Anything unusual (a missing user or account, an
-    # unhashable value) sends the whole chunk down the per-user path, before any
-    # notice is raised.
-
-    def _columnar(self, where: Predicate | None) -> bool:
-        """Whether ``where`` can be evaluated over a chunk's memberships or accounts."""
-        if where is None:
-            return True
-        batch = self._batches.get(where)
-        return batch is not None and batch.namespace in ("relationship", "account")
-
-    def _plan_contacts(
-        self, user_refs: dict[str, Reference], items: Sequence[RelationshipField]
-    ) -> _ContactsPlan | None:
-        if self.need_primary and not self.primary_by_rank:
-            return None
-        if any(r.namespace not in _CONTACT_NAMESPACES for r in user_refs.values()):
-            return None
-        fields: list[tuple[str, str, Callable[[Iterable[Any]], Iterator[Any]]]] = [
-            (name, r.namespace, _null_safe(r)) for name, r in user_refs.items()
-        ]
-        summaries: dict[int, tuple[str, tuple[Reference, ...]]] = {}
-        for index, (item, compiled) in enumerate(zip(items, self.relationship_fields, strict=True)):
-            if not self._columnar(compiled.where):
-                return None
-            if compiled.kind == RelationshipFieldKind.SUMMARY:
-                if compiled.order_by is not None or not compiled.separator:
-                    return None
-                summaries[index] = template_pattern(
-                    item.template, ALLOWED["users.relationship_fields.template"]
-                )
-        return _ContactsPlan(
-            tuple(name for name, _, _ in fields),
-            tuple((namespace, read) for _, namespace, read in fields),
-            summaries,
-        )
-
-    def _account_column(self, reference: Reference) -> dict[str, Any]:
-        """``reference`` (namespace ``account``) read off every account, by account id."""
-        key = reference.attribute
-        table = self._account_columns.get(key)
-        if table is None:
-            accounts = self.graph.accounts
-            table = self._account_columns[key] = dict(
-                zip(accounts, column(accounts.values(), reference), strict=True)
-            )
-        return table
-
-    def _user_column(self, key: str, read: Callable[[Any], Any]) -> dict[str, Any]:
-        """``read`` (of a user) applied to every user, by user id; ``key`` names it."""
-        table = self._user_columns.get(key)
-        if table is None:
-            users = self.graph.users
-            table = self._user_columns[key] = dict(
-                zip(users, map(read, users.values()), strict=True)
-            )
-        return table
-
-    def _contacts_columnar(self, task: _Task, plan: _ContactsPlan) -> list[Record] | None:
-        graph = self.graph
-        ids = task.ids
-        accounts_get = graph.accounts.get
-        users = list(map(graph.users.get, ids))
-        by_user_get = graph.memberships_by_user.get
-        mlists = [by_user_get(user_id, _NO_MEMBERSHIPS) for user_id in ids]
-        counts = list(map(len, mlists))
-        flat: list[Membership] = list(chain.from_iterable(mlists))
-        accounts_flat: list[Account | None] | None = None
-        account_ids: list[str] | None = None
-        # Everything that may raise first: a failure here falls back, noticing nothing twice.
-        try:
-            masks: dict[Predicate, list[bool]] = {}
-            for compiled in self.relationship_fields:
-                where = compiled.where
-                if where is not None and where not in masks:
-                    batch = self._batches[where]
-                    if batch.namespace == "relationship":
-                        masks[where] = batch.mask(flat)
-                        continue
-                    if accounts_flat is None:
-                        accounts_flat = list(map(accounts_get, map(_account_id_of, flat)))
-                    masks[where] = batch.mask(accounts_flat)
-            entries: dict[int, list[str]] = {}
-            users_flat: list[Any] | None = None
-            for index, (pattern, references) in plan.summaries.items():
-                columns: list[list[Any]] = []
-                for reference in references:
-                    if reference.namespace == "account":
-                        # Off a table per account id: no visit to each account object.
-                        if account_ids is None:
-                            account_ids = list(map(_account_id_of, flat))
-                        by_id = self._account_column(reference)
-                        values = list(map(by_id.__getitem__, account_ids))
-                    else:
-                        if reference.namespace == "relationship":
-                            objects: Sequence[Any] = flat
-                        else:
-                            if users_flat is None:
-                                users_flat = list(chain.from_iterable(map(repeat, users, counts)))
-                            objects = users_flat
-                        values = list(column(objects, reference))
-                    if not set(map(type, values)) <= _STR_ONLY:
-                        values = [v if v.__class__ is str else render(v) for v in values]
-                    columns.append(values)
-                entries[index] = (
-                    list(map(pattern.__mod__, zip(*columns, strict=True)))
-                    if columns
-                    else [pattern % ()] * len(flat)
-                )
-            ranks: list[Any] = []
-            if self.need_ranks:
-                stages = column(flat, Reference("relationship", self.ranking.property))
-                ranks = list(map(self._rank_table.get, stages))
-        except (AttributeError, KeyError, TypeError):  # KeyError: a missing account
-            return None
-        if self.need_ranks and None in ranks:
-            unknown = self._unknown_stage if self.need_stage else None
-            rank = self.ranking.rank
-            for i, value in enumerate(ranks):
-                if value is None:
-                    ranks[i] = rank(flat[i], unknown)
-
-        # Each user's memberships are flat[starts[i]:ends[i]].
-        ends = list(accumulate(counts))
-        starts = [0, *ends[:-1]] if ends else []
-        spans = list(map(slice, starts, ends))
-
-        # Per user: the rolled-up stage and the primary membership.
-        by_rank = self.primary_by_rank
-        stages_out: list[str | None]
-        primaries: list[Membership | None]
-        if self.need_ranks or by_rank:
-            user_ranks = list(map(ranks.__getitem__, spans))
-            bests: list[int | None] = (
-                list(map(max, user_ranks))
-                if 0 not in counts
-                else [max(r) if r else None for r in user_ranks]
-            )
-            stages_out = list(map(self._stage_names.get, bests))
-            if by_rank:
-                primaries = [
-                    m[r.index(b if b >= 0 or UNSTAGED not in r else UNSTAGED)]  # type: ignore[operator]
-                    if r
-                    else None
-                    for m, r, b in zip(mlists, user_ranks, bests, strict=True)
-                ]
-            else:
-                primaries = [None] * len(ids)
-        else:
-            stages_out = []
-            primaries = [None] * len(ids)
-        if not self.need_stage:
-            stages_out = [None] * len(ids)
-
-        # The mapped fields, column by column.
-        field_columns: list[list[Any]] = []
-        primary_accounts: list[Any] | None = None
-        present_users: list[Any] | None = None
-        present_primaries: list[Any] | None = None
-        for namespace, read in plan.readers:
-            if namespace == "user":
-                if present_users is None:
-                    present_users = [_NULL if u is None else u for u in users]
-                field_columns.append(list(read(present_users)))
-            elif namespace == "primary_relationship":
-                if present_primaries is None:
-                    present_primaries = [_NULL if p is None else p for p in primaries]
-                field_columns.append(list(read(present_primaries)))
-            elif namespace == "primary_account":
-                if primary_accounts is None:
-                    primary_accounts = [
-                        _NULL if p is None else accounts_get(p.account_id) or _NULL
-                        for p in primaries
-                    ]
-                field_columns.append(list(read(primary_accounts)))
-            else:  # rollup
-                field_columns.append(counts if read is _account_count else stages_out)
-        names = list(plan.names)
-
-        # The relationship fields, column by column (a later name overwrites
-        # an earlier one's value in its place, as assigning into the dict does).
-        notices = self._notices
-        matched: dict[Predicate, list[int]] = {}
-        for index, item in enumerate(self.relationship_fields):
-            where = item.where
-            kind = item.kind
-            names.append(item.field)
-            if kind == RelationshipFieldKind.COUNT or kind == RelationshipFieldKind.ANY:
-                if where is None:
-                    matches = counts
-                else:
-                    matches = matched.get(where)  # type: ignore[assignment]
-                    if matches is None:
-                        running = list(accumulate(masks[where], initial=0))
-                        at = running.__getitem__
-                        matches = matched[where] = list(map(sub, map(at, ends), map(at, starts)))
-                field_columns.append(
-                    matches if kind == RelationshipFieldKind.COUNT else list(map(bool, matches))
-                )
-                continue
-            mask = masks.get(where) if where is not None else None
-            flat_entries = entries[index]
-            separator = item.separator
-            max_length = item.max_length
-            blanks = "" in flat_entries
-            summaries: list[Any] = []
-            append = summaries.append
-            for user_id, user, memberships, span in zip(ids, users, mlists, spans, strict=True):
-                selected = (
-                    flat_entries[span]
-                    if mask is None
-                    else list(compress(flat_entries[span], mask[span]))
-                )
-                if blanks:
-                    selected = list(filter(None, selected))
-                if not selected:
-                    append(None)
-                    continue
-                if len(selected) > 1:
-                    selected.sort()
-                text = separator.join(selected)
-                if (max_length is None or len(text) <= max_length) and text.count(separator) == len(
-                    selected
-                ) - 1:
-                    append(text)
-                    continue
-                summary = self._joined_summary(item, user, memberships, selected)
-                append(summary.value)
-                if summary.dropped or summary.rejected:
-                    self._summary_notices(notices, item, user_id, summary)
-            field_columns.append(summaries)
-        rows: list[dict[str, Any]] = (
-            list(map(dict, map(zip, repeat(names), zip(*field_columns, strict=True))))
-            if field_columns
-            else [{} for _ in ids]
-        )
-        if self.links_on:
-            self._primaries[task.index] = primaries
-        return make_records(ObjectKind.CONTACT, ids, rows)
-
-    def _links_columnar(
-        self, ids: list[str], primaries: list[Membership | None]
-    ) -> list[Link] | None:
-        graph = self.graph
-        by_user_get = graph.memberships_by_user.get
-        flat: list[Membership] = list(
-            chain.from_iterable(map(by_user_get, ids, repeat(_NO_MEMBERSHIPS)))
-        )
-        primary_ids = {id(p) for p in primaries if p is not None}
-        flags: list[bool] = list(map(primary_ids.__contains__, map(id, flat)))
-        # Link properties shared per distinct key: one flat tuple of the
-        # built-ins then the properties (see _link_values for the nested key).
-        shared = self._flat_link_properties
-        try:
-            where = self.link_where
-            if where is not None:
-                batch = self._batches[where]
-                if batch.namespace == "relationship":
-                    mask = batch.mask(flat)
-                else:
-                    mask = batch.mask(list(map(graph.accounts.get, map(_account_id_of, flat))))
-                flat = list(compress(flat, mask))
-                flags = list(compress(flags, mask))
-            columns: list[Iterable[Any]] = [map(read, flat) for read in self._link_builtin_readers]
-            columns.extend(
-                column(flat, Reference("relationship", a)) for a in self.link_property_attributes
-            )
-            keys: list[tuple[Any, ...]] = (
-                list(zip(*columns, strict=True)) if columns else [()] * len(flat)
-            )
-            values: list[Any] = list(map(shared.get, keys))
-        except (AttributeError, TypeError):
-            return None
-        if None in values:
-            nested = self._shared_link_properties
-            builtins = len(self.link_builtin_names)
-            for i, value in enumerate(values):
-                if value is None:
-                    key = keys[i]
-                    value = shared.get(key)
-                    if value is None:
-                        original = (
-                            None if not builtins else key[0] if builtins == 1 else key[:builtins],
-                            key[builtins:],
-                        )
-                        value = nested.get(original)
-                        if value is None:
-                            value = nested[original] = self._link_values(original)
-                        shared[key] = value
-                    values[i] = value
-        return make_links(
-            list(map(_user_id_of, flat)), list(map(_account_id_of, flat)), flags, values
-        )
-
-    # -- per account -----------------------------------------------------------------
-
-    def _accounts_columnar(self, ids: list[str]) -> list[Record] | None:
-        """A chunk of account records, reading each column over the chunk's
-        memberships at once; ``None`` when the chunk needs the general path
-        (a missing user, a list with ``order_by`` or no separator, a condition
-        or value that is not column-wise)."""
-        graph = self.graph
-        users_get = graph.users.get
-        by_account_get = graph.memberships_by_account.get
-        accounts = list(map(graph.accounts.__getitem__, ids))
-        mlists = [by_account_get(account_id, _NO_MEMBERSHIPS) for account_id in ids]
-        counts = list(map(len, mlists))
-        flat: list[Membership] = list(chain.from_iterable(mlists))
-        user_ids = list(map(_user_id_of, flat))
-        users_flat: list[Any] | None = None
-        ends = list(accumulate(counts))
-        starts = [0, *ends[:-1]] if ends else []
-        spans = list(map(slice, starts, ends))
-        accounts_flat: list[Account] | None = None
-        try:
-            masks: dict[Predicate, list[bool]] = {}
-            wheres = [item.where for item in self.user_lists]
-            wheres.extend(where for _, where in self.rollups)
-            for where in wheres:
-                if where is None or where in masks:
-                    continue
-                batch = self._batches.get(where)
-                if batch is None:
-                    return None
-                if batch.namespace == "relationship":
-                    objects: list[Any] = flat
-                elif batch.namespace == "user":
-                    if users_flat is None:
-                        users_flat = list(map(users_get, user_ids))
-                        if len(list(filter(None, users_flat))) != len(users_flat):
-                            return None  # a missing user
-                    objects = users_flat
-                else:
-                    if accounts_flat is None:
-                        accounts_flat = list(chain.from_iterable(map(repeat, accounts, counts)))
-                    objects = accounts_flat
-                masks[where] = batch.mask(objects)
-            entries: dict[str, list[str]] = {}
-            for item in self.user_lists:
-                if item.value_text in entries:
-                    continue
-                if item.direct is None:
-                    return None
-                namespace, read = item.direct
-                if namespace == "user":
-                    # Off a table per user id (KeyError: a missing user).
-                    by_id = self._user_column(item.value_text, read)
-                    raws = list(map(by_id.__getitem__, user_ids))
-                else:
-                    raws = list(map(read, flat))
-                entries[item.value_text] = [
-                    raw if raw.__class__ is str else render(raw) for raw in raws
-                ]
-            field_columns = [list(read_field(accounts)) for read_field in self._account_readers]
-        except (AttributeError, KeyError, TypeError):
-            return None
-        names = list(self.account_fields)
-        for item in self.user_lists:
-            names.append(item.field)
-            flat_entries = entries[item.value_text]
-            mask = masks[item.where] if item.where is not None else None
-            blanks = "" in flat_entries
-            separator = item.separator
-            max_length = item.max_length
-            values: list[Any] = []
-            append = values.append
-            for account_id, account, memberships, span in zip(
-                ids, accounts, mlists, spans, strict=True
-            ):
-                selected = (
-                    flat_entries[span]
-                    if mask is None
-                    else list(compress(flat_entries[span], mask[span]))
-                )
-                if blanks:
-                    selected = list(filter(None, selected))
-                if not selected:
-                    append(None)
-                    continue
-                selected.sort()
-                text = separator.join(selected)
-                if text.count(separator) != len(selected) - 1:
-                    listed = self._careful_list(item, account, memberships)
-                elif max_length is None or len(text) <= max_length:
-                    append(text)
-                    continue
-                else:
-                    joined = join_entries(selected, separator, max_length)
-                    listed = UserList(joined.value, joined.kept, joined.dropped, joined.marked, ())
-                append(listed.value)
-                if listed.dropped or listed.rejected:
-                    self._list_notices(item, account_id, listed)
-            field_columns.append(values)
-        matched: dict[Predicate, list[int]] = {}
-        quiet = self._quiet_rollups
-        events_of_account = graph.events_of_account
-        events: list[Sequence[Any]] | None = None
-        for index, (rollup, where) in enumerate(self.rollups):
-            names.append(rollup.field)
-            mask = None
-            if where is None:
-                members_counts = counts
-            else:
-                mask = masks[where]
-                found = matched.get(where)
-                if found is None:
-                    running = list(accumulate(mask, initial=0))
-                    at = running.__getitem__
-                    found = matched[where] = list(map(sub, map(at, ends), map(at, starts)))
-                members_counts = found
-            if rollup.kind == AccountRollupKind.USER_COUNT:
-                field_columns.append(members_counts)
-                continue
-            if events is None:
-                events = list(map(events_of_account, ids))
-            values = []
-            append = values.append
-            for memberships, span, n, account_events in zip(
-                mlists, spans, members_counts, events, strict=True
-            ):
-                if account_events:
-                    members = (
-                        memberships if mask is None else list(compress(memberships, mask[span]))
-                    )
-                    append(
-                        rollup_value(
-                            rollup, members, account_events, self.as_of, filtered=where is not None
-                        )
-                    )
-                    continue
-                key = (index, n)
-                value = quiet.get(key, quiet)
-                if value is quiet:
-                    members = (
-                        memberships if mask is None else list(compress(memberships, mask[span]))
-                    )
-                    value = quiet[key] = rollup_value(
-                        rollup, members, account_events, self.as_of, filtered=where is not None
-                    )
-                append(value)
-            field_columns.append(values)
-        rows: list[dict[str, Any]] = (
-            list(map(dict, map(zip, repeat(names), zip(*field_columns, strict=True))))
-            if field_columns
-            else [{} for _ in ids]
-        )
-        return make_records(ObjectKind.ACCOUNT, ids, rows)
-
     def _account_record(self, account_id: str) -> Record:
         graph = self.graph
         account = graph.accounts[account_id]
@@ -1510,18 +987,9 @@ class DestinationProjector:
         notices = self._notices = NoticeCollector()
         graph = self.graph
         if task.section == "accounts":
-            if self._accounts_plan:
-                records = self._accounts_columnar(task.ids)
-                if records is not None:
-                    return records, notices
-                notices = self._notices = NoticeCollector()
             return [self._account_record(a) for a in task.ids], notices
         if task.section == "links":
             primaries = self._primaries.pop(task.index)
-            if self._links_plan:
-                links_done = self._links_columnar(task.ids, primaries)
-                if links_done is not None:
-                    return links_done, notices
             links: list[Link] = []
             for user_id, primary in zip(task.ids, primaries, strict=True):
                 links.extend(
@@ -1530,10 +998,6 @@ class DestinationProjector:
                     )
                 )
             return links, notices
-        if self._contacts_plan is not None:
-            columnar = self._contacts_columnar(task, self._contacts_plan)
-            if columnar is not None:
-                return columnar, [], notices
         contacts: list[Record] = []
         members: list[Record] = []
         primaries = []
@@ -1550,19 +1014,15 @@ class DestinationProjector:
             self._primaries[task.index] = primaries
         return contacts, members, notices
 
-    def _results(self, tasks: list[_Task], workers: int) -> Iterator[tuple[Any, ...]]:
-        if workers <= 1 or len(tasks) < 2:
-            for task in tasks:
-                with collection_paused():
-                    result = self._run(task)
-                yield result
-            return
-        yield from _parallel(self, tasks, workers)
+    def _results(self, tasks: list[_Task]) -> Iterator[tuple[Any, ...]]:
+        for task in tasks:
+            with collection_paused():
+                result = self._run(task)
+            yield result
 
     def stream(
         self,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        workers: int = 1,
         only: tuple[frozenset[str], frozenset[str]] | None = None,
     ) -> Iterator[ProjectionChunk]:
         """Everything the destination receives, as chunks (see :func:`iter_destination`)."""
@@ -1574,7 +1034,7 @@ class DestinationProjector:
         stats: dict[str, int | float] = {}
         flushed = not self.members_on
         tasks = self._tasks(chunk_size, only)
-        for task, result in zip(tasks, self._results(tasks, workers), strict=True):
+        for task, result in zip(tasks, self._results(tasks), strict=True):
             notices.merge(result[-1])
             if task.section == "accounts":
                 counts["accounts"] += len(result[0])
@@ -1632,9 +1092,9 @@ class DestinationProjector:
         stats["contacts"] = len(contacts)
         return DestinationProjection(self.name, accounts, contacts, links, notices.notices(), stats)
 
-    def project(self, workers: int = 1) -> DestinationProjection:
+    def project(self) -> DestinationProjection:
         """Everything the destination receives."""
-        return collect(self.stream(workers=workers))
+        return collect(self.stream())
 
     def project_user(self, user_id: str) -> DestinationProjection:
         """Only the user's contact, membership contacts and links."""
@@ -1690,79 +1150,6 @@ def collect(stream: Iterator[ProjectionChunk]) -> DestinationProjection:
                     chunk.destination, accounts, contacts, links, chunk.notices, chunk.stats
                 )
     raise AssertionError("a projection stream ends with its summary")
-
-
-# -- workers ---------------------------------------------------------------------------
-
-
-def _work(
-    projector: DestinationProjector, tasks: list[_Task], worker: int, workers: int, out: Connection
-) -> None:
-    """A forked worker: the tasks whose index in their section is ``worker``
-    modulo ``workers``, each result pickled down ``out`` in order."""
-    gc.disable()  # everything here is acyclic; and the collector would touch every page
-    try:
-        for task in tasks:
-            if task.index % workers == worker:
-                result = projector._run(task)
-                out.send_bytes(pickle.dumps((result, None), pickle.HIGHEST_PROTOCOL))
-    except Exception as error:  # handed to the parent, which raises it
-        out.send_bytes(pickle.dumps((None, error), pickle.HIGHEST_PROTOCOL))
-    finally:
-        out.close()
-
-
-def _drain(connection: Connection, into: queue.SimpleQueue[bytes | None]) -> None:
-    try:
-        while True:
-            into.put(connection.recv_bytes())
-    except (EOFError, OSError):
-        into.put(None)
-    finally:
-        connection.close()
-
-
-def _parallel(
-    projector: DestinationProjector, tasks: list[_Task], workers: int
-) -> Iterator[tuple[Any, ...]]:
-    """The tasks' results, in order, computed by ``workers`` forked processes
-    (each reads the parent's graph as it was at the fork)."""
-    context = multiprocessing.get_context("fork")
-    processes = []
-    queues: list[queue.SimpleQueue[bytes | None]] = []
-    threads = []
-    for worker in range(workers):
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_work, args=(projector, tasks, worker, workers, sender), daemon=True
-        )
-        process.start()
-        sender.close()
-        processes.append(process)
-        results: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        queues.append(results)
-        # Reader threads keep the pipes drained, so no worker waits for the consumer.
-        thread = threading.Thread(target=_drain, args=(receiver, results), daemon=True)
-        thread.start()
-        threads.append(thread)
-    try:
-        for task in tasks:
-            data = queues[task.index % workers].get()
-            if data is None:
-                raise RuntimeError("a projection worker died")
-            with collection_paused():
-                result, error = pickle.loads(data)
-            del data
-            if error is not None:
-                raise error
-            yield result
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join()
-        for thread in threads:
-            thread.join(timeout=1)
 
 
 def merged_contacts(
@@ -1832,7 +1219,6 @@ def iter_destination(
     compile_condition: ConditionCompiler,
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    workers: int = 1,
     only: tuple[frozenset[str], frozenset[str]] | None = None,
 ) -> Iterator[ProjectionChunk]:
     """Everything destination ``name`` receives, as a stream of chunks.
@@ -1850,13 +1236,6 @@ def iter_destination(
     (users) holds accounts (users) and their memberships adding up to about
     ``chunk_size``; it is the unit of work, not a destination's batch size.
 
-    ``workers > 1`` forks that many processes (the ``fork`` start method, so
-    POSIX only) which compute every ``workers``-th chunk of each section from
-    the graph as it is now; chunks come back pickled and are yielded in the
-    same order, so the output is identical. Worth it for large graphs (the
-    workers share the parent's memory copy-on-write; each still touches, hence
-    copies, much of it). Closing the stream early stops the workers.
-
     ``only = (user_ids, account_ids)`` gives those users' records (contacts,
     membership contacts, links) and those accounts' alone, computed on the
     whole graph, so each is the record the full stream holds (a delta run,
@@ -1866,7 +1245,7 @@ def iter_destination(
         raise ValueError("chunk_size must be at least 1")
     graph = _graph(dataset_or_graph)
     projector = DestinationProjector(name, graph, mapping, capabilities, as_of, compile_condition)
-    return projector.stream(chunk_size, workers, only)
+    return projector.stream(chunk_size, only)
 
 
 def project_destination(
@@ -1876,15 +1255,11 @@ def project_destination(
     capabilities: Capabilities,
     as_of: datetime,
     compile_condition: ConditionCompiler,
-    *,
-    workers: int = 1,
 ) -> DestinationProjection:
     """Everything destination ``name`` receives (see the module doc): the
     stream of :func:`iter_destination`, collected."""
     return collect(
-        iter_destination(
-            name, dataset_or_graph, mapping, capabilities, as_of, compile_condition, workers=workers
-        )
+        iter_destination(name, dataset_or_graph, mapping, capabilities, as_of, compile_condition)
     )
 
 

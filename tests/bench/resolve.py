@@ -9,15 +9,11 @@ peak RSS. Each N and mode runs in a fresh subprocess, so peak RSS is its own.
 
 Modes (``--modes``, default all three):
 
-- ``stream``: ``iter_destination``, each chunk counted then dropped (what the
-  sync engine does);
-- ``workers``: the same with ``--workers`` forked processes (default 2); the
-  workers' own peak RSS is printed too (it counts pages shared with the
-  parent copy-on-write, so parent + workers overstates the memory used);
-- ``project``: ``project_destination``, every record held at once;
-- ``engine``: the columnar engine's :func:`hub.engine.project.stream`, from
-  the data set before enrichment (it computes the ``[events]`` rollups and
-  needs no graph), each chunk counted then dropped.
+- ``engine``: the columnar engine's :func:`hub.engine.project.stream` (what
+  ``hub sync`` runs), from the data set before enrichment (it computes the
+  ``[events]`` rollups and needs no graph), each chunk counted then dropped;
+- ``stream``: the per-record rules' ``iter_destination``, the same way;
+- ``project``: the per-record ``project_destination``, every record held at once.
 
 The target on a 2-core machine: N = 1M in at most 30 s and 3 GiB peak RSS.
 Figures are printed, never asserted: this is not a test.
@@ -42,12 +38,8 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _children_peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def run_one(
-    n_users: int, mapping_path: Path, events_per_user: float, seed: int, mode: str, workers: int
+    n_users: int, mapping_path: Path, events_per_user: float, seed: int, mode: str
 ) -> dict[str, float]:
     """Time one N in this process; returns the figures."""
     sys.path.insert(0, str(Path(__file__).parent))
@@ -105,7 +97,6 @@ def run_one(
         figures["out_accounts"] = out_accounts
         figures["out_contacts"] = out_contacts
         figures["out_links"] = out_links
-        figures["workers_peak_rss_mib"] = 0.0
         figures["peak_rss_mib"] = _peak_rss_mib()
         return figures
     dataset = enrich(dataset, events, AS_OF)
@@ -129,7 +120,6 @@ def run_one(
             capabilities,
             AS_OF,
             compile_condition,
-            workers=workers if mode == "workers" else 1,
         )
         for chunk in stream:
             if isinstance(chunk, AccountsChunk):
@@ -144,7 +134,6 @@ def run_one(
     figures["out_accounts"] = out_accounts
     figures["out_contacts"] = out_contacts
     figures["out_links"] = out_links
-    figures["workers_peak_rss_mib"] = _children_peak_rss_mib()
     figures["peak_rss_mib"] = _peak_rss_mib()
     return figures
 
@@ -157,14 +146,11 @@ def main() -> None:
     parser.add_argument("--mapping", type=Path, default=ROOT / "mappings" / "crm.toml")
     parser.add_argument("--events-per-user", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--modes", default="stream,workers,project")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--modes", default="engine,stream,project")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        figures = run_one(
-            args.sizes[0], args.mapping, args.events_per_user, args.seed, args.modes, args.workers
-        )
+        figures = run_one(args.sizes[0], args.mapping, args.events_per_user, args.seed, args.modes)
         print(json.dumps(figures))
         return
     for size in args.sizes:
@@ -182,24 +168,17 @@ def main() -> None:
                 str(args.seed),
                 "--modes",
                 mode,
-                "--workers",
-                str(args.workers),
             ]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             figures = json.loads(output.strip().splitlines()[-1])
-            label = f"workers={args.workers}" if mode == "workers" else mode
-            workers_rss = (
-                f", each worker <= {figures['workers_peak_rss_mib'] / 1024:.2f} GiB"
-                if mode == "workers"
-                else ""
-            )
+            label = mode
             print(
                 f"N={size:>9,} [{label}]: {figures['memberships']:,.0f} memberships, "
                 f"{figures['events']:,.0f} events | generate {figures['generate_s']:.1f} s | "
                 f"resolve {figures['resolve_total_s']:.1f} s "
                 f"(graph+enrich {figures['graph_s']:.1f} s, "
                 f"projections {figures['project_s']:.1f} s) | "
-                f"peak RSS {figures['peak_rss_mib'] / 1024:.2f} GiB{workers_rss} "
+                f"peak RSS {figures['peak_rss_mib'] / 1024:.2f} GiB "
                 f"(data set alone {figures['rss_after_generate_mib'] / 1024:.2f} GiB) | "
                 f"out: {figures['out_accounts']:,.0f} accounts, "
                 f"{figures['out_contacts']:,.0f} contacts, "

@@ -1,5 +1,6 @@
-"""iter_destination (the chunked stream) and workers: the same output as
-project_destination, chunk by chunk, whatever the chunk size or worker count."""
+"""iter_destination (the chunked stream): the same output as
+project_destination, chunk by chunk, whatever the chunk size; and the columnar
+engine's stream the same on generated data sets."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ from test_destination import (
 
 from hub.conditions import compile_condition
 from hub.config.mapping import Mapping
+from hub.engine.project import project as engine_project
+from hub.engine.project import stream as engine_stream
 from hub.model import Dataset
-from hub.projections.destination import ProjectionError, iter_destination, project_destination
+from hub.projections.destination import iter_destination, project_destination
 from hub.projections.resolver import Graph
 from hub.records import (
     AccountsChunk,
@@ -62,7 +65,6 @@ def stream(
     dataset: Dataset | Graph,
     mapping: dict[str, Any],
     chunk_size: int = 1,
-    workers: int = 1,
     account_max: int | None = None,
 ) -> list[ProjectionChunk]:
     return list(
@@ -74,7 +76,6 @@ def stream(
             AS_OF,
             compile_condition,
             chunk_size=chunk_size,
-            workers=workers,
         )
     )
 
@@ -105,7 +106,6 @@ def collected(chunks: list[ProjectionChunk]) -> DestinationProjection:
 def project(
     dataset: Dataset | Graph,
     mapping: dict[str, Any],
-    workers: int = 1,
     account_max: int | None = None,
 ) -> DestinationProjection:
     return project_destination(
@@ -115,7 +115,6 @@ def project(
         caps(account_max=account_max),
         AS_OF,
         compile_condition,
-        workers=workers,
     )
 
 
@@ -140,11 +139,10 @@ def test_the_stream_ends_with_one_summary_and_can_be_closed_early() -> None:
         caps(),
         AS_OF,
         compile_condition,
-        workers=2,
         chunk_size=1,
     )
     assert isinstance(next(early), AccountsChunk)
-    early.close()  # type: ignore[attr-defined]  # stops the workers
+    early.close()  # type: ignore[attr-defined]
 
 
 def test_chunk_size_must_be_positive() -> None:
@@ -152,42 +150,32 @@ def test_chunk_size_must_be_positive() -> None:
         stream(seeds(), MAPPING, chunk_size=0)
 
 
-def test_key_collision_is_still_an_error_with_workers() -> None:
-    from hub.model import Account, Membership, User
-
-    dataset = Dataset(
-        {"u:a": User("u:a"), "u": User("u")},
-        {"a": Account("a")},
-        {("u", "a"): Membership("u", "a", "User")},
-    )
-    mapping = {"destination": "x", "membership_contacts": {"enabled": True}}
-    with pytest.raises(ProjectionError, match="both a user id"):
-        project(dataset, mapping, workers=2)
-
-
 @pytest.mark.parametrize("mapping", [*DETERMINISM_MAPPINGS, MAPPING])
-def test_two_workers_give_byte_identical_output(mapping: dict[str, Any]) -> None:
+def test_the_engine_streams_the_same_on_a_generated_data_set(mapping: dict[str, Any]) -> None:
+    """300 generated users with events (hundreds of memberships, ties, long
+    lists): the engine's stream, collected, is the per-record projection."""
     dataset = generate(300, seed=7, events_per_user=2)
-    graph = Graph(dataset)
-    one = dump(project(graph, mapping, account_max=60))
-    assert dump(project(graph, mapping, workers=2, account_max=60)) == one
-    assert dump(collected(stream(graph, mapping, 50, workers=3, account_max=60))) == one
+    one = dump(project(dataset, mapping, account_max=60))
+    chunks = list(
+        engine_stream(
+            "crm",
+            dataset,
+            Mapping.model_validate(mapping),
+            caps(account_max=60),
+            AS_OF,
+            chunk_size=50,
+        )
+    )
+    assert dump(collected(chunks)) == one
 
 
-def test_two_workers_on_the_benchmark_mapping() -> None:
+def test_the_engine_on_the_benchmark_mapping() -> None:
     from hub.config import load_mapping
 
     mapping = load_mapping(ROOT / "mappings" / "crm.toml")
-    graph = Graph(generate(2000, seed=3, events_per_user=1))
-
-    def run(workers: int) -> str:
-        return dump(
-            project_destination(
-                "crm", graph, mapping, caps(), AS_OF, compile_condition, workers=workers
-            )
-        )
-
-    assert run(2) == run(1)
+    dataset = generate(2000, seed=3, events_per_user=1)
+    expected = project_destination("crm", dataset, mapping, caps(), AS_OF, compile_condition)
+    assert dump(engine_project("crm", dataset, mapping, caps(), AS_OF)) == dump(expected)
 
 
 @settings(max_examples=40, deadline=None)
@@ -198,32 +186,53 @@ def test_any_chunk_size_gives_the_projection(dataset: Dataset, which: int, size:
     assert dump(collected(chunks)) == dump(project(dataset, mapping, account_max=30))
 
 
-@pytest.mark.parametrize(("events_per_user", "missing_users"), [(0, False), (2, False), (0, True)])
-def test_column_wise_accounts_match_the_per_account_path(
-    events_per_user: int, missing_users: bool
+@pytest.mark.parametrize(
+    ("events_per_user", "missing"), [(2, "users"), (0, "accounts"), (2, "both")]
+)
+def test_memberships_naming_a_missing_user_or_account_project_as_the_rules_say(
+    events_per_user: int, missing: str
 ) -> None:
-    """The accounts fast path (column by column over a chunk) gives exactly
-    the records and notices of the per-account path, on generated data (also
-    with memberships whose user is missing: then the chunk falls back)."""
+    """A data set handed in through the API may hold memberships whose user
+    or account it lacks (sources quarantine those): the engine keeps them as
+    the per-record rules do (counted, listed as missing values, no record of
+    their own), on generated data with the benchmark mapping."""
     from hub.config import load_mapping
-    from hub.projections.destination import DestinationProjector
+    from hub.config.settings import EventSettings
+    from hub.projections.resolver import enrich
 
     mapping = load_mapping(ROOT / "mappings" / "crm.toml")
     dataset = generate(600, seed=3, events_per_user=events_per_user)
-    if missing_users:
+    if missing in ("users", "both"):
         for user_id in list(dataset.users)[::7]:
             del dataset.users[user_id]
-    graph = Graph(dataset)
-    fast = DestinationProjector("crm", graph, mapping, caps(), AS_OF, compile_condition)
-    slow = DestinationProjector("crm", graph, mapping, caps(), AS_OF, compile_condition)
-    assert fast._accounts_plan
-    ids = sorted(graph.accounts)
-    records = fast._accounts_columnar(ids)
-    if missing_users:
-        assert records is None
-        return
-    assert records is not None
-    expected = [slow._account_record(a) for a in ids]
-    assert records == expected
-    assert fast._notices.notices() == slow._notices.notices()
-    assert any(n.kind == "list_truncated" for n in fast._notices.notices())
+    if missing in ("accounts", "both"):
+        for account_id in list(dataset.accounts)[::5]:
+            del dataset.accounts[account_id]
+    events = EventSettings.model_validate(
+        {
+            "rollups": [
+                {"level": "user", "property": "logins", "event": "login"},
+                {"level": "account", "property": "seen", "kind": "last_seen"},
+                {"level": "relationship", "property": "events_30d", "window_days": 30},
+            ]
+        }
+    )
+    expected = project_destination(
+        "crm", enrich(dataset, events, AS_OF), mapping, caps(), AS_OF, compile_condition
+    )
+    got = engine_project("crm", dataset, mapping, caps(), AS_OF, events.rollups)
+    assert dump(got) == dump(expected)
+    assert any(n.kind == "list_truncated" for n in got.notices)
+    # The rollups of a phantom are missing too, as its other attributes.
+    rollups = Mapping.model_validate(
+        {
+            "destination": "crm",
+            "accounts": {"user_lists": [{"field": "logins", "value": "user.logins"}]},
+            "users": {"relationship_fields": [{"field": "seen", "template": "{account.seen}"}]},
+        }
+    )
+    expected = project_destination(
+        "crm", enrich(dataset, events, AS_OF), rollups, caps(), AS_OF, compile_condition
+    )
+    got = engine_project("crm", dataset, rollups, caps(), AS_OF, events.rollups)
+    assert dump(got) == dump(expected)
