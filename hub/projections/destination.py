@@ -61,7 +61,7 @@ from hub.getters import fast_getter
 from hub.model import Account, Dataset, Membership, User, split_membership_key
 from hub.projections.account_rollups import rollup_value
 from hub.projections.associations import membership_links
-from hub.projections.columns import BatchCondition, reader
+from hub.projections.columns import BatchCondition
 from hub.projections.membership_contacts import inflation, membership_contact_records
 from hub.projections.notices import NoticeCollector
 from hub.projections.primary_account import primary_membership
@@ -347,8 +347,6 @@ class DestinationProjector:
             )
             for item in mapping.accounts.user_lists
         ]
-        account_refs = _references(mapping.accounts.fields, "accounts.fields")
-        self._account_readers = [reader(r.namespace, r.attribute) for r in account_refs.values()]
         self.rollups: list[tuple[AccountRollup, Predicate | None]] = [
             (rollup, condition(rollup.where, "accounts.rollups.where"))
             for rollup in mapping.accounts.rollups
