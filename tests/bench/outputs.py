@@ -4,7 +4,7 @@ must leave them byte for byte the same.
     python tests/bench/outputs.py                     # print the hashes
     python tests/bench/outputs.py --write FILE        # keep them
     python tests/bench/outputs.py --check FILE        # exit 1 unless they match FILE
-    python tests/bench/outputs.py --engine --check FILE   # the same, projected by hub.engine
+    python tests/bench/outputs.py --per-record --check FILE   # the same, by the per-record rules
 
 For each mapping in ``mappings/`` (with the destination type it is written for)
 and each data set (the repository's sample, as of its fixed time; and a
@@ -15,9 +15,10 @@ hash covers exactly what a destination would be handed.
 
 ``tests/bench/outputs.sha256`` holds the hashes of the engine as it is; an
 engine change runs ``--check tests/bench/outputs.sha256`` before and after.
-``--engine`` projects with the columnar engine (:func:`hub.engine.project.project`,
-from the loaded data set and the ``[events]`` rollups) instead of the
-per-record projector, so the two are checked against one file.
+``resolve`` projects with the columnar engine (:mod:`hub.engine.project`), as
+every command does; ``--per-record`` projects with the per-record rules
+instead (:func:`hub.projections.destination.project_destination` on the
+enriched graph), so the two are checked against one file.
 """
 
 from __future__ import annotations
@@ -91,10 +92,11 @@ CREDENTIALS = {
 }
 
 
-def hashes(users: int, engine: bool = False) -> dict[str, str]:
+def hashes(users: int, per_record: bool = False) -> dict[str, str]:
     """``"mapping data-set" -> "records sha256"`` for every mapping and data set."""
     os.environ.update(CREDENTIALS)
-    from hub.engine.project import project
+    from hub.conditions import compile_condition
+    from hub.projections.destination import project_destination
     from hub.records import link_to_json, notice_to_json, record_to_json
     from hub.sync.pipeline import capabilities_of, resolve
 
@@ -103,17 +105,17 @@ def hashes(users: int, engine: bool = False) -> dict[str, str]:
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
             _project(directory, data, users)
-            resolution = resolve(directory / "hub.toml", project_destinations=not engine)
+            resolution = resolve(directory / "hub.toml", project_destinations=not per_record)
             for name in MAPPINGS:
-                if engine:
+                if per_record:
                     settings = resolution.project
-                    projection = project(
+                    projection = project_destination(
                         name,
-                        resolution.loaded.dataset,
+                        resolution.graph,
                         settings.mappings[name],
                         capabilities_of(settings, resolution.plugins, name),
                         resolution.as_of,
-                        settings.settings.events.rollups,
+                        compile_condition,
                     )
                 else:
                     projection = resolution.projections[name]
@@ -136,9 +138,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--write", type=Path)
     parser.add_argument("--check", type=Path)
-    parser.add_argument("--engine", action="store_true", help="project with hub.engine")
+    parser.add_argument(
+        "--per-record", action="store_true", help="project with the per-record rules"
+    )
     args = parser.parse_args()
-    found = hashes(args.users, args.engine)
+    found = hashes(args.users, args.per_record)
     lines = [f"{key} {value}" for key, value in sorted(found.items())]
     for line in lines:
         print(line)
