@@ -442,7 +442,7 @@ def _stream(
             yield LinksChunk(link_records(tables, rows.slice(start, chunk_size)))
         del rows
     stats["contacts"] = stats["user_contacts"] + int(stats.get("membership_contacts", 0))
-    tables.connection.close()
+    tables.close()
     yield ProjectionSummary(name, notices.notices(), stats)
 
 

@@ -16,12 +16,14 @@
   (``NULL`` when it names none, or one the data set does not hold), ``t`` its
   time in microseconds since the epoch (UTC), ``n`` its name's value id.
 
-The connection is in memory and spills to a temporary directory when a set
-is larger than the memory DuckDB is given.
+The connection is in memory and spills to a temporary directory of its own
+(removed by :meth:`Tables.close`, or when the tables are collected) when a
+set is larger than the memory DuckDB is given.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -74,7 +76,15 @@ class Tables:
         events: bool = False,
         connection: duckdb.DuckDBPyConnection | None = None,
     ) -> None:
-        self.connection = connection if connection is not None else duckdb.connect()
+        #: Where DuckDB spills what does not fit in its memory: a directory of
+        #: its own, removed with these tables (DuckDB's default is ``.tmp`` in
+        #: the working directory, which is the user's project).
+        self._spill = tempfile.TemporaryDirectory(prefix="hub-engine-")
+        self.connection = (
+            connection
+            if connection is not None
+            else duckdb.connect(config={"temp_directory": self._spill.name})
+        )
         self.values = Values()
         memberships = dataset.memberships.values()
         # A membership may name a user or an account the data set does not hold
@@ -146,6 +156,11 @@ class Tables:
                     }
                 ),
             )
+
+    def close(self) -> None:
+        """Close the connection and remove the spill directory."""
+        self.connection.close()
+        self._spill.cleanup()
 
     def column(self, name: str) -> str:
         """The column of ``m`` holding relationship attribute ``name`` (``c0``,
