@@ -44,6 +44,7 @@ from hub.records import Link, Record, make_links, make_records
 from hub.references import Reference
 
 __all__ = [
+    "TABLE_OF",
     "MembershipRows",
     "attributes",
     "contact_records",
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 #: Where each namespace a field may read has its columns in :class:`Tables`.
-_TABLE_OF = {
+TABLE_OF = {
     "user": "user",
     "account": "account",
     "relationship": "relationship",
@@ -69,7 +70,7 @@ def attributes(references: Mapping[str, Reference]) -> dict[str, list[str]]:
     attributes ``references`` read, for :class:`Tables`."""
     out: dict[str, list[str]] = {"user": [], "account": [], "relationship": []}
     for reference in references.values():
-        namespace = _TABLE_OF.get(reference.namespace)
+        namespace = TABLE_OF.get(reference.namespace)
         if namespace is not None and reference.attribute not in out[namespace]:
             out[namespace].append(reference.attribute)
     return out

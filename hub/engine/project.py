@@ -49,6 +49,7 @@ from hub.engine.account_rollups import account_rollup_values
 from hub.engine.combos import Registered, condition_attributes
 from hub.engine.events import enrich
 from hub.engine.memberships import (
+    TABLE_OF,
     MembershipRows,
     contact_records,
     field_expression,
@@ -69,7 +70,7 @@ from hub.projections.destination import (
     merged_contacts,
     sections,
 )
-from hub.projections.notices import NoticeCollector
+from hub.projections.notices import NoticeCollector, entry_rejected, list_truncated
 from hub.projections.stages import StageRanking
 from hub.projections.user_lists import UserList
 from hub.records import (
@@ -86,14 +87,6 @@ from hub.references import Reference, parse_reference
 
 __all__ = ["project", "project_subject", "stream"]
 
-#: The namespaces whose attributes live in each table of :class:`Tables`.
-_TABLE_OF = {
-    "user": "user",
-    "account": "account",
-    "relationship": "relationship",
-    "primary_account": "account",
-    "primary_relationship": "relationship",
-}
 _PRIMARY = frozenset({"primary_account", "primary_relationship"})
 
 
@@ -109,37 +102,9 @@ class _Wanted:
 
     def add(self, references: Sequence[Reference]) -> None:
         for reference in references:
-            table = _TABLE_OF.get(reference.namespace)
+            table = TABLE_OF.get(reference.namespace)
             if table is not None and reference.attribute not in self.by_table[table]:
                 self.by_table[table].append(reference.attribute)
-
-
-def _truncated(
-    notices: NoticeCollector,
-    subject: str,
-    key: str,
-    listed: UserList,
-    max_length: int | None,
-) -> None:
-    notices.count(
-        "list_truncated",
-        subject,
-        f"{{count}} value(s) longer than {max_length} characters: whole entries dropped "
-        'from the end behind a "(+N more)" marker',
-        key,
-        dropped_entries=listed.dropped,
-        without_marker=0 if listed.marked else 1,
-    )
-
-
-def _rejected(notices: NoticeCollector, subject: str, key: str, separator: str) -> None:
-    notices.count(
-        "entry_contains_separator",
-        subject,
-        f"{{count}} entr(y/ies) skipped because they contain the separator {separator!r}, "
-        "which would split one entry into two; choose another separator",
-        key,
-    )
 
 
 def _list_notices(
@@ -151,9 +116,9 @@ def _list_notices(
     max_length: int | None,
 ) -> None:
     if listed.dropped:
-        _truncated(notices, subject, key, listed, max_length)
+        list_truncated(notices, subject, key, listed.dropped, listed.marked, max_length)
     for other in listed.rejected:
-        _rejected(notices, subject, f"{key}/{other}", separator)
+        entry_rejected(notices, subject, f"{key}/{other}", separator)
 
 
 def project(

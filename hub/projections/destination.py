@@ -63,7 +63,7 @@ from hub.projections.account_rollups import rollup_value
 from hub.projections.associations import membership_links
 from hub.projections.columns import BatchCondition
 from hub.projections.membership_contacts import inflation, membership_contact_records
-from hub.projections.notices import NoticeCollector
+from hub.projections.notices import NoticeCollector, entry_rejected, list_truncated
 from hub.projections.primary_account import primary_membership
 from hub.projections.relationship_fields import (
     RelationshipValue,
@@ -689,11 +689,11 @@ class DestinationProjector:
     ) -> None:
         subject = f"users.relationship_fields.{item.field}"
         if summary.dropped:
-            self._truncated(
+            list_truncated(
                 notices, subject, user_id, summary.dropped, summary.marked, item.max_length
             )
         for account_id in summary.rejected:
-            self._rejected(notices, subject, f"{user_id}/{account_id}", item.separator)
+            entry_rejected(notices, subject, f"{user_id}/{account_id}", item.separator)
 
     def _user_members(
         self, user: User | None, memberships: Sequence[Membership], context: _UserContext
@@ -909,42 +909,13 @@ class DestinationProjector:
         notices = self._notices
         subject = f"accounts.user_lists.{item.field}"
         if listed.dropped:
-            self._truncated(
+            list_truncated(
                 notices, subject, account_id, listed.dropped, listed.marked, item.max_length
             )
         for user_id in listed.rejected:
-            self._rejected(notices, subject, f"{account_id}/{user_id}", item.separator)
+            entry_rejected(notices, subject, f"{account_id}/{user_id}", item.separator)
 
     # -- notices ---------------------------------------------------------------------
-
-    @staticmethod
-    def _truncated(
-        notices: NoticeCollector,
-        subject: str,
-        key: str,
-        dropped: int,
-        marked: bool,
-        max_length: int | None,
-    ) -> None:
-        notices.count(
-            "list_truncated",
-            subject,
-            f"{{count}} value(s) longer than {max_length} characters: whole entries dropped "
-            'from the end behind a "(+N more)" marker',
-            key,
-            dropped_entries=dropped,
-            without_marker=0 if marked else 1,
-        )
-
-    @staticmethod
-    def _rejected(notices: NoticeCollector, subject: str, key: str, separator: str) -> None:
-        notices.count(
-            "entry_contains_separator",
-            subject,
-            f"{{count}} entr(y/ies) skipped because they contain the separator {separator!r}, "
-            "which would split one entry into two; choose another separator",
-            key,
-        )
 
     # -- chunks ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from hub.records import Notice
 
-__all__ = ["EXAMPLES", "NoticeCollector"]
+__all__ = ["EXAMPLES", "NoticeCollector", "entry_rejected", "list_truncated"]
 
 #: How many example keys a notice keeps.
 EXAMPLES = 10
@@ -91,3 +91,34 @@ class NoticeCollector:
             out.append(Notice(kind, subject, tally.message.format(count=tally.count), detail))
         out.sort(key=lambda n: (n.kind, n.subject, n.message))
         return out
+
+
+def list_truncated(
+    notices: NoticeCollector,
+    subject: str,
+    key: str,
+    dropped: int,
+    marked: bool,
+    max_length: int | None,
+) -> None:
+    """Count a list or summary of ``key`` truncated behind the marker."""
+    notices.count(
+        "list_truncated",
+        subject,
+        f"{{count}} value(s) longer than {max_length} characters: whole entries dropped "
+        'from the end behind a "(+N more)" marker',
+        key,
+        dropped_entries=dropped,
+        without_marker=0 if marked else 1,
+    )
+
+
+def entry_rejected(notices: NoticeCollector, subject: str, key: str, separator: str) -> None:
+    """Count an entry skipped because it holds its list's separator."""
+    notices.count(
+        "entry_contains_separator",
+        subject,
+        f"{{count}} entr(y/ies) skipped because they contain the separator {separator!r}, "
+        "which would split one entry into two; choose another separator",
+        key,
+    )
