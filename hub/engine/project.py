@@ -107,6 +107,21 @@ class _Wanted:
                 self.by_table[table].append(reference.attribute)
 
 
+def _rule(
+    item: Any, default_max: int | None, *, value: str = "user.email", template: str | None = None
+) -> ListRule:
+    """A list field's or a summary's rule, its ``max_length`` defaulting to the
+    destination's string maximum."""
+    return ListRule(
+        value=value,
+        where=item.where,
+        order_by=item.order_by,
+        separator=item.separator,
+        max_length=item.max_length if item.max_length is not None else default_max,
+        template=template,
+    )
+
+
 def _list_notices(
     notices: NoticeCollector,
     subject: str,
@@ -233,29 +248,11 @@ def _stream(
     member_refs = _references(mapping.membership_contacts.fields)
     link_refs = on.link_properties
     account_rules = [
-        (
-            item.field,
-            ListRule(
-                value=item.value,
-                where=item.where,
-                order_by=item.order_by,
-                separator=item.separator,
-                max_length=item.max_length if item.max_length is not None else on.account_max,
-            ),
-        )
+        (item.field, _rule(item, on.account_max, value=item.value))
         for item in mapping.accounts.user_lists
     ]
     summary_rules = [
-        (
-            item,
-            ListRule(
-                template=item.template,
-                where=item.where,
-                order_by=item.order_by,
-                separator=item.separator,
-                max_length=item.max_length if item.max_length is not None else on.contact_max,
-            ),
-        )
+        (item, _rule(item, on.contact_max, template=item.template))
         for item in mapping.users.relationship_fields
     ]
 

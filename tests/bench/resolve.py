@@ -28,7 +28,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,6 +38,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def _peak_rss_mib() -> float:
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _count(chunks: Iterator[Any]) -> tuple[int, int, int]:
+    """Accounts, contacts and links of a projection stream, each chunk dropped."""
+    from hub.records import AccountsChunk, ContactsChunk, LinksChunk
+
+    accounts = contacts = links = 0
+    for chunk in chunks:
+        if isinstance(chunk, AccountsChunk):
+            accounts += len(chunk.records)
+        elif isinstance(chunk, ContactsChunk):
+            contacts += len(chunk.records)
+        elif isinstance(chunk, LinksChunk):
+            links += len(chunk.links)
+        del chunk
+    return accounts, contacts, links
 
 
 def run_one(
@@ -51,7 +69,6 @@ def run_one(
     from hub.contract.plugins import load_plugins
     from hub.projections.destination import iter_destination, project_destination
     from hub.projections.resolver import Graph, enrich
-    from hub.records import AccountsChunk, ContactsChunk, LinksChunk
 
     mapping = load_mapping(mapping_path)
     capabilities = load_plugins().destinations["outbox"].capabilities
@@ -81,17 +98,9 @@ def run_one(
 
         figures["graph_s"] = 0.0
         started = time.perf_counter()
-        out_accounts = out_contacts = out_links = 0
-        for chunk in stream(
-            mapping.destination, dataset, mapping, capabilities, AS_OF, events.rollups
-        ):
-            if isinstance(chunk, AccountsChunk):
-                out_accounts += len(chunk.records)
-            elif isinstance(chunk, ContactsChunk):
-                out_contacts += len(chunk.records)
-            elif isinstance(chunk, LinksChunk):
-                out_links += len(chunk.links)
-            del chunk
+        out_accounts, out_contacts, out_links = _count(
+            stream(mapping.destination, dataset, mapping, capabilities, AS_OF, events.rollups)
+        )
         figures["project_s"] = time.perf_counter() - started
         figures["resolve_total_s"] = figures["project_s"]
         figures["out_accounts"] = out_accounts
@@ -112,23 +121,11 @@ def run_one(
         out_accounts, out_contacts = len(projection.accounts), len(projection.contacts)
         out_links = len(projection.links)
     else:
-        out_accounts = out_contacts = out_links = 0
-        stream = iter_destination(
-            mapping.destination,
-            graph,
-            mapping,
-            capabilities,
-            AS_OF,
-            compile_condition,
+        out_accounts, out_contacts, out_links = _count(
+            iter_destination(
+                mapping.destination, graph, mapping, capabilities, AS_OF, compile_condition
+            )
         )
-        for chunk in stream:
-            if isinstance(chunk, AccountsChunk):
-                out_accounts += len(chunk.records)
-            elif isinstance(chunk, ContactsChunk):
-                out_contacts += len(chunk.records)
-            elif isinstance(chunk, LinksChunk):
-                out_links += len(chunk.links)
-            del chunk
     figures["project_s"] = time.perf_counter() - started
     figures["resolve_total_s"] = figures["graph_s"] + figures["project_s"]
     figures["out_accounts"] = out_accounts
