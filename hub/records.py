@@ -142,7 +142,7 @@ class ProjectionSummary:
     stats: dict[str, int | float]
 
 
-#: What :func:`hub.projections.destination.iter_destination` yields: account
+#: What :func:`hub.engine.project.stream` yields: account
 #: chunks, then contact chunks, then link chunks, then one summary.
 ProjectionChunk = AccountsChunk | ContactsChunk | LinksChunk | ProjectionSummary
 

@@ -41,6 +41,7 @@ Built so far, each held to the per-record rules by property tests
 :mod:`hub.engine.project`. Not yet built: loading sources straight into
 DuckDB (the tables are filled from the loaded Python objects), fingerprints
 and the diff in SQL, and Arrow batches out (records still become Python
-objects, a chunk at a time). :mod:`hub.projections` keeps the per-record
-rules, which the tests hold the engine to.
+objects, a chunk at a time). The per-record projector the tests hold the
+engine to is ``tests/oracle/per_record.py``, composed of the rules in
+:mod:`hub.projections`.
 """

@@ -1,9 +1,9 @@
 """Everything one destination receives, assembled from the engine's queries.
 
-:func:`project` gives what :func:`hub.projections.destination.project_destination`
-gives (the same records, links, notices and stats, in the same order), from
-the data set *before* the ``[events]`` rollups, which it computes itself
-(:func:`hub.engine.events.enrich`):
+:func:`project` gives what the per-record rules' ``project_destination``
+(``tests/oracle/per_record.py``) gives (the same records, links, notices and
+stats, in the same order), from the data set *before* the ``[events]``
+rollups, which it computes itself (:func:`hub.engine.events.enrich`):
 
 - accounts, sorted by id: ``fields`` read off the account's columns, then the
   user lists (:func:`hub.engine.user_lists.account_lists`), then the rollups
@@ -22,7 +22,7 @@ the data set *before* the ``[events]`` rollups, which it computes itself
 Where two entries of a mapping write one field, the later kind wins, as in
 the per-record projector. Every section is one query over the whole data set;
 :func:`stream` builds the records from its columns a chunk at a time, in the
-chunks of :func:`hub.projections.destination.iter_destination`, and
+chunks of the per-record ``iter_destination``, and
 :func:`project` collects them.
 """
 
@@ -162,8 +162,8 @@ def project_subject(
     """Only what touches one ``user`` (their contact, membership contacts and
     links) or one ``account`` (its record, the membership contacts keyed with
     it, the links to it), each exactly as :func:`project` gives it: what
-    ``hub inspect`` shows (:func:`hub.projections.destination.project_user`
-    and ``project_account`` are the per-record rules it is held to)."""
+    ``hub inspect`` shows (the per-record ``project_user`` and
+    ``project_account`` are the rules it is held to)."""
     if kind == "user":
         return collect(
             stream(
@@ -206,7 +206,7 @@ def stream(
     only: tuple[frozenset[str], frozenset[str]] | None = None,
 ) -> Iterator[ProjectionChunk]:
     """Everything destination ``name`` receives as the chunks of
-    :func:`hub.projections.destination.iter_destination`: accounts, contacts,
+    the per-record ``iter_destination``: accounts, contacts,
     links (each at most ``chunk_size`` records, concatenated the same lists),
     then the summary. Records are built a chunk at a time from the queries'
     columns (membership contacts, which sort among the user contacts, are the

@@ -12,8 +12,7 @@ in name order:
 2. a run is opened in the state store (a run still ``running`` from a killed
    process becomes ``interrupted``);
 3. the projection is streamed by the columnar engine
-   (:func:`hub.engine.project.stream`, the chunks of
-   :func:`~hub.projections.destination.iter_destination`) and each chunk is
+   (:func:`hub.engine.project.stream`) and each chunk is
    planned against the store (only what changed,
    :class:`~hub.sync.planner.DestinationPlanner`) and sent right away
    (:func:`hub.sync.executor.execute_stream`), the state written after every

@@ -10,6 +10,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from per_record import (
+    ProjectionError,
+    project_account,
+    project_destination,
+    project_user,
+)
 
 from hub.conditions import compile_condition
 from hub.config.mapping import Mapping
@@ -22,12 +28,6 @@ from hub.contract.capabilities import (
     ObjectKind,
 )
 from hub.model import Account, Dataset, Event, Membership, User
-from hub.projections.destination import (
-    ProjectionError,
-    project_account,
-    project_destination,
-    project_user,
-)
 from hub.projections.resolver import Graph
 from hub.records import DestinationProjection, projection_to_json
 

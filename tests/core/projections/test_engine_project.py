@@ -23,6 +23,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from per_record import (
+    ProjectionError,
+    collect,
+    iter_destination,
+    project_account,
+    project_destination,
+    project_user,
+)
 from test_destination import (
     AS_OF,
     DETERMINISM_MAPPINGS,
@@ -40,14 +48,6 @@ from hub.config.settings import EventSettings
 from hub.contract.capabilities import Capabilities
 from hub.engine.project import project, project_subject, stream
 from hub.model import Dataset, User
-from hub.projections.destination import (
-    ProjectionError,
-    collect,
-    iter_destination,
-    project_account,
-    project_destination,
-    project_user,
-)
 from hub.projections.resolver import Graph, enrich
 from hub.records import (
     AccountsChunk,

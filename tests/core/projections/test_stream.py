@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from per_record import iter_destination, project_destination
 from test_destination import (
     AS_OF,
     DETERMINISM_MAPPINGS,
@@ -29,7 +30,6 @@ from hub.config.mapping import Mapping
 from hub.engine.project import project as engine_project
 from hub.engine.project import stream as engine_stream
 from hub.model import Dataset
-from hub.projections.destination import iter_destination, project_destination
 from hub.projections.resolver import Graph
 from hub.records import (
     AccountsChunk,
