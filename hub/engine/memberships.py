@@ -28,7 +28,7 @@ none.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "MembershipRows",
     "attributes",
     "contact_records",
+    "context_joins",
     "field_expression",
     "field_values",
     "link_records",
@@ -65,11 +66,11 @@ TABLE_OF = {
 }
 
 
-def attributes(references: Mapping[str, Reference]) -> dict[str, list[str]]:
+def attributes(references: Iterable[Reference]) -> dict[str, list[str]]:
     """Per table namespace (``user``, ``account``, ``relationship``), the
-    attributes ``references`` read, for :class:`Tables`."""
+    attributes ``references`` read (once each, in order), for :class:`Tables`."""
     out: dict[str, list[str]] = {"user": [], "account": [], "relationship": []}
-    for reference in references.values():
+    for reference in references:
         namespace = TABLE_OF.get(reference.namespace)
         if namespace is not None and reference.attribute not in out[namespace]:
             out[namespace].append(reference.attribute)
@@ -102,8 +103,21 @@ class MembershipRows:
         return round(self.table.num_rows / users, 4) if users else 0.0
 
 
+def context_joins(namespaces: set[str], user: str) -> list[str]:
+    """The joins of the user contexts (registered as ``ctx``) to rows whose
+    user is column ``user``, and of the primary account (``pa``) and
+    membership (``pm``) when ``namespaces`` read them: what
+    :func:`field_expression` reads."""
+    joins = [f"LEFT JOIN ctx ON ctx.u = {user}"]
+    if "primary_account" in namespaces:
+        joins.append('LEFT JOIN accounts pa ON pa.a = ctx."primary"')
+    if "primary_relationship" in namespaces:
+        joins.append(f'LEFT JOIN m pm ON pm.u = {user} AND pm.a = ctx."primary"')
+    return joins
+
+
 def field_expression(tables: Tables, reference: Reference) -> str:
-    """The SQL column of ``reference`` over the rows of :func:`_rows`' query:
+    """The SQL column of ``reference`` over rows joined by :func:`context_joins`:
     fixed text built from the tables' own column names, never a mapping's."""
     namespace, attribute = reference.namespace, reference.attribute
     if namespace == "rollup":
@@ -133,12 +147,8 @@ def _rows(
         primary = "false"
         if contexts is not None:
             registered.add("ctx", contexts.table)
-            joins.append("LEFT JOIN ctx ON ctx.u = m.u")
+            joins.extend(context_joins(namespaces, "m.u"))
             primary = 'coalesce(ctx."primary" = m.a, false)'
-            if "primary_account" in namespaces:
-                joins.append('LEFT JOIN accounts pa ON pa.a = ctx."primary"')
-            if "primary_relationship" in namespaces:
-                joins.append('LEFT JOIN m pm ON pm.u = m.u AND pm.a = ctx."primary"')
         columns = "".join(
             f", {field_expression(tables, reference)} AS f{i}"
             for i, reference in enumerate(references)

@@ -28,7 +28,7 @@ chunks of the per-record ``iter_destination``, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,9 +49,10 @@ from hub.engine.account_rollups import account_rollup_values
 from hub.engine.combos import Registered, condition_attributes
 from hub.engine.events import enrich
 from hub.engine.memberships import (
-    TABLE_OF,
     MembershipRows,
+    attributes,
     contact_records,
+    context_joins,
     field_expression,
     field_values,
     link_records,
@@ -67,10 +68,17 @@ from hub.projections.destination import (
     DEFAULT_CHUNK_SIZE,
     Sections,
     collect,
+    field_references,
     merged_contacts,
     sections,
 )
-from hub.projections.notices import NoticeCollector, entry_rejected, list_truncated
+from hub.projections.notices import (
+    NoticeCollector,
+    entry_rejected,
+    list_truncated,
+    several_primary_flags,
+    unknown_stage,
+)
 from hub.projections.stages import StageRanking
 from hub.projections.user_lists import UserList
 from hub.records import (
@@ -83,28 +91,11 @@ from hub.records import (
     Record,
     make_records,
 )
-from hub.references import Reference, parse_reference
+from hub.references import Reference
 
 __all__ = ["project", "project_subject", "stream"]
 
 _PRIMARY = frozenset({"primary_account", "primary_relationship"})
-
-
-def _references(fields: Mapping[str, str]) -> dict[str, Reference]:
-    return {name: parse_reference(text) for name, text in fields.items()}
-
-
-class _Wanted:
-    """The attributes the rules read, per table."""
-
-    def __init__(self) -> None:
-        self.by_table: dict[str, list[str]] = {"user": [], "account": [], "relationship": []}
-
-    def add(self, references: Sequence[Reference]) -> None:
-        for reference in references:
-            table = TABLE_OF.get(reference.namespace)
-            if table is not None and reference.attribute not in self.by_table[table]:
-                self.by_table[table].append(reference.attribute)
 
 
 def _rule(
@@ -164,32 +155,19 @@ def project_subject(
     it, the links to it), each exactly as :func:`project` gives it: what
     ``hub inspect`` shows (the per-record ``project_user`` and
     ``project_account`` are the rules it is held to)."""
-    if kind == "user":
-        return collect(
-            stream(
-                name,
-                dataset,
-                mapping,
-                capabilities,
-                as_of,
-                event_rollups,
-                only=(frozenset({subject_id}), frozenset()),
-            )
-        )
-    if kind != "account":
+    if kind not in ("user", "account"):
         raise ValueError(f"a subject is a user or an account, not {kind!r}")
-    on = sections(name, mapping, capabilities)
     return collect(
         _stream(
             name,
             dataset,
             mapping,
-            on,
+            sections(name, mapping, capabilities),
             as_of,
             event_rollups,
             chunk_size=DEFAULT_CHUNK_SIZE,
-            only=None,
-            of_account=subject_id,
+            only=(frozenset({subject_id}), frozenset()) if kind == "user" else None,
+            of_account=subject_id if kind == "account" else None,
         )
     )
 
@@ -243,9 +221,9 @@ def _stream(
     ranking = StageRanking(mapping.stages)
     notices = NoticeCollector()
 
-    account_refs = _references(mapping.accounts.fields)
-    user_refs = _references(mapping.users.fields)
-    member_refs = _references(mapping.membership_contacts.fields)
+    account_refs = field_references(mapping.accounts.fields, "accounts.fields")
+    user_refs = field_references(mapping.users.fields, "users.fields")
+    member_refs = field_references(mapping.membership_contacts.fields, "membership_contacts.fields")
     link_refs = on.link_properties
     account_rules = [
         (item.field, _rule(item, on.account_max, value=item.value))
@@ -264,24 +242,26 @@ def _stream(
     need_stage = any(r.namespace == "rollup" and r.attribute == "stage" for r in read)
     contexts_needed = on.users or on.members
 
-    wanted = _Wanted()
+    # The attributes the rules read, for the tables.
+    reads: list[Reference] = []
     if on.accounts:
-        wanted.add(list(account_refs.values()))
+        reads.extend(account_refs.values())
         for _, rule in account_rules:
-            wanted.add(rule.references())
+            reads.extend(rule.references())
         for rollup in mapping.accounts.rollups:
-            wanted.add(condition_attributes(rollup.where))
+            reads.extend(condition_attributes(rollup.where))
     if on.users:
-        wanted.add(list(user_refs.values()))
+        reads.extend(user_refs.values())
         for _, rule in summary_rules:
-            wanted.add(rule.references())
+            reads.extend(rule.references())
     if on.members:
-        wanted.add(list(member_refs.values()))
-        wanted.add(condition_attributes(mapping.membership_contacts.where))
+        reads.extend(member_refs.values())
+        reads.extend(condition_attributes(mapping.membership_contacts.where))
     if on.links:
-        wanted.add(list(link_refs.values()))
-        wanted.add(condition_attributes(mapping.links.where))
-    relationship = list(wanted.by_table["relationship"])
+        reads.extend(link_refs.values())
+        reads.extend(condition_attributes(mapping.links.where))
+    wanted = attributes(reads)
+    relationship = wanted["relationship"]
     if contexts_needed:
         relationship.extend(relationship_attributes(mapping.stages, mapping.primary_account))
     policies = {mapping.primary_account.policy, mapping.primary_account.fallback}
@@ -293,8 +273,8 @@ def _stream(
     tables = Tables(
         dataset,
         relationship,
-        user=wanted.by_table["user"],
-        account=wanted.by_table["account"],
+        user=wanted["user"],
+        account=wanted["account"],
         events=events_needed,
     )
     if event_rollups:
@@ -326,24 +306,14 @@ def _stream(
         )
         if need_stage:
             for unknown in contexts.unknown_stages:
-                notices.count_all(
-                    "unknown_stage",
-                    unknown.subject,
-                    f"{{count}} membership(s) have {ranking.property} = {unknown.value!r}, "
-                    "which is neither in stages.order nor stages.churn; ignored when rolling "
-                    "up stages",
-                    unknown.count,
-                    unknown.examples,
+                unknown_stage(
+                    notices, ranking.property, unknown.value, unknown.count, unknown.examples
                 )
-        if need_primary and mapping.primary_account.policy == PrimaryAccountPolicy.EXPLICIT:
+        settings = mapping.primary_account
+        if need_primary and settings.policy == PrimaryAccountPolicy.EXPLICIT:
             count, examples = contexts.several_flags
-            notices.count_all(
-                "several_primary_flags",
-                mapping.primary_account.flag_property,
-                "{count} user(s) have several memberships flagged primary; the fallback "
-                f"policy {mapping.primary_account.fallback!r} picked among them",
-                count,
-                examples,
+            several_primary_flags(
+                notices, settings.flag_property, settings.fallback, count, examples
             )
 
     if on.accounts:
@@ -447,11 +417,11 @@ def _accounts(
     ids = [tables.account_ids[a] for a in positions]
     values = tables.values.values
     columns: dict[str, list[Any]] = {}
-    for name, reference in references.items():
-        found = tables.connection.execute(
-            f"SELECT {tables.qualified('account', reference.attribute)} FROM accounts ORDER BY a"
-        ).fetchall()
-        columns[name] = [values[found[a][0]] for a in positions]
+    if references:
+        selected = ", ".join(tables.qualified("account", r.attribute) for r in references.values())
+        found = tables.connection.execute(f"SELECT {selected} FROM accounts ORDER BY a").fetchall()
+        for i, name in enumerate(references):
+            columns[name] = [values[found[a][i]] for a in positions]
     for field, rule in rules:
         listed = account_lists(tables, rule)
         subject = f"accounts.user_lists.{field}"
@@ -487,11 +457,7 @@ def _user_contacts(
     connection = tables.connection
     with Registered(connection) as registered:
         registered.add("ctx", contexts.table)
-        joins = ["LEFT JOIN ctx ON ctx.u = users.u"]
-        if "primary_account" in namespaces:
-            joins.append('LEFT JOIN accounts pa ON pa.a = ctx."primary"')
-        if "primary_relationship" in namespaces:
-            joins.append('LEFT JOIN m pm ON pm.u = users.u AND pm.a = ctx."primary"')
+        joins = context_joins(namespaces, "users.u")
         selected = "".join(
             f", {field_expression(tables, reference)} AS f{i}" for i, reference in enumerate(refs)
         )

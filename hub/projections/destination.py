@@ -44,6 +44,7 @@ __all__ = [
     "ProjectionError",
     "Sections",
     "collect",
+    "field_references",
     "merged_contacts",
     "sections",
 ]
@@ -57,7 +58,9 @@ class ProjectionError(ValueError):
     """A mapping that cannot be projected for this destination."""
 
 
-def _references(mapping: Mapping[str, str], location: str) -> dict[str, Reference]:
+def field_references(mapping: Mapping[str, str], location: str) -> dict[str, Reference]:
+    """The references of a mapping's ``name = "namespace.attribute"`` table at
+    ``location`` (``"users.fields"``), each in the namespaces allowed there."""
     return {name: parse_reference(text, ALLOWED[location]) for name, text in mapping.items()}
 
 
@@ -89,7 +92,7 @@ def sections(name: str, mapping: DestinationMapping, capabilities: Capabilities)
     users_on = mapping.users.enabled and contact_object is not None
     members_on = mapping.membership_contacts.enabled and contact_object is not None
     links_on = mapping.links.enabled and capabilities.links is not None and accounts_on and users_on
-    member_refs = _references(mapping.membership_contacts.fields, "membership_contacts.fields")
+    member_refs = field_references(mapping.membership_contacts.fields, "membership_contacts.fields")
     if (
         members_on
         and contact_object is not None
@@ -108,7 +111,7 @@ def sections(name: str, mapping: DestinationMapping, capabilities: Capabilities)
         links_on,
         account_object.max_length(FieldType.STRING) if account_object else None,
         contact_object.max_length(FieldType.STRING) if contact_object else None,
-        _references(mapping.links.properties, "links.properties")
+        field_references(mapping.links.properties, "links.properties")
         if capabilities.links is not None and capabilities.links.carries_properties
         else {},
     )

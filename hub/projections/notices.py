@@ -13,7 +13,14 @@ from typing import Any
 
 from hub.records import Notice
 
-__all__ = ["EXAMPLES", "NoticeCollector", "entry_rejected", "list_truncated"]
+__all__ = [
+    "EXAMPLES",
+    "NoticeCollector",
+    "entry_rejected",
+    "list_truncated",
+    "several_primary_flags",
+    "unknown_stage",
+]
 
 #: How many example keys a notice keeps.
 EXAMPLES = 10
@@ -121,4 +128,38 @@ def entry_rejected(notices: NoticeCollector, subject: str, key: str, separator: 
         f"{{count}} entr(y/ies) skipped because they contain the separator {separator!r}, "
         "which would split one entry into two; choose another separator",
         key,
+    )
+
+
+def unknown_stage(
+    notices: NoticeCollector,
+    stage_property: str,
+    value: Any,
+    count: int,
+    examples: list[str],
+) -> None:
+    """Count ``count`` memberships whose stage ``value`` is neither a stage
+    nor churn (``examples``: their keys, at least the smallest)."""
+    notices.count_all(
+        "unknown_stage",
+        str(value),
+        f"{{count}} membership(s) have {stage_property} = {value!r}, which is "
+        "neither in stages.order nor stages.churn; ignored when rolling up stages",
+        count,
+        examples,
+    )
+
+
+def several_primary_flags(
+    notices: NoticeCollector, flag_property: str, fallback: str, count: int, examples: list[str]
+) -> None:
+    """Count ``count`` users with several memberships flagged primary
+    (``examples``: their ids, at least the smallest)."""
+    notices.count_all(
+        "several_primary_flags",
+        flag_property,
+        "{count} user(s) have several memberships flagged primary; the fallback "
+        f"policy {fallback!r} picked among them",
+        count,
+        examples,
     )

@@ -69,12 +69,18 @@ from hub.projections.destination import (
     ProjectionError,
     Sections,
     collect,
+    field_references,
     merged_contacts,
     sections,
 )
-from hub.projections.destination import _references as _references
 from hub.projections.membership_contacts import membership_contact_records
-from hub.projections.notices import NoticeCollector, entry_rejected, list_truncated
+from hub.projections.notices import (
+    NoticeCollector,
+    entry_rejected,
+    list_truncated,
+    several_primary_flags,
+    unknown_stage,
+)
 from hub.projections.primary_account import primary_membership
 from hub.projections.relationship_fields import (
     RelationshipValue,
@@ -175,7 +181,7 @@ class _Task:
 
 
 def _getters(mapping: Mapping[str, str], location: str) -> dict[str, Getter]:
-    return {name: fast_getter(ref) for name, ref in _references(mapping, location).items()}
+    return {name: fast_getter(ref) for name, ref in field_references(mapping, location).items()}
 
 
 @overload
@@ -301,7 +307,7 @@ class DestinationProjector:
         ]
 
         # users
-        user_refs = _references(mapping.users.fields, "users.fields")
+        user_refs = field_references(mapping.users.fields, "users.fields")
         self.user_fields = {k: fast_getter(r) for k, r in user_refs.items()}
         self.relationship_fields = [
             _RelationshipField(
@@ -317,7 +323,9 @@ class DestinationProjector:
         ]
 
         # membership contacts
-        member_refs = _references(mapping.membership_contacts.fields, "membership_contacts.fields")
+        member_refs = field_references(
+            mapping.membership_contacts.fields, "membership_contacts.fields"
+        )
         self.member_fields = {k: fast_getter(r) for k, r in member_refs.items()}
         self.member_where = condition(
             mapping.membership_contacts.where, "membership_contacts.where"
@@ -397,21 +405,12 @@ class DestinationProjector:
         return count_events(events, self.as_of, self.activity_start)
 
     def _unknown_stage(self, membership: Membership, value: Any) -> None:
-        self._notices.count(
-            "unknown_stage",
-            str(value),
-            f"{{count}} membership(s) have {self.ranking.property} = {value!r}, which is "
-            "neither in stages.order nor stages.churn; ignored when rolling up stages",
-            membership.key(),
-        )
+        unknown_stage(self._notices, self.ranking.property, value, 1, [membership.key()])
 
     def _several_flags(self, flagged: Sequence[Membership]) -> None:
-        self._notices.count(
-            "several_primary_flags",
-            self.primary_settings.flag_property,
-            "{count} user(s) have several memberships flagged primary; the fallback "
-            f"policy {self.primary_settings.fallback!r} picked among them",
-            flagged[0].user_id,
+        settings = self.primary_settings
+        several_primary_flags(
+            self._notices, settings.flag_property, settings.fallback, 1, [flagged[0].user_id]
         )
 
     def _ranks(self, memberships: Sequence[Membership]) -> list[int]:

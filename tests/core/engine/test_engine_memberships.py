@@ -145,7 +145,7 @@ def _tables(
 ) -> Tables:
     wanted: dict[str, list[str]] = {"user": [], "account": [], "relationship": []}
     for fields in references:
-        for namespace, names in attributes(fields).items():
+        for namespace, names in attributes(fields.values()).items():
             wanted[namespace].extend(names)
     for where in wheres:
         for reference in condition_attributes(where):
