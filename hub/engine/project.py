@@ -74,13 +74,11 @@ from hub.projections.destination import (
 )
 from hub.projections.notices import (
     NoticeCollector,
-    entry_rejected,
-    list_truncated,
+    list_notices,
     several_primary_flags,
     unknown_stage,
 )
 from hub.projections.stages import StageRanking
-from hub.projections.user_lists import UserList
 from hub.records import (
     AccountsChunk,
     ContactsChunk,
@@ -111,20 +109,6 @@ def _rule(
         max_length=item.max_length if item.max_length is not None else default_max,
         template=template,
     )
-
-
-def _list_notices(
-    notices: NoticeCollector,
-    subject: str,
-    key: str,
-    listed: UserList,
-    separator: str,
-    max_length: int | None,
-) -> None:
-    if listed.dropped:
-        list_truncated(notices, subject, key, listed.dropped, listed.marked, max_length)
-    for other in listed.rejected:
-        entry_rejected(notices, subject, f"{key}/{other}", separator)
 
 
 def project(
@@ -430,7 +414,7 @@ def _accounts(
             found_list = listed.get(account_id)
             column.append(None if found_list is None else found_list.value)
             if found_list is not None:
-                _list_notices(
+                list_notices(
                     notices, subject, account_id, found_list, rule.separator, rule.max_length
                 )
         columns[field] = column
@@ -485,6 +469,6 @@ def _user_contacts(
             summary = summaries.get(user_id)
             column.append(None if summary is None else summary.value)
             if summary is not None:
-                _list_notices(notices, subject, user_id, summary, rule.separator, rule.max_length)
+                list_notices(notices, subject, user_id, summary, rule.separator, rule.max_length)
         columns[item.field] = column
     return user_ids, columns

@@ -17,6 +17,7 @@ __all__ = [
     "EXAMPLES",
     "NoticeCollector",
     "entry_rejected",
+    "list_notices",
     "list_truncated",
     "several_primary_flags",
     "unknown_stage",
@@ -118,6 +119,24 @@ def list_truncated(
         dropped_entries=dropped,
         without_marker=0 if marked else 1,
     )
+
+
+def list_notices(
+    notices: NoticeCollector,
+    subject: str,
+    key: str,
+    listed: Any,
+    separator: str,
+    max_length: int | None,
+) -> None:
+    """What one list or summary of ``key`` reports: its truncation, and each
+    entry skipped for holding the separator (``key/other``). ``listed`` is a
+    :class:`~hub.projections.user_lists.UserList` or a summary's
+    ``RelationshipValue`` (``dropped``, ``marked``, ``rejected``)."""
+    if listed.dropped:
+        list_truncated(notices, subject, key, listed.dropped, listed.marked, max_length)
+    for other in listed.rejected:
+        entry_rejected(notices, subject, f"{key}/{other}", separator)
 
 
 def entry_rejected(notices: NoticeCollector, subject: str, key: str, separator: str) -> None:

@@ -76,8 +76,7 @@ from hub.projections.destination import (
 from hub.projections.membership_contacts import membership_contact_records
 from hub.projections.notices import (
     NoticeCollector,
-    entry_rejected,
-    list_truncated,
+    list_notices,
     several_primary_flags,
     unknown_stage,
 )
@@ -634,13 +633,14 @@ class DestinationProjector:
         user_id: str,
         summary: RelationshipValue,
     ) -> None:
-        subject = f"users.relationship_fields.{item.field}"
-        if summary.dropped:
-            list_truncated(
-                notices, subject, user_id, summary.dropped, summary.marked, item.max_length
-            )
-        for account_id in summary.rejected:
-            entry_rejected(notices, subject, f"{user_id}/{account_id}", item.separator)
+        list_notices(
+            notices,
+            f"users.relationship_fields.{item.field}",
+            user_id,
+            summary,
+            item.separator,
+            item.max_length,
+        )
 
     def _user_members(
         self, user: User | None, memberships: Sequence[Membership], context: _UserContext
@@ -853,16 +853,14 @@ class DestinationProjector:
         )
 
     def _list_notices(self, item: _UserList, account_id: str, listed: UserList) -> None:
-        notices = self._notices
-        subject = f"accounts.user_lists.{item.field}"
-        if listed.dropped:
-            list_truncated(
-                notices, subject, account_id, listed.dropped, listed.marked, item.max_length
-            )
-        for user_id in listed.rejected:
-            entry_rejected(notices, subject, f"{account_id}/{user_id}", item.separator)
-
-    # -- notices ---------------------------------------------------------------------
+        list_notices(
+            self._notices,
+            f"accounts.user_lists.{item.field}",
+            account_id,
+            listed,
+            item.separator,
+            item.max_length,
+        )
 
     # -- chunks ----------------------------------------------------------------------
 
