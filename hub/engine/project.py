@@ -261,104 +261,108 @@ def _stream(
         account=wanted["account"],
         events=events_needed,
     )
-    if event_rollups:
-        enrich(tables, event_rollups, as_of)
-    users_of: frozenset[int] | None = None
-    # Phantoms (users and accounts only a membership names) get no record.
-    real = tables.real_accounts
-    accounts_of: list[int] = [a for a in range(len(tables.account_ids)) if real[a]]
-    if only is not None:
-        users_of = frozenset(
-            u for u, x in enumerate(tables.user_ids[: tables.real_users]) if x in only[0]
-        )
-        accounts_of = [a for a in accounts_of if tables.account_ids[a] in only[1]]
-    account_rank: int | None = None
-    if of_account is not None:
-        accounts_of = [a for a in accounts_of if tables.account_ids[a] == of_account]
-        account_rank = accounts_of[0] if accounts_of else -1
-        users_of = frozenset(
-            row[0]
-            for row in tables.connection.execute(
-                "SELECT DISTINCT u FROM m WHERE a = ?", [account_rank]
-            ).fetchall()
-        )
+    # The spill directory goes however the stream ends: consumed, closed
+    # early by its consumer, or by an error.
+    try:
+        if event_rollups:
+            enrich(tables, event_rollups, as_of)
+        users_of: frozenset[int] | None = None
+        # Phantoms (users and accounts only a membership names) get no record.
+        real = tables.real_accounts
+        accounts_of: list[int] = [a for a in range(len(tables.account_ids)) if real[a]]
+        if only is not None:
+            users_of = frozenset(
+                u for u, x in enumerate(tables.user_ids[: tables.real_users]) if x in only[0]
+            )
+            accounts_of = [a for a in accounts_of if tables.account_ids[a] in only[1]]
+        account_rank: int | None = None
+        if of_account is not None:
+            accounts_of = [a for a in accounts_of if tables.account_ids[a] == of_account]
+            account_rank = accounts_of[0] if accounts_of else -1
+            users_of = frozenset(
+                row[0]
+                for row in tables.connection.execute(
+                    "SELECT DISTINCT u FROM m WHERE a = ?", [account_rank]
+                ).fetchall()
+            )
 
-    contexts: UserContexts | None = None
-    if contexts_needed:
-        contexts = user_contexts(
-            tables, mapping.stages, mapping.primary_account, as_of, noticed=users_of
-        )
-        if need_stage:
-            for unknown in contexts.unknown_stages:
-                unknown_stage(
-                    notices, ranking.property, unknown.value, unknown.count, unknown.examples
+        contexts: UserContexts | None = None
+        if contexts_needed:
+            contexts = user_contexts(
+                tables, mapping.stages, mapping.primary_account, as_of, noticed=users_of
+            )
+            if need_stage:
+                for unknown in contexts.unknown_stages:
+                    unknown_stage(
+                        notices, ranking.property, unknown.value, unknown.count, unknown.examples
+                    )
+            settings = mapping.primary_account
+            if need_primary and settings.policy == PrimaryAccountPolicy.EXPLICIT:
+                count, examples = contexts.several_flags
+                several_primary_flags(
+                    notices, settings.flag_property, settings.fallback, count, examples
                 )
-        settings = mapping.primary_account
-        if need_primary and settings.policy == PrimaryAccountPolicy.EXPLICIT:
-            count, examples = contexts.several_flags
-            several_primary_flags(
-                notices, settings.flag_property, settings.fallback, count, examples
-            )
 
-    if on.accounts:
-        columns = _accounts(
-            tables, mapping, account_refs, account_rules, as_of, notices, accounts_of
-        )
-        ids = [tables.account_ids[a] for a in accounts_of]
-        for start in range(0, len(ids), chunk_size):
-            yield AccountsChunk(
-                _records(ObjectKind.ACCOUNT, ids, columns, start, start + chunk_size)
+        if on.accounts:
+            columns = _accounts(
+                tables, mapping, account_refs, account_rules, as_of, notices, accounts_of
             )
-        del columns
-    stats: dict[str, int | float] = {
-        "accounts": len(accounts_of) if on.accounts else 0,
-        "user_contacts": 0,
-        "links": 0,
-    }
-    user_ids: list[str] = []
-    user_columns: dict[str, list[Any]] = {}
-    if on.users and of_account is None:
-        assert contexts is not None
-        user_ids, user_columns = _user_contacts(
-            tables, contexts, ranking, user_refs, summary_rules, notices, users_of
-        )
-        stats["user_contacts"] = len(user_ids)
-    if on.members:
-        rows = _of_users(
-            membership_contact_rows(
-                tables, contexts, member_refs, mapping.membership_contacts.where
-            ),
-            users_of,
-            account_rank,
-        )
-        members = contact_records(
-            tables, rows, separator=mapping.membership_contacts.separator, ranking=ranking
-        )
-        del rows
-        # Membership contacts sort among the user contacts by key: all at once.
-        contacts = _records(ObjectKind.CONTACT, user_ids, user_columns, 0, len(user_ids))
-        yield from merged_contacts(
-            contacts, members, mapping.membership_contacts.separator, notices, stats, chunk_size
-        )
-    else:
-        for start in range(0, len(user_ids), chunk_size):
-            yield ContactsChunk(
-                _records(ObjectKind.CONTACT, user_ids, user_columns, start, start + chunk_size)
+            ids = [tables.account_ids[a] for a in accounts_of]
+            for start in range(0, len(ids), chunk_size):
+                yield AccountsChunk(
+                    _records(ObjectKind.ACCOUNT, ids, columns, start, start + chunk_size)
+                )
+            del columns
+        stats: dict[str, int | float] = {
+            "accounts": len(accounts_of) if on.accounts else 0,
+            "user_contacts": 0,
+            "links": 0,
+        }
+        user_ids: list[str] = []
+        user_columns: dict[str, list[Any]] = {}
+        if on.users and of_account is None:
+            assert contexts is not None
+            user_ids, user_columns = _user_contacts(
+                tables, contexts, ranking, user_refs, summary_rules, notices, users_of
             )
-    del user_columns
-    if on.links:
-        assert contexts is not None
-        rows = _of_users(
-            membership_link_rows(tables, contexts, link_refs, mapping.links.where),
-            users_of,
-            account_rank,
-        )
-        stats["links"] = rows.table.num_rows
-        for start in range(0, rows.table.num_rows, chunk_size):
-            yield LinksChunk(link_records(tables, rows.slice(start, chunk_size)))
-        del rows
-    stats["contacts"] = stats["user_contacts"] + int(stats.get("membership_contacts", 0))
-    tables.close()
+            stats["user_contacts"] = len(user_ids)
+        if on.members:
+            rows = _of_users(
+                membership_contact_rows(
+                    tables, contexts, member_refs, mapping.membership_contacts.where
+                ),
+                users_of,
+                account_rank,
+            )
+            members = contact_records(
+                tables, rows, separator=mapping.membership_contacts.separator, ranking=ranking
+            )
+            del rows
+            # Membership contacts sort among the user contacts by key: all at once.
+            contacts = _records(ObjectKind.CONTACT, user_ids, user_columns, 0, len(user_ids))
+            yield from merged_contacts(
+                contacts, members, mapping.membership_contacts.separator, notices, stats, chunk_size
+            )
+        else:
+            for start in range(0, len(user_ids), chunk_size):
+                yield ContactsChunk(
+                    _records(ObjectKind.CONTACT, user_ids, user_columns, start, start + chunk_size)
+                )
+        del user_columns
+        if on.links:
+            assert contexts is not None
+            rows = _of_users(
+                membership_link_rows(tables, contexts, link_refs, mapping.links.where),
+                users_of,
+                account_rank,
+            )
+            stats["links"] = rows.table.num_rows
+            for start in range(0, rows.table.num_rows, chunk_size):
+                yield LinksChunk(link_records(tables, rows.slice(start, chunk_size)))
+            del rows
+        stats["contacts"] = stats["user_contacts"] + int(stats.get("membership_contacts", 0))
+    finally:
+        tables.close()
     yield ProjectionSummary(name, notices.notices(), stats)
 
 

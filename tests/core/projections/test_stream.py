@@ -236,3 +236,30 @@ def test_memberships_naming_a_missing_user_or_account_project_as_the_rules_say(
     )
     got = engine_project("crm", dataset, rollups, caps(), AS_OF, events.rollups)
     assert dump(got) == dump(expected)
+
+
+def test_the_engine_removes_its_spill_directory_when_a_stream_is_closed_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A consumer that stops early (a sync refused mid-way, ``next`` then
+    ``close``) leaves no connection open and no spill directory behind."""
+    import hub.engine.project as engine_module
+    from hub.engine.tables import Tables
+
+    opened: list[Tables] = []
+
+    class Recorded(Tables):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)  # keeps it alive: only close() removes the directory
+
+    monkeypatch.setattr(engine_module, "Tables", Recorded)
+    early = engine_stream(
+        "crm", seeds(), Mapping.model_validate(MAPPING), caps(), AS_OF, chunk_size=1
+    )
+    assert isinstance(next(early), AccountsChunk)
+    [tables] = opened
+    spill = Path(tables._spill.name)
+    assert spill.is_dir()
+    early.close()  # type: ignore[attr-defined]
+    assert not spill.exists()
