@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -54,6 +55,7 @@ from hub.records import (
     ContactsChunk,
     DestinationProjection,
     LinksChunk,
+    ProjectionChunk,
     ProjectionSummary,
     projection_to_json,
 )
@@ -263,6 +265,25 @@ def test_an_event_rollup_feeds_a_condition() -> None:
     assert logins["gwynne"] == 1 and logins["elon"] == 0
 
 
+def oracle_stream(
+    dataset: Dataset,
+    validated: Mapping,
+    chunk_size: int,
+    only: tuple[frozenset[str], frozenset[str]] | None = None,
+) -> Iterator[ProjectionChunk]:
+    """The per-record stream of ``dataset`` enriched with the ``[events]`` rollups."""
+    return iter_destination(
+        "crm",
+        enrich(dataset, EVENTS, AS_OF),
+        validated,
+        caps(),
+        AS_OF,
+        compile_condition,
+        chunk_size=chunk_size,
+        only=only,
+    )
+
+
 def _sections(chunks: list[Any]) -> list[tuple[str, list[Any]]]:
     """The chunks as (section, items), the summary last."""
     out: list[tuple[str, list[Any]]] = []
@@ -297,19 +318,7 @@ def test_the_stream_is_the_per_record_stream_chunk_for_chunk_in_order(
             stream("crm", dataset, validated, caps(), AS_OF, EVENTS.rollups, chunk_size=chunk_size)
         )
     )
-    expected = _sections(
-        list(
-            iter_destination(
-                "crm",
-                enrich(dataset, EVENTS, AS_OF),
-                validated,
-                caps(),
-                AS_OF,
-                compile_condition,
-                chunk_size=chunk_size,
-            )
-        )
-    )
+    expected = _sections(list(oracle_stream(dataset, validated, chunk_size)))
     order = ["accounts", "contacts", "links", "summary"]
     kinds = [section for section, _ in got]
     assert kinds == sorted(kinds, key=order.index) and kinds[-1] == "summary"
@@ -338,18 +347,7 @@ def test_only_some_subjects_gives_what_the_per_record_stream_gives_of_them(
     got = collect(
         stream("crm", dataset, validated, caps(), AS_OF, EVENTS.rollups, chunk_size=3, only=only)
     )
-    expected = collect(
-        iter_destination(
-            "crm",
-            enrich(dataset, EVENTS, AS_OF),
-            validated,
-            caps(),
-            AS_OF,
-            compile_condition,
-            chunk_size=3,
-            only=only,
-        )
-    )
+    expected = collect(oracle_stream(dataset, validated, 3, only))
     assert dump(got) == dump(expected)
 
 
