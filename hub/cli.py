@@ -642,29 +642,9 @@ def _playbooks(config: Path, as_of: datetime | None, *, dry_run: bool, as_json: 
         _fail_config(error)
         return
     if as_json:
-        _emit_json(
-            {
-                "dry_run": report.dry_run,
-                "entered": report.entered,
-                "goal_reached": report.goal_reached,
-                "timed_out": report.timed_out,
-                "actions": [
-                    {
-                        "playbook": a.playbook,
-                        "account_id": a.account_id,
-                        "phase": a.phase,
-                        "destination": a.destination,
-                        "action": a.action,
-                        "subject": a.subject,
-                        "status": a.status,
-                        "params": dict(a.params),
-                        "reason": a.reason,
-                    }
-                    for a in report.actions
-                ],
-                "errors": report.errors,
-            }
-        )
+        from hub.reports import playbooks_json
+
+        _emit_json(playbooks_json(report, resolution.as_of))
     else:
         verb = "would enter" if dry_run else "entered"
         for playbook, account in report.entered:

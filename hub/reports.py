@@ -15,6 +15,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from hub.playbooks.engine import PlaybookReport
 from hub.quarantine import QuarantinedRow
 from hub.records import (
     DestinationProjection,
@@ -534,6 +535,59 @@ def runs_json(runs: list[RunInfo]) -> dict[str, Any]:
             }
             for run in runs
         ],
+    }
+
+
+def playbooks_json(report: PlaybookReport, as_of: datetime) -> dict[str, Any]:
+    """The ``hub playbooks plan|run --json`` document::
+
+        {"format": 1, "as_of", "at", "dry_run",
+         "entered": [{"playbook", "account_id"}],
+         "goal_reached": [{"playbook", "account_id"}],
+         "timed_out": [{"playbook", "account_id"}],
+         "actions": [{"playbook", "account_id", "phase", "index", "destination",
+                      "action", "subject", "key", "status", "params", "reason"}],
+         "errors": ["..."]}
+
+    ``as_of`` ends the event windows (``--as-of``), ``at`` is the moment the
+    entries, goals and timeouts were judged (now), both ISO 8601 UTC. Accounts
+    are in the order they were judged: entries already open first (oldest
+    first), then new entries by account id. ``phase`` is ``entry``,
+    ``goal_reached`` or ``goal_not_reached``; ``index`` the action's place in
+    its phase (0-based); ``subject`` ``account:ID``, ``USER:ACCOUNT`` (scope
+    ``membership``) or ``user:ID`` (scope ``user``); ``key`` the idempotency
+    key the destination receives; ``status`` ``planned`` (plan), ``ok``,
+    ``failed`` or ``pending`` (run); ``reason`` why it failed, else ``null``.
+    """
+
+    def accounts(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+        return [{"account_id": account, "playbook": playbook} for playbook, account in pairs]
+
+    return {
+        "actions": [
+            {
+                "account_id": a.account_id,
+                "action": a.action,
+                "destination": a.destination,
+                "index": a.index,
+                "key": a.key,
+                "params": dict(sorted(a.params.items())),
+                "phase": a.phase,
+                "playbook": a.playbook,
+                "reason": a.reason,
+                "status": a.status,
+                "subject": a.subject,
+            }
+            for a in report.actions
+        ],
+        "as_of": jsonable(as_of),
+        "at": jsonable(report.at),
+        "dry_run": report.dry_run,
+        "entered": accounts(report.entered),
+        "errors": list(report.errors),
+        "format": JSON_FORMAT,
+        "goal_reached": accounts(report.goal_reached),
+        "timed_out": accounts(report.timed_out),
     }
 
 
