@@ -11,7 +11,10 @@ becomes true (``[[goal_reached]]``) or ``timeout`` passes first
 "user"``.
 
 ``scope = "membership"`` (default) runs a user action once per user and
-account; ``scope = "user"`` once per user across every account of the playbook.
+account; ``scope = "user"`` once per user across every account of the playbook,
+for the first account through which the user entered (the earliest entry;
+among the entries of one run, the lowest account id: new entries are judged
+in account id order).
 ``reentry = "never"`` (default): an account enters once; ``"after_exit"``: it
 may enter again once its previous entry ended.
 
