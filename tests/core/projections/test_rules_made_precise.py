@@ -201,6 +201,9 @@ def test_an_unknown_stage_makes_its_membership_unstaged(tmp_path: Path) -> None:
     assert _inspect(tmp_path, "user", "u1")["u1"]["lifecycle_stage"] == "CUS"
     assert _inspect(tmp_path, "user", "u3")["u3"]["lifecycle_stage"] is None  # Customer alone
     assert _inspect(tmp_path, "user", "u4")["u4"]["lifecycle_stage"] == "churn"  # churn, Customer
+    # highest_stage alike: u4's unstaged a3 beats the churned a2.
+    highest = CRM_TOML.replace('policy = "most_active"', 'policy = "highest_stage"')
+    assert _inspect(tmp_path, "user", "u4", highest)["u4"]["primary_account_id"] == "a3"
 
 
 def test_not_binds_looser_than_in_and_comparisons(elon: dict[str, Any]) -> None:
