@@ -6,10 +6,10 @@ and run::
 
     {directory}/{object}/run-{run_id:06d}.jsonl
 
-each line one item of a batch::
+each line one item of a batch, compact JSON with its keys sorted::
 
-    {"operation": "upsert", "key": "u1", "destination_id": "outbox-3a7bd3e2360a3d29",
-     "payload": {...}, "link": null}
+    {"destination_id":"outbox-3a7bd3e2360a3d29","key":"u1","link":null,"operation":"upsert",
+     "payload":{...}}
 
 (``link`` holds the two ends for links). Every batch is flushed and fsynced
 before :meth:`OutboxDestination.send` returns, so a record the hub confirms is
@@ -22,12 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from hub.contract import (
@@ -100,12 +102,17 @@ def _json_default(value: Any) -> Any:
 
 def _make_encode() -> Callable[[dict[str, Any]], str]:
     """``json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False,
-    default=_json_default)``, the same text, with the C encoder built once
+    separators=(",", ":"), default=_json_default)``, the same text, with the
+    C encoder built once
     instead of on every line (four in ten of a line's cost). Payloads are the
     hub's mapped values, never circular: a structure nested past Python's
     recursion limit fails as one record's ``RecursionError``."""
     encoder = json.JSONEncoder(
-        ensure_ascii=False, sort_keys=True, allow_nan=False, default=_json_default
+        ensure_ascii=False,
+        sort_keys=True,
+        allow_nan=False,
+        separators=(",", ":"),
+        default=_json_default,
     )
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - pure-Python json
@@ -116,8 +123,8 @@ def _make_encode() -> Callable[[dict[str, Any]], str]:
             _json_default,
             json.encoder.encode_basestring,
             None,
-            ": ",
-            ", ",
+            ":",
+            ",",
             True,
             False,
             False,
@@ -132,6 +139,49 @@ def _make_encode() -> Callable[[dict[str, Any]], str]:
 
 
 _encode = _make_encode()
+
+#: orjson, with dates, times and dataclasses handed to ``_json_default`` as
+#: the standard library's encoder hands them.
+_OPTIONS: Final = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _finite(value: Any) -> bool:
+    """False when ``value`` holds a NaN or an infinite float at any depth
+    (orjson writes those as ``null``; JSON has no such number)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(map(_finite, value.values()))
+    if isinstance(value, list | tuple | set | frozenset):
+        return all(map(_finite, value))
+    return True
+
+
+def _json_line(envelope: dict[str, Any], payload: dict[str, Any]) -> bytes:
+    """``envelope`` with ``"payload": payload`` as one line of compact JSON,
+    keys sorted, in UTF-8.
+
+    orjson writes it (twice as fast as the standard library's encoder): the
+    envelope's keys sort before ``payload``, so the payload's text closes the
+    line. A line orjson cannot write (an integer beyond 64 bits, a string that
+    is not valid Unicode, nesting past 254 levels, a value JSON does not know)
+    goes to the standard library's encoder, which writes the same compact text
+    or raises as it always did; a payload holding a NaN or an infinite float
+    raises :class:`ValueError` (orjson would write ``null``, a value the
+    source did not hold)."""
+    try:
+        body = orjson.dumps(payload, default=_json_default, option=_OPTIONS)
+        head = orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return (_encode({**envelope, "payload": payload}) + "\n").encode("utf-8")
+    if b"null" in body and not _finite(payload):
+        raise ValueError("Out of range float values are not JSON compliant")
+    return b"".join((head[:-1], b',"payload":', body, b"}\n"))
 
 
 def _link_dict(link: LinkEnds) -> dict[str, Any]:
@@ -185,14 +235,13 @@ class OutboxDestination:
     def _line(self, batch: Batch, item: BatchItem, destination_id: str) -> bytes:
         """One strict JSON line (RFC 8259: no NaN or Infinity, valid UTF-8), or
         :class:`ValueError` / :class:`TypeError` for a payload JSON cannot carry."""
-        record = {
-            "operation": batch.operation.value,
-            "key": item.key,
+        envelope = {
             "destination_id": destination_id,
-            "payload": dict(item.payload),
+            "key": item.key,
             "link": _link_dict(item.link) if item.link is not None else None,
+            "operation": batch.operation.value,
         }
-        return (_encode(record) + "\n").encode("utf-8")
+        return _json_line(envelope, dict(item.payload))
 
     def _append(self, path: Path, text: bytes) -> None:
         created = not path.exists()

@@ -8,6 +8,7 @@ import json
 import os
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from hub_outbox import OutboxDestination, OutboxSettings, outbox_id, read_records
@@ -145,8 +146,28 @@ def test_a_payload_that_is_not_json_fails_alone(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [float("nan"), float("inf"), -float("inf"), "\ud800"],
-    ids=["nan", "inf", "-inf", "surrogate"],
+    [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        "\ud800",
+        [1.0, float("nan")],
+        {"x": {"y": float("inf")}},
+        (float("nan"),),
+        {"big": 2**70, "n": float("nan")},
+        MappingProxyType({"y": float("nan")}),
+    ],
+    ids=[
+        "nan",
+        "inf",
+        "-inf",
+        "surrogate",
+        "nan-in-list",
+        "inf-nested",
+        "nan-tuple",
+        "big-nan",
+        "nan-in-a-mapping",
+    ],
 )
 def test_lines_are_strict_json_and_a_value_json_lacks_fails_alone(
     tmp_path: Path, value: object
@@ -185,34 +206,73 @@ def test_the_registered_type_builds_an_outbox_from_its_settings(tmp_path: Path) 
     assert capabilities.rate_limit is None and not capabilities.actions
 
 
-def test_a_line_is_byte_for_byte_what_json_dumps_writes(tmp_path: Path) -> None:
-    """The encoder is built once (speed), and writes exactly the text
-    ``json.dumps`` with the outbox's arguments writes: same keys order,
-    separators, escapes and numbers."""
+def _nested(depth: int) -> list[object]:
+    value: list[object] = [1]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _one_line(tmp_path: Path, payload: dict[str, object]) -> bytes:
+    outbox = _outbox(tmp_path)
+    outbox.send(make_batch(BatchObject.CONTACT, Operation.UPSERT, [BatchItem("k", payload)]))
+    raw = (tmp_path / "outbox/crm/contact/run-000001.jsonl").read_bytes()
+    assert raw.count(b"\n") == 1 and raw.endswith(b"\n")
+    return raw
+
+
+def _expected(record: dict[str, object], payload: dict[str, object]) -> dict[str, object]:
+    return {
+        "operation": "upsert",
+        "key": "k",
+        "destination_id": record["destination_id"],
+        "payload": payload,
+        "link": None,
+    }
+
+
+def _compact(value: object) -> bytes:
+    text = json.dumps(
+        value, ensure_ascii=False, sort_keys=True, allow_nan=False, separators=(",", ":")
+    )
+    return (text + "\n").encode("utf-8")
+
+
+def test_a_line_is_compact_json_with_sorted_keys(tmp_path: Path) -> None:
+    """orjson writes the lines: the text ``json.dumps`` writes with compact
+    separators, sorted keys and UTF-8 (escapes, dates, decimals, sets alike)."""
     payload = {
-        "text": 'é \u2028 "quoted" \\ tab\t end',
-        "numbers": [1, 2.5, 1e16, 1e-7, -0.0, 2**70],
+        "text": 'é \u2028 "quoted" \\ tab\t end \x7f 😀',
+        "numbers": [1, 2.5, 1e16, -0.0, 2**63],
         "flags": [True, False, None],
         "nested": {"z": 1, "a": {"when": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}},
         "amount": Decimal("1.10"),
         "roles": {"Owner", "Admin"},
+        "day": dt.date(2026, 1, 2),
     }
-    outbox = _outbox(tmp_path)
-    outbox.send(make_batch(BatchObject.CONTACT, Operation.UPSERT, [BatchItem("k", payload)]))
-    raw = (tmp_path / "outbox/crm/contact/run-000001.jsonl").read_bytes()
+    raw = _one_line(tmp_path, payload)
     record = json.loads(raw)
     as_json = {
         **payload,
         "nested": {"z": 1, "a": {"when": "2026-01-01T00:00:00+00:00"}},
         "amount": "1.10",
         "roles": ["Admin", "Owner"],
+        "day": "2026-01-02",
     }
-    expected = {
-        "operation": record["operation"],
-        "key": "k",
-        "destination_id": record["destination_id"],
-        "payload": as_json,
-        "link": None,
-    }
-    written = json.dumps(expected, ensure_ascii=False, sort_keys=True, allow_nan=False)
-    assert raw == (written + "\n").encode("utf-8")
+    assert raw == _compact(_expected(record, as_json))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"n": 2**70}, {"n": -(2**64)}, {"deep": _nested(300)}, {"tiny": 1e-7}],
+    ids=["beyond-64-bits", "below-64-bits", "past-orjson-depth", "tiny-float"],
+)
+def test_what_orjson_cannot_write_is_written_all_the_same(
+    tmp_path: Path, payload: dict[str, object]
+) -> None:
+    # Integers past 64 bits take the standard library's encoder: the same
+    # compact line, the number exact; a tiny float reads back the same.
+    raw = _one_line(tmp_path, payload)
+    record = json.loads(raw)
+    assert record == _expected(record, payload)
+    assert b", " not in raw and b'": ' not in raw
