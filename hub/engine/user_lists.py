@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hub.engine.combos import (
     NAMESPACES,
@@ -146,11 +147,20 @@ def _entries(tables: Tables, rule: ListRule) -> tuple[pa.Table, str]:
         texts = [text_of[combo[0]] for combo in combos]
     separator = rule.separator
     table = key_columns(columns, combos)
-    table["text"] = pa.array(texts, pa.string())
-    table["erank"] = pa.array(_dense_ranks(texts, lambda text: text), pa.int64())
-    table["elen"] = pa.array([len(text) for text in texts], pa.int64())
-    table["empty"] = pa.array([not text for text in texts], pa.bool_())
-    table["sep"] = pa.array([separator in text for text in texts], pa.bool_())
+    text = pa.array(texts, pa.string())
+    table["text"] = text
+    # Arrow's string order is UTF-8 byte order, which is code point order:
+    # Python's order of str (a str Arrow holds has no lone surrogate). Its
+    # length counts code points, as len() does.
+    table["erank"] = pc.rank(text, sort_keys="ascending", tiebreaker="dense")
+    lengths = pc.utf8_length(text)
+    table["elen"] = pc.cast(lengths, pa.int64())
+    table["empty"] = pc.equal(lengths, 0)
+    table["sep"] = (
+        pc.match_substring(text, separator)
+        if separator
+        else pa.array([True] * len(texts), pa.bool_())
+    )
     return pa.table(table), join_on("f_entry", columns)
 
 
