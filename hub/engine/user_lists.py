@@ -104,6 +104,17 @@ def _dense_ranks(values: list[Any], key: Callable[[Any], Any]) -> list[int]:
     return ranks
 
 
+def _order_ranks(values: list[Any]) -> pa.Array:
+    """The dense rank of each of ``values`` by :func:`hub.values.sort_key`.
+
+    Text (and missing values), the common case, is ranked by Arrow: its string
+    order is code point order, as ``sort_key`` orders strings, and a missing
+    value ranks after every string, as ``sort_key`` puts ``None`` last."""
+    if all(value is None or value.__class__ is str for value in values):
+        return pc.rank(pa.array(values, pa.string()), sort_keys="ascending", tiebreaker="dense")
+    return pa.array(_dense_ranks(values, sort_key), pa.int64())
+
+
 def account_lists(tables: Tables, rule: ListRule) -> dict[str, UserList]:
     """Every account's list field under ``rule``, by account id (accounts
     without one entry have none). ``rejected`` (user ids) come in id order.
@@ -187,9 +198,7 @@ def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList
                 pa.table(
                     {
                         "id": pa.array(keys, pa.int64()),
-                        "orank": pa.array(
-                            _dense_ranks([values[i] for i in keys], sort_key), pa.int64()
-                        ),
+                        "orank": _order_ranks([values[i] for i in keys]),
                     }
                 ),
             )
