@@ -1,0 +1,160 @@
+"""Benchmark: what loading the sources costs today, beside the floor of loading
+them straight into DuckDB (the columnar loader issue 13 still needs).
+
+    python tests/bench/load_floor.py 100000 [1000000] [--memory-limit 500MB]
+
+For each N, ``generate.py`` writes users, accounts and memberships as CSV
+(seed 42, as ``engine.py`` does), and two fresh processes read them:
+
+1. ``hub``: :func:`hub.sources.loading.load` (every row validated into Python
+   objects, the quarantine, the entity digests), then the engine's tables
+   built from those objects (:class:`hub.engine.tables.Tables`, with the
+   columns ``mappings/crm.toml`` reads), as ``hub sync`` does;
+2. ``floor``: DuckDB alone, under ``--memory-limit`` (spilling to a temporary
+   directory past it): the three files read as text, row numbers kept as
+   line numbers, duplicate memberships dropped (the first line wins), the
+   memberships joined to their users and accounts (an unknown one is dropped)
+   and a role required, e-mails checked against the hub's pattern.
+
+The floor does less than the hub (no typed cells, no reasons, no digests, no
+phantom rows): it is the cost of the data's size in DuckDB, what a loader that
+never makes a Python object per row can approach, not a finished loader.
+Each line gives CPU seconds, wall seconds and the process's peak RSS
+(``os.wait4``). Figures are printed, never asserted: this is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HUB = """
+import sys
+from pathlib import Path
+from hub.engine.tables import Tables
+from hub.sources.loading import load
+from hub.sync.pipeline import open_project
+
+project, _ = open_project(Path(sys.argv[1]) / "hub.toml")
+loaded = load(project.settings, Path(sys.argv[1]))
+tables = Tables(
+    loaded.dataset,
+    ["role", "stage", "joined_at", "health_score", "is_primary"],
+    user=["email", "first_name", "last_name"],
+    account=["name", "domain", "stage", "plan"],
+)
+print(len(loaded.dataset.memberships), "memberships")
+"""
+
+FLOOR = r"""
+import sys, tempfile
+import duckdb
+
+data, limit = sys.argv[1], sys.argv[2]
+with tempfile.TemporaryDirectory(prefix="hub-floor-") as spill:
+    c = duckdb.connect(config={"memory_limit": limit, "temp_directory": spill})
+    c.execute("SET enable_progress_bar = false")
+    text = "all_varchar = true, header = true"
+    c.execute(f'''
+        CREATE TABLE users AS SELECT row_number() OVER () - 1 AS u, *
+            FROM read_csv('{data}/users.csv', {text});
+        CREATE TABLE accounts AS SELECT row_number() OVER () - 1 AS a, *
+            FROM read_csv('{data}/accounts.csv', {text});
+        CREATE TABLE raw AS SELECT row_number() OVER () + 1 AS line, *
+            FROM read_csv('{data}/memberships.csv', {text});
+        CREATE TABLE m AS
+            SELECT r.line, us.u, ac.a, r.* EXCLUDE (line, user_id, account_id)
+            FROM (SELECT *, row_number() OVER (PARTITION BY user_id, account_id
+                                               ORDER BY line) AS k FROM raw) r
+            JOIN users us ON us.user_id = r.user_id
+            JOIN accounts ac ON ac.account_id = r.account_id
+            WHERE r.k = 1 AND r.role IS NOT NULL;
+    ''')
+    bad = c.execute(
+        "SELECT count(*) FROM users WHERE NOT regexp_matches(email, ?)",
+        [r"^[^@\s]+@[^@\s]+\.[^@\s]+$"],
+    ).fetchone()[0]
+    print(c.execute("SELECT count(*) FROM m").fetchone()[0], "memberships,", bad, "bad e-mails")
+"""
+
+HUB_TOML = """
+[sources.users]
+kind = "csv"
+table = "users"
+path = "data/users.csv"
+
+[sources.accounts]
+kind = "csv"
+table = "accounts"
+path = "data/accounts.csv"
+
+[sources.memberships]
+kind = "csv"
+table = "memberships"
+path = "data/memberships.csv"
+"""
+
+
+def _measure(args: list[str]) -> tuple[float, float, int, str]:
+    """CPU seconds, wall seconds, peak RSS (MiB) and output of one process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    output = process.stdout.read().strip() if process.stdout else ""
+    if status != 0:
+        raise SystemExit(f"{args[:3]} failed ({status}): {output}")
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss // 1024, output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="+", type=int)
+    parser.add_argument("--memory-limit", default="500MB", help="DuckDB's, for the floor")
+    args = parser.parse_args()
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="hub-load-") as tmp:
+            project = Path(tmp)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "tests" / "bench" / "generate.py"),
+                    str(n),
+                    "--seed",
+                    "42",
+                    "--out",
+                    str(project / "data"),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            (project / "hub.toml").write_text(HUB_TOML)
+            print(f"{n:,} users")
+            runs = {
+                "hub load + engine tables": [sys.executable, "-c", HUB, str(project)],
+                f"floor: DuckDB ({args.memory_limit})": [
+                    sys.executable,
+                    "-c",
+                    FLOOR,
+                    str(project / "data"),
+                    args.memory_limit,
+                ],
+            }
+            figures = {}
+            for name, command in runs.items():
+                cpu, wall, rss, output = _measure(command)
+                figures[name] = cpu
+                print(f"  {name:<28} {cpu:7.1f} s CPU {wall:7.1f} s wall {rss:7,} MiB  {output}")
+            hub_cpu, floor_cpu = figures.values()
+            print(f"  the hub's load takes {hub_cpu / floor_cpu:.1f}x the floor's CPU seconds")
+
+
+if __name__ == "__main__":
+    main()
