@@ -18,16 +18,24 @@
 
 The connection is in memory and spills to a temporary directory of its own
 (removed by :meth:`Tables.close`, or when the tables are collected) when a
-set is larger than the memory DuckDB is given.
+set is larger than the memory DuckDB is given. A process killed before it
+closes its tables leaves its directory behind: the next tables made on the
+same host remove every such directory whose process is gone
+(:func:`remove_stale_spills`).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
@@ -37,7 +45,7 @@ from hub.model import Dataset
 from hub.projections.resolver import window_start
 from hub.values import utc
 
-__all__ = ["EPOCH", "Tables", "micros", "window_micros"]
+__all__ = ["EPOCH", "Tables", "micros", "remove_stale_spills", "window_micros"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -63,6 +71,50 @@ def _index(index: dict[str, int], key: str | None) -> int | None:
     return None if key is None else index.get(key)
 
 
+#: Spill directories are ``hub-engine-<host>-<pid>-<random>``.
+_SPILL_PREFIX: Final = "hub-engine-"
+
+
+def _host() -> str:
+    """This host's name as a spill directory holds it (no ``-``, no separator)."""
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_spills(directory: Path | None = None) -> list[Path]:
+    """Remove the spill directories left by processes of this host that are
+    gone (killed before they closed their tables); returns those removed.
+
+    Only directories named for this host are considered: a temporary
+    directory shared with other hosts or containers keeps theirs, whose
+    processes this one cannot see. A directory that cannot be removed (another
+    user's) is left as it is."""
+    root = Path(directory if directory is not None else tempfile.gettempdir())
+    mine = f"{_SPILL_PREFIX}{_host()}-"
+    removed: list[Path] = []
+    try:
+        candidates = [path for path in root.iterdir() if path.name.startswith(mine)]
+    except OSError:
+        return removed
+    for path in candidates:
+        pid_text = path.name[len(mine) :].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path)
+    return removed
+
+
 class Tables:
     """A data set's users, accounts, memberships and events, as integer tables."""
 
@@ -79,7 +131,8 @@ class Tables:
         #: Where DuckDB spills what does not fit in its memory: a directory of
         #: its own, removed with these tables (DuckDB's default is ``.tmp`` in
         #: the working directory, which is the user's project).
-        self._spill = tempfile.TemporaryDirectory(prefix="hub-engine-")
+        remove_stale_spills()
+        self._spill = tempfile.TemporaryDirectory(prefix=f"{_SPILL_PREFIX}{_host()}-{os.getpid()}-")
         self.connection = (
             connection
             if connection is not None
