@@ -5,6 +5,7 @@ those of live processes and of other hosts."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,39 +26,7 @@ tables = Tables(Dataset({}, {}, {}, []))
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
-HUB_TOML = """
-[sources.users]
-kind = "csv"
-table = "users"
-path = "users.csv"
-
-[sources.accounts]
-kind = "csv"
-table = "accounts"
-path = "accounts.csv"
-
-[sources.memberships]
-kind = "csv"
-table = "memberships"
-path = "memberships.csv"
-
-[destinations.crm]
-type = "outbox"
-mapping = "crm.toml"
-
-[destinations.crm.settings]
-directory = "outbox"
-"""
-
-CRM_TOML = """
-destination = "crm"
-
-[accounts.fields]
-name = "account.name"
-
-[users.fields]
-email = "user.email"
-"""
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_killed_processs_spill_directory_is_removed_by_the_next_sync(
@@ -79,16 +48,12 @@ def test_a_killed_processs_spill_directory_is_removed_by_the_next_sync(
     live.mkdir()
     other.mkdir()
 
+    # The README's main job, on a copy of the repository's default project.
     project = tmp_path / "project"
     project.mkdir()
-    for name, text in {
-        "hub.toml": HUB_TOML,
-        "crm.toml": CRM_TOML,
-        "users.csv": "user_id,email\nu1,u1@x.io\n",
-        "accounts.csv": "account_id,name\na1,Acme\n",
-        "memberships.csv": "user_id,account_id,role\nu1,a1,Owner\n",
-    }.items():
-        (project / name).write_text(text)
+    shutil.copy(ROOT / "hub.toml", project)
+    shutil.copytree(ROOT / "examples", project / "examples")
+    shutil.copytree(ROOT / "mappings", project / "mappings")
     monkeypatch.setattr(tempfile, "tempdir", str(spills))
     result = CliRunner().invoke(app, ["sync", "--config", str(project / "hub.toml")])
 

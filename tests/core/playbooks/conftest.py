@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -128,3 +129,15 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture()
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped example and mappings, with its secrets set; its hub.toml."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    monkeypatch.setenv("HUB_DESTINATIONS__HUBSPOT__SETTINGS__TOKEN", "pat-na1-plan-only")
+    monkeypatch.setenv(
+        "HUB_DESTINATIONS__SLACK__SETTINGS__WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"
+    )
+    return tmp_path / "examples" / "playbooks" / "hub.toml"

@@ -6,31 +6,15 @@ entered (earliest entry, then lowest account id); the ``--json`` shape."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from conftest import Clock, Recorder, load, with_stage, write_project
 from typer.testing import CliRunner
 
 from hub.cli import app
 from hub.playbooks import run_playbooks
 from hub.state.playbooks import PlaybookStore
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture()
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped playbook example, with its secrets set; its hub.toml."""
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    monkeypatch.setenv("HUB_DESTINATIONS__HUBSPOT__SETTINGS__TOKEN", "pat-na1-plan-only")
-    monkeypatch.setenv(
-        "HUB_DESTINATIONS__SLACK__SETTINGS__WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"
-    )
-    return tmp_path / "examples" / "playbooks" / "hub.toml"
 
 
 def _plan(config: Path, *args: str) -> dict[str, Any]:

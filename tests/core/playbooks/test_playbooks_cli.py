@@ -4,28 +4,12 @@ what would run, writing nothing."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture()
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped example and mappings, with its secrets set; its hub.toml."""
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    monkeypatch.setenv("HUB_DESTINATIONS__HUBSPOT__SETTINGS__TOKEN", "pat-na1-plan-only")
-    monkeypatch.setenv(
-        "HUB_DESTINATIONS__SLACK__SETTINGS__WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"
-    )
-    return tmp_path / "examples" / "playbooks" / "hub.toml"
 
 
 def test_plan_lists_the_qualified_users_per_account_and_writes_nothing(example: Path) -> None:
