@@ -4,7 +4,8 @@ them straight into DuckDB (the columnar loader issue 13 still needs).
     python tests/bench/load_floor.py 100000 [1000000] [--memory-limit 500MB]
 
 For each N, ``generate.py`` writes users, accounts and memberships as CSV
-(seed 42, as ``engine.py`` does), and two fresh processes read them:
+(seed 42) into the project ``engine.py`` syncs (its hub.toml, [events] and
+``mappings/crm.toml``), and two fresh processes read them:
 
 1. ``hub``: :func:`hub.sources.loading.load` (every row validated into Python
    objects, the quarantine, the entity digests), then the engine's tables
@@ -26,14 +27,13 @@ Each line gives CPU seconds, wall seconds and the process's peak RSS
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
+from engine import EVENTS, HUB_TOML, ROOT, _run  # a sibling script: the project it syncs
 
 HUB = """
 import sys
@@ -84,35 +84,6 @@ with tempfile.TemporaryDirectory(prefix="hub-floor-") as spill:
     print(c.execute("SELECT count(*) FROM m").fetchone()[0], "memberships,", bad, "bad e-mails")
 """
 
-HUB_TOML = """
-[sources.users]
-kind = "csv"
-table = "users"
-path = "data/users.csv"
-
-[sources.accounts]
-kind = "csv"
-table = "accounts"
-path = "data/accounts.csv"
-
-[sources.memberships]
-kind = "csv"
-table = "memberships"
-path = "data/memberships.csv"
-"""
-
-
-def _measure(args: list[str]) -> tuple[float, float, int, str]:
-    """CPU seconds, wall seconds, peak RSS (MiB) and output of one process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    output = process.stdout.read().strip() if process.stdout else ""
-    if status != 0:
-        raise SystemExit(f"{args[:3]} failed ({status}): {output}")
-    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss // 1024, output
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -122,20 +93,12 @@ def main() -> None:
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="hub-load-") as tmp:
             project = Path(tmp)
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(ROOT / "tests" / "bench" / "generate.py"),
-                    str(n),
-                    "--seed",
-                    "42",
-                    "--out",
-                    str(project / "data"),
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            (project / "hub.toml").write_text(HUB_TOML)
+            generate = ROOT / "tests" / "bench" / "generate.py"
+            _run([sys.executable, str(generate), str(n), "--seed", "42", "--out", "data"], project)
+            (project / "mappings").mkdir()
+            shutil.copy(ROOT / "mappings" / "crm.toml", project / "mappings" / "crm.toml")
+            config = HUB_TOML.format(kind="csv", ext="csv", name="crm", events=EVENTS)
+            (project / "hub.toml").write_text(config)
             print(f"{n:,} users")
             runs = {
                 "hub load + engine tables": [sys.executable, "-c", HUB, str(project)],
@@ -149,9 +112,12 @@ def main() -> None:
             }
             figures = {}
             for name, command in runs.items():
-                cpu, wall, rss, output = _measure(command)
+                wall, cpu, rss, output = _run(command, project)
                 figures[name] = cpu
-                print(f"  {name:<28} {cpu:7.1f} s CPU {wall:7.1f} s wall {rss:7,} MiB  {output}")
+                print(
+                    f"  {name:<28} {cpu:7.1f} s CPU {wall:7.1f} s wall {rss:7,.0f} MiB"
+                    f"  {output.strip()}"
+                )
             hub_cpu, floor_cpu = figures.values()
             print(f"  the hub's load takes {hub_cpu / floor_cpu:.1f}x the floor's CPU seconds")
 
