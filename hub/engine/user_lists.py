@@ -167,11 +167,7 @@ def _entries(tables: Tables, rule: ListRule) -> tuple[pa.Table, str]:
     lengths = pc.utf8_length(text)
     table["elen"] = pc.cast(lengths, pa.int64())
     table["empty"] = pc.equal(lengths, 0)
-    table["sep"] = (
-        pc.match_substring(text, separator)
-        if separator
-        else pa.array([True] * len(texts), pa.bool_())
-    )
+    table["sep"] = pc.match_substring(text, separator)  # "" is in every text, as in Python
     return pa.table(table), join_on("f_entry", columns)
 
 

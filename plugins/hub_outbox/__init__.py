@@ -103,10 +103,10 @@ def _json_default(value: Any) -> Any:
 def _make_encode() -> Callable[[dict[str, Any]], str]:
     """``json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False,
     separators=(",", ":"), default=_json_default)``, the same text, with the
-    C encoder built once
-    instead of on every line (four in ten of a line's cost). Payloads are the
-    hub's mapped values, never circular: a structure nested past Python's
-    recursion limit fails as one record's ``RecursionError``."""
+    C encoder built once instead of on every line (four in ten of a line's
+    cost). Payloads are the hub's mapped values, never circular: a structure
+    nested past Python's recursion limit fails as one record's
+    ``RecursionError``."""
     encoder = json.JSONEncoder(
         ensure_ascii=False,
         sort_keys=True,
