@@ -90,6 +90,7 @@ from hub.records import (
     make_records,
 )
 from hub.references import Reference
+from hub.sources.frame import Frame
 
 __all__ = ["project", "project_subject", "stream"]
 
@@ -113,7 +114,7 @@ def _rule(
 
 def project(
     name: str,
-    dataset: Dataset,
+    dataset: Dataset | Frame,
     mapping: DestinationMapping,
     capabilities: Capabilities,
     as_of: datetime,
@@ -128,7 +129,7 @@ def project_subject(
     kind: str,
     subject_id: str,
     name: str,
-    dataset: Dataset,
+    dataset: Dataset | Frame,
     mapping: DestinationMapping,
     capabilities: Capabilities,
     as_of: datetime,
@@ -158,7 +159,7 @@ def project_subject(
 
 def stream(
     name: str,
-    dataset: Dataset,
+    dataset: Dataset | Frame,
     mapping: DestinationMapping,
     capabilities: Capabilities,
     as_of: datetime,
@@ -189,7 +190,7 @@ def stream(
 
 def _stream(
     name: str,
-    dataset: Dataset,
+    dataset: Dataset | Frame,
     mapping: DestinationMapping,
     on: Sections,
     as_of: datetime,

@@ -39,10 +39,12 @@ from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hub.engine.values import Values
 from hub.model import Dataset
 from hub.projections.resolver import window_start
+from hub.sources.frame import Frame
 from hub.values import utc
 
 __all__ = ["EPOCH", "Tables", "micros", "remove_stale_spills", "window_micros"]
@@ -120,7 +122,7 @@ class Tables:
 
     def __init__(
         self,
-        dataset: Dataset,
+        dataset: Dataset | Frame,
         relationship: Iterable[str] = (),
         *,
         user: Iterable[str] = (),
@@ -138,6 +140,14 @@ class Tables:
             if connection is not None
             else duckdb.connect(config={"temp_directory": self._spill.name})
         )
+        #: The relationship attributes ``m`` has a column of, in column order.
+        self.relationship: tuple[str, ...] = tuple(dict.fromkeys(relationship))
+        #: The user and account attributes ``users`` and ``accounts`` have columns of.
+        self.user: tuple[str, ...] = tuple(dict.fromkeys(user))
+        self.account: tuple[str, ...] = tuple(dict.fromkeys(account))
+        if isinstance(dataset, Frame):
+            self._of_frame(dataset, events)
+            return
         self.values = Values()
         memberships = dataset.memberships.values()
         # A membership may name a user or an account the data set does not hold
@@ -155,11 +165,6 @@ class Tables:
         )
         #: Whether account ``a`` is the data set's (not a phantom).
         self.real_accounts: list[bool] = [a in dataset.accounts for a in self.account_ids]
-        #: The relationship attributes ``m`` has a column of, in column order.
-        self.relationship: tuple[str, ...] = tuple(dict.fromkeys(relationship))
-        #: The user and account attributes ``users`` and ``accounts`` have columns of.
-        self.user: tuple[str, ...] = tuple(dict.fromkeys(user))
-        self.account: tuple[str, ...] = tuple(dict.fromkeys(account))
         user_index = {user_id: u for u, user_id in enumerate(self.user_ids)}
         account_index = {account_id: a for a, account_id in enumerate(self.account_ids)}
         columns: dict[str, pa.Array] = {
@@ -206,6 +211,62 @@ class Tables:
                         ),
                         "t": pa.array([micros(x.timestamp) for x in dataset.events], pa.int64()),
                         "n": ids([x.event for x in dataset.events]),
+                    }
+                ),
+            )
+
+    def _of_frame(self, frame: Frame, events: bool) -> None:
+        """The tables of a columnar load (:mod:`hub.sources.frame`): its value ids
+        as they are, its keys turned into positions by Arrow's hash joins. A
+        frame has no phantoms: its memberships name loaded users and accounts."""
+        self.values = frame.values
+        user_keys = frame.users.keys["user_id"]
+        account_keys = frame.accounts.keys["account_id"]
+        self.user_ids = user_keys.to_pylist()
+        self.real_users = len(self.user_ids)
+        order = pc.sort_indices(account_keys)
+        sorted_ids = pc.take(account_keys, order)
+        self.account_ids = sorted_ids.to_pylist()
+        self.real_accounts = [True] * len(self.account_ids)
+        members = frame.memberships
+        columns: dict[str, pa.Array] = {
+            "u": pc.index_in(members.keys["user_id"], value_set=user_keys).cast(pa.int64()),
+            "a": pc.index_in(members.keys["account_id"], value_set=sorted_ids).cast(pa.int64()),
+        }
+        for name in self.relationship:
+            columns[self.column(name)] = members.column(name)
+        self._register("m", pa.table(columns))
+        count = len(self.user_ids)
+        user_columns: dict[str, pa.Array] = {
+            "u": pa.array(range(count), pa.int64()),
+            # The inverse of the sorting permutation: each id's rank.
+            "urank": pc.sort_indices(pc.sort_indices(user_keys)).cast(pa.int64()),
+            "real": pa.array([True] * count, pa.bool_()),
+        }
+        for i, name in enumerate(self.user):
+            user_columns[f"u{i}"] = frame.users.column(name)
+        self._register("users", pa.table(user_columns))
+        account_columns: dict[str, pa.Array] = {
+            "a": pa.array(range(len(self.account_ids)), pa.int64()),
+            "real": pa.array(self.real_accounts, pa.bool_()),
+        }
+        for i, name in enumerate(self.account):
+            account_columns[f"a{i}"] = pc.take(frame.accounts.column(name), order)
+        self._register("accounts", pa.table(account_columns))
+        if events:
+            happened = frame.events
+            self._register(
+                "e",
+                pa.table(
+                    {
+                        "u": pc.index_in(happened.keys["user_id"], value_set=user_keys).cast(
+                            pa.int64()
+                        ),
+                        "a": pc.index_in(happened.keys["account_id"], value_set=sorted_ids).cast(
+                            pa.int64()
+                        ),
+                        "t": happened.keys["t"],
+                        "n": happened.column("event"),
                     }
                 ),
             )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from hub.config.settings import Table
 
@@ -116,3 +117,61 @@ class RowDigests:
                 by_account[account] = by_account.get(account, 0) + value
 
         return add_event
+
+    def add_rows(
+        self,
+        table: Table,
+        keys: tuple[int, int, int, int],
+        seed: tuple[int, int],
+        rows: Sequence[Sequence[str]],
+    ) -> None:
+        """:meth:`adder`'s function applied to each of ``rows`` (none of them
+        empty), the digests computed a block at a time."""
+        if not rows:
+            return
+        joined = map(_SEPARATOR.join, rows)
+        data = list(map(str.encode, joined, repeat("utf-8"), repeat("surrogateescape")))
+        a, b, c, d = keys
+
+        def column(i: int) -> list[str]:
+            return [row[i] if i < len(row) else "" for row in rows]
+
+        first, second = (
+            (column(a), column(b)) if table is not Table.EVENTS else (column(c), column(d))
+        )
+        self.add_joined(table, seed, data, first, second)
+
+    def add_joined(
+        self,
+        table: Table,
+        seed: tuple[int, int],
+        data: Sequence[bytes],
+        first: Sequence[str],
+        second: Sequence[str],
+    ) -> None:
+        """Add rows given as their cells joined (``data``, UTF-8) and the ids
+        they name: a user's or account's id in ``first``; a membership's user and
+        account, an event's user and account, in ``first`` and ``second``."""
+        crc_seed, adler_seed = seed
+        crcs = map(zlib.crc32, data, repeat(crc_seed))
+        adlers = map(zlib.adler32, data, repeat(adler_seed))
+        digests = [crc << 32 | adler for crc, adler in zip(crcs, adlers, strict=True)]
+        if table is Table.USERS or table is Table.ACCOUNTS:
+            entities = self.users if table is Table.USERS else self.accounts
+            get = entities.get
+            for key, value in zip(first, digests, strict=True):
+                if key:
+                    entities[key] = get(key, 0) + value
+        elif table is Table.MEMBERSHIPS:
+            pairs = self.memberships
+            get_pair = pairs.get
+            for pair, value in zip(zip(first, second, strict=True), digests, strict=True):
+                if pair[0] or pair[1]:
+                    pairs[pair] = get_pair(pair, 0) + value
+        else:
+            by_user, by_account = self.user_events, self.account_events
+            for user, account, value in zip(first, second, digests, strict=True):
+                if user:
+                    by_user[user] = by_user.get(user, 0) + value
+                if account:
+                    by_account[account] = by_account.get(account, 0) + value

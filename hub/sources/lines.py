@@ -55,13 +55,18 @@ class BadRow(ValueError):
         super().__init__(reason)
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def read_lines(path: Path, start: int = 0, first: int = 1) -> Iterator[tuple[int, bytes]]:
     """``(line number, raw line)`` for each physical line of ``path``, the first
     line's UTF-8 byte order mark removed. Raises :class:`OSError` when the file
-    cannot be opened or read."""
+    cannot be opened or read.
+
+    ``start``: the byte offset of a line to begin at, ``first`` its number (the
+    byte order mark is only looked for at offset 0)."""
     with path.open("rb") as handle:
-        for n, raw in enumerate(handle, 1):
-            if n == 1 and raw.startswith(_BOM):
+        if start:
+            handle.seek(start)
+        for n, raw in enumerate(handle, first):
+            if n == 1 and not start and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
             yield n, raw
 

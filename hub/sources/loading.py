@@ -43,7 +43,7 @@ from array import array
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hub.config.settings import HubSettings, SourceKind, SourceSettings, Table
 from hub.errors import ConfigError, Problem
@@ -54,6 +54,9 @@ from hub.sources.digests import RowDigests
 from hub.sources.parquet import ParquetSource
 from hub.sources.segment import SegmentSource
 from hub.sources.tables import CsvSource, JsonlSource
+
+if TYPE_CHECKING:
+    from hub.sources.frame import Frame, Part
 
 __all__ = ["DatasetBuilder", "LoadResult", "load"]
 
@@ -72,19 +75,48 @@ def _merged(old: Mapping[str, Any], new: dict[str, Any]) -> Mapping[str, Any]:
     return {**old, **new}
 
 
-@dataclass(slots=True)
 class LoadResult:
     """What :func:`load` produced."""
 
-    dataset: Dataset
-    quarantine: Quarantine
-    #: Accepted rows per table: ``{"users": 52, "accounts": 9, ...}``.
-    counts: dict[str, int]
-    #: The attribute names the sources hold, per table (``None``: not read from
-    #: sources, e.g. a ready-made data set), see :meth:`hub.sources.RowSink.columns`.
-    columns: dict[Table, set[str]] | None = None
-    #: Per entity, the digest of the CSV rows naming it (:mod:`hub.sources.digests`).
-    digests: RowDigests | None = None
+    __slots__ = ("_dataset", "columns", "counts", "digests", "frame", "quarantine")
+
+    def __init__(
+        self,
+        dataset: Dataset | None,
+        quarantine: Quarantine,
+        counts: dict[str, int],
+        columns: dict[Table, set[str]] | None = None,
+        digests: RowDigests | None = None,
+        frame: Frame | None = None,
+    ) -> None:
+        if dataset is None and frame is None:
+            raise ValueError("a load result holds a data set, a frame or both")
+        self._dataset = dataset
+        self.quarantine = quarantine
+        #: Accepted rows per table: ``{"users": 52, "accounts": 9, ...}``.
+        self.counts = counts
+        #: The attribute names the sources hold, per table (``None``: not read
+        #: from sources, e.g. a ready-made data set), see
+        #: :meth:`hub.sources.RowSink.columns`.
+        self.columns = columns
+        #: Per entity, the digest of the CSV rows naming it (:mod:`hub.sources.digests`).
+        self.digests = digests
+        #: The data set as columns, when the sources were loaded column-wise
+        #: (:mod:`hub.sources.frame`).
+        self.frame = frame
+
+    @property
+    def dataset(self) -> Dataset:
+        """The data set; from a columnar load, built on first read."""
+        if self._dataset is None:
+            assert self.frame is not None
+            self._dataset = self.frame.dataset()
+        return self._dataset
+
+    @property
+    def data(self) -> Dataset | Frame:
+        """What the engine's tables are made from: the frame when there is one."""
+        return self.frame if self.frame is not None else self.dataset
 
 
 class _Invalid(Exception):
@@ -544,12 +576,17 @@ def _source(
 TABLE_ORDER = (Table.USERS, Table.ACCOUNTS, Table.MEMBERSHIPS, Table.EVENTS)
 
 
-def load(settings: HubSettings, base_dir: Path) -> LoadResult:
+def load(settings: HubSettings, base_dir: Path, *, columnar: bool | None = None) -> LoadResult:
     """Read, validate and assemble every source of ``settings``.
 
     ``base_dir`` is the directory of ``hub.toml``: relative paths are relative
     to it. Raises :class:`~hub.errors.ConfigError` with every problem found when
     a source cannot be read at all.
+
+    When every source is a CSV file (``columnar=None``), the load is
+    column-wise (:mod:`hub.sources.frame`): the result holds a frame, and its
+    data set is built when first read. ``columnar=False`` reads row by row into
+    the data set whatever the sources (what every other kind of source takes).
     """
     problems: list[Problem] = []
     sources: list[Source] = []
@@ -558,6 +595,13 @@ def load(settings: HubSettings, base_dir: Path) -> LoadResult:
         problems.extend(found)
         if source is not None:
             sources.append(source)
+    if columnar is None:
+        columnar = bool(sources) and all(isinstance(source, CsvSource) for source in sources)
+    if columnar:
+        csv_sources = [source for source in sources if isinstance(source, CsvSource)]
+        if len(csv_sources) != len(sources):
+            raise ValueError("a columnar load reads CSV sources only")
+        return _load_columns(csv_sources, problems)
     quarantine = Quarantine()
     builder = DatasetBuilder(quarantine)
     # Millions of acyclic records: the cyclic garbage collector would walk the
@@ -600,6 +644,44 @@ def load(settings: HubSettings, base_dir: Path) -> LoadResult:
         Table.EVENTS.value: len(dataset.events),
     }
     return LoadResult(dataset, quarantine, counts, builder.attributes, builder.digests)
+
+
+def _load_columns(sources: list[CsvSource], problems: list[Problem]) -> LoadResult:
+    """:func:`load`, column-wise: each file read into columns, the rules run as
+    queries (:func:`hub.sources.frame.build_frame`)."""
+    from hub.sources.frame import Part, build_frame  # Arrow and DuckDB: loaded when used
+
+    quarantine = Quarantine()
+    digests = RowDigests()
+    attributes: dict[Table, set[str]] = {table: set() for table in Table}
+    parts: dict[Table, list[Part]] = {table: [] for table in TABLE_ORDER}
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        readable = []
+        for source in sources:
+            found = source.check()
+            problems.extend(found)
+            if not found:
+                readable.append(source)
+        for table in TABLE_ORDER:
+            for source in readable:
+                if source.table is not table:
+                    continue
+                try:
+                    read = source.read_columns(digests)
+                except SourceError as error:
+                    problems.append(error.problem)
+                    continue
+                attributes[table].update(name for name in read.header if name)
+                parts[table].append(Part(source.origin, table, read))
+        if problems:
+            raise ConfigError(problems)
+        frame = build_frame(parts, quarantine)
+    finally:
+        if collecting:
+            gc.enable()
+    return LoadResult(None, quarantine, frame.counts(), attributes, digests, frame=frame)
 
 
 class _ColumnSink:

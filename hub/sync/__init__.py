@@ -61,7 +61,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -80,6 +80,9 @@ from hub.contract.plugins import DestinationType, Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem, StateStoreError
 from hub.model import Dataset
+
+if TYPE_CHECKING:
+    from hub.sources.frame import Frame
 from hub.projections.destination import ProjectionError
 from hub.projections.resolver import collection_paused
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
@@ -449,8 +452,8 @@ def _streams(
     from hub.engine.project import stream as engine_stream
 
     full = [name for name in names if name not in deltas]
-    dataset = resolution.loaded.dataset
-    part: Dataset | None = None
+    dataset = resolution.loaded.data
+    part: Dataset | Frame | None = None
     if deltas and not full:
         part = neighbourhood(dataset, [d.subjects for d in deltas.values()])
     streams: dict[str, Iterator[ProjectionChunk]] = {}
@@ -749,7 +752,10 @@ def _delta(
     moved: tuple[set[str], set[str]] = (set(), set())
     if base.as_of != moment:
         days = windows(resolution.project.settings.events, mapping)
-        moved = shifted(resolution.loaded.dataset.events, base.as_of, moment, days)
+        data = resolution.loaded.data
+        moved = shifted(
+            data.events if isinstance(data, Dataset) else data, base.as_of, moment, days
+        )
     subjects = reach(old, new, moved)
     log.info(
         "%s: delta since run %d: %s of %s users and %s of %s accounts reached by changed"
@@ -757,9 +763,9 @@ def _delta(
         name,
         base.run_id,
         f"{len(subjects.users):,}",
-        f"{len(resolution.loaded.dataset.users):,}",
+        f"{resolution.loaded.counts['users']:,}",
         f"{len(subjects.accounts):,}",
-        f"{len(resolution.loaded.dataset.accounts):,}",
+        f"{resolution.loaded.counts['accounts']:,}",
     )
     return _Delta(subjects, scope(subjects, old, new, mapping.membership_contacts.separator))
 
@@ -1048,10 +1054,10 @@ class _SyncOne:
         """How many records and links the projection holds at most, known from
         the data set before anything is projected: the progress bar's total."""
         mapping = self.resolution.project.mappings[self.name]
-        dataset = self.resolution.loaded.dataset
-        memberships = len(dataset.memberships)
-        total = len(dataset.accounts) if mapping.accounts.enabled else 0
-        total += len(dataset.users) if mapping.users.enabled else 0
+        counts = self.resolution.loaded.counts
+        memberships = counts["memberships"]
+        total = counts["accounts"] if mapping.accounts.enabled else 0
+        total += counts["users"] if mapping.users.enabled else 0
         total += memberships if mapping.membership_contacts.enabled else 0
         total += memberships if mapping.links.enabled else 0
         return max(total, 1)

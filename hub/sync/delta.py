@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final, overload
 
 from hub.config.mapping import Mapping
 from hub.config.settings import EventSettings
@@ -52,6 +52,9 @@ from hub.contract.destination import BatchObject, link_key
 from hub.model import Dataset, Event, membership_key
 from hub.sources.digests import RowDigests
 from hub.values import utc
+
+if TYPE_CHECKING:
+    from hub.sources.frame import Frame
 
 __all__ = [
     "DeltaScope",
@@ -94,7 +97,7 @@ def windows(events: EventSettings, mapping: Mapping) -> set[int]:
 
 
 def shifted(
-    events: Iterable[Event], before: datetime, after: datetime, days: Iterable[int]
+    events: Iterable[Event] | Frame, before: datetime, after: datetime, days: Iterable[int]
 ) -> tuple[set[str], set[str]]:
     """The users and accounts of the events that the as-of time moving from
     ``before`` to ``after`` brings into, or takes out of, any count: events
@@ -106,6 +109,8 @@ def shifted(
         return users, accounts
     bounds = [(before, after)]
     bounds += [(before - timedelta(days=n), after - timedelta(days=n)) for n in sorted(set(days))]
+    if not isinstance(events, Iterable):  # a frame (hub.sources.frame)
+        return _shifted_frame(events, bounds)
     for event in events:
         moment = utc(event.timestamp)
         for old, new in bounds:
@@ -118,6 +123,31 @@ def shifted(
                     accounts.add(event.account_id)
                 break
     return users, accounts
+
+
+def _shifted_frame(
+    frame: Frame, bounds: list[tuple[datetime, datetime]]
+) -> tuple[set[str], set[str]]:
+    """:func:`shifted` of a frame's events: the same tests on their times in
+    microseconds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from hub.engine.tables import micros
+
+    happened = frame.events
+    t = happened.keys["t"]
+    moved = pa.array([False] * len(happened), pa.bool_())
+    for old, new in bounds:
+        a, b = micros(old), micros(new)
+        crossed = pc.or_(
+            pc.not_equal(pc.less_equal(t, a), pc.less_equal(t, b)),
+            pc.not_equal(pc.less(t, a), pc.less(t, b)),
+        )
+        moved = pc.or_(moved, crossed)
+    users = happened.keys["user_id"].filter(moved).drop_null()
+    accounts = happened.keys["account_id"].filter(moved).drop_null()
+    return set(users.to_pylist()), set(accounts.to_pylist())
 
 
 def reach(
@@ -196,7 +226,11 @@ def scope(subjects: Subjects, old: RowDigests, new: RowDigests, separator: str) 
     return DeltaScope(subjects.accounts, frozenset(contacts), frozenset(links))
 
 
-def neighbourhood(dataset: Dataset, reached: Iterable[Subjects]) -> Dataset:
+@overload
+def neighbourhood(dataset: Dataset, reached: Iterable[Subjects]) -> Dataset: ...
+@overload
+def neighbourhood(dataset: Frame, reached: Iterable[Subjects]) -> Frame: ...
+def neighbourhood(dataset: Dataset | Frame, reached: Iterable[Subjects]) -> Dataset | Frame:
     """The part of ``dataset`` the records of the ``reached`` subjects read: the
     users and accounts, every membership of either, the users and accounts at the
     other end of those, and every event naming any of them. Enriched and
@@ -209,6 +243,8 @@ def neighbourhood(dataset: Dataset, reached: Iterable[Subjects]) -> Dataset:
     for subjects in reached:
         users.update(subjects.users)
         accounts.update(subjects.accounts)
+    if not isinstance(dataset, Dataset):  # a frame (hub.sources.frame)
+        return dataset.neighbourhood(users, accounts)
     memberships = {
         pair: membership
         for pair, membership in dataset.memberships.items()

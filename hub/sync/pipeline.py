@@ -140,7 +140,7 @@ def resolve(
         for name in names:
             resolution.projections[name] = engine_project(
                 name,
-                loaded.dataset,
+                loaded.data,
                 project.mappings[name],
                 capabilities_of(project, plugins, name),
                 moment,

@@ -1,17 +1,21 @@
-"""Benchmark: what loading the sources costs today, beside the floor of loading
-them straight into DuckDB (the columnar loader issue 13 still needs).
+"""Benchmark: what loading the sources costs, column-wise and row by row,
+beside the floor of loading them straight into DuckDB.
 
     python tests/bench/load_floor.py 100000 [1000000] [--memory-limit 500MB]
 
 For each N, ``generate.py`` writes users, accounts and memberships as CSV
 (seed 42) into the project ``engine.py`` syncs (its hub.toml, [events] and
-``mappings/crm.toml``), and two fresh processes read them:
+``mappings/crm.toml``), and three fresh processes read them:
 
-1. ``hub``: :func:`hub.sources.loading.load` (every row validated into Python
-   objects, the quarantine, the entity digests), then the engine's tables
-   built from those objects (:class:`hub.engine.tables.Tables`, with the
-   columns ``mappings/crm.toml`` reads), as ``hub sync`` does;
-2. ``floor``: DuckDB alone, under ``--memory-limit`` (spilling to a temporary
+1. ``hub: columns``: :func:`hub.sources.loading.load` as ``hub sync`` runs it
+   on CSV files (read into Arrow columns, the rules as queries, the
+   quarantine, the entity digests: :mod:`hub.sources.frame`), then the
+   engine's tables made from the frame (:class:`hub.engine.tables.Tables`,
+   with the columns ``mappings/crm.toml`` reads);
+2. ``hub: rows``: the same load row by row (``columnar=False``: every row
+   validated into Python objects, what every other kind of source takes),
+   then the tables made from those objects;
+3. ``floor``: DuckDB alone, under ``--memory-limit`` (spilling to a temporary
    directory past it): the three files read as text, row numbers kept as
    line numbers, duplicate memberships dropped (the first line wins), the
    memberships joined to their users and accounts (an unknown one is dropped)
@@ -43,14 +47,14 @@ from hub.sources.loading import load
 from hub.sync.pipeline import open_project
 
 project, _ = open_project(Path(sys.argv[1]) / "hub.toml")
-loaded = load(project.settings, Path(sys.argv[1]))
+loaded = load(project.settings, Path(sys.argv[1]), columnar=sys.argv[2] == "columns")
 tables = Tables(
-    loaded.dataset,
+    loaded.data,
     ["role", "stage", "joined_at", "health_score", "is_primary"],
     user=["email", "first_name", "last_name"],
     account=["name", "domain", "stage", "plan"],
 )
-print(len(loaded.dataset.memberships), "memberships")
+print(loaded.counts["memberships"], "memberships")
 """
 
 FLOOR = r"""
@@ -101,7 +105,8 @@ def main() -> None:
             (project / "hub.toml").write_text(config)
             print(f"{n:,} users")
             runs = {
-                "hub load + engine tables": [sys.executable, "-c", HUB, str(project)],
+                "hub: columns + tables": [sys.executable, "-c", HUB, str(project), "columns"],
+                "hub: rows + tables": [sys.executable, "-c", HUB, str(project), "rows"],
                 f"floor: DuckDB ({args.memory_limit})": [
                     sys.executable,
                     "-c",
@@ -118,8 +123,11 @@ def main() -> None:
                     f"  {name:<28} {cpu:7.1f} s CPU {wall:7.1f} s wall {rss:7,.0f} MiB"
                     f"  {output.strip()}"
                 )
-            hub_cpu, floor_cpu = figures.values()
-            print(f"  the hub's load takes {hub_cpu / floor_cpu:.1f}x the floor's CPU seconds")
+            hub_cpu, rows_cpu, floor_cpu = figures.values()
+            print(
+                f"  the columnar load takes {hub_cpu / floor_cpu:.1f}x the floor's CPU seconds"
+                f" (row by row: {rows_cpu / floor_cpu:.1f}x)"
+            )
 
 
 if __name__ == "__main__":

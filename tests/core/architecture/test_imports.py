@@ -53,7 +53,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hub.config", "hub.conditions", "hub.state", "hub.sources"),
     # loading and resolution: the dataset, the relationship graph, the projections,
     # the engine's rule queries
-    ("hub.sources.loading", "hub.projections.resolver", "hub.projections", "hub.engine"),
+    (
+        "hub.sources.loading",
+        "hub.sources.frame",
+        "hub.projections.resolver",
+        "hub.projections",
+        "hub.engine",
+    ),
     # validation (hands the layers above a way in: ProjectCheck)
     ("hub.config.validate",),
     # planning, playbook files, the JSON schema of the configuration
