@@ -4,40 +4,120 @@ Each row read (before any check: a quarantined row counts too) is added to
 the entity its ids name: a user row to its ``user_id``, an
 account row to its ``account_id``, a membership row to its ``(user_id,
 account_id)`` pair, an event row to its user and to its account. A row's
-digest is 64 bits: CRC-32 and Adler-32 of a CSV row's cells, each seeded with
-the file's header (a renamed column changes every row), or of the ``repr`` of
+digest is its CRC-32 and its Adler-32, of a CSV row's cells (each seeded with
+the file's header: a renamed column changes every row), or of the ``repr`` of
 the values another source (JSON Lines, Parquet, SQL, Segment) hands on. An
-entity's digest is the sum of its rows' (so duplicates never cancel out).
+entity's digest is the sum of its rows' CRCs and the sum of their Adlers
+(so duplicates never cancel out).
 
 Two loads of the same rows give the same digests; a row added, removed or
 changed changes the digest of each entity it names. :mod:`hub.sync.delta`
 compares them with the last complete run's to find what changed.
+
+The digests are kept as columns (an Arrow table per kind of entity, see
+:meth:`RowDigests.table`): at a million users, three million memberships are
+three million rows of two ids and two integers, not three million Python
+tuples in a dict. Arrow is imported when the first rows are added.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from itertools import repeat
+from typing import TYPE_CHECKING, Any, Final
 
 from hub.config.settings import Table
 
-__all__ = ["RowDigests"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["KINDS", "RowDigests"]
 
 _SEPARATOR = "\x1f"
+#: The kinds of entity digested; ``memberships`` are keyed by two ids
+#: (``k1`` the user's, ``k2`` the account's), the others by one (``k1``).
+KINDS: Final = ("users", "accounts", "memberships", "user_events", "account_events")
+#: Rows noted one at a time (sources other than CSV) are made columns this many at once.
+_BUFFER: Final = 50_000
 
 
-@dataclass(slots=True)
+def _summed(rows: pa.Table) -> pa.Table:
+    """``rows`` summed per entity (``k1``, ``k2``), the entities in the order
+    of their first row (so that the same rows give the same table)."""
+    import duckdb
+    import pyarrow as pa
+
+    numbered = rows.append_column("seq", pa.array(range(rows.num_rows), pa.int64()))
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET enable_progress_bar = false")
+        connection.register("numbered", numbered)
+        return connection.sql(
+            "SELECT k1, k2, sum(crc)::BIGINT AS crc, sum(adler)::BIGINT AS adler"
+            " FROM numbered GROUP BY k1, k2 ORDER BY min(seq)"
+        ).to_arrow_table()
+    finally:
+        connection.close()
+
+
 class RowDigests:
     """The entity digests of one load (see the module doc)."""
 
-    users: dict[str, int] = field(default_factory=dict)
-    accounts: dict[str, int] = field(default_factory=dict)
-    memberships: dict[tuple[str, str], int] = field(default_factory=dict)
-    #: Events by the user, and by the account, they name.
-    user_events: dict[str, int] = field(default_factory=dict)
-    account_events: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("_buffered", "_pieces", "_tables")
+
+    def __init__(self) -> None:
+        #: Per kind, (k1, k2, crc, adler) arrays of rows not yet summed.
+        self._pieces: dict[str, list[tuple[Any, Any, Any, Any]]] = {kind: [] for kind in KINDS}
+        #: Per kind, rows noted one at a time: k1, k2, crc, adler lists.
+        self._buffered: dict[str, tuple[list[str], list[str], list[int], list[int]]] = {
+            kind: ([], [], [], []) for kind in KINDS
+        }
+        self._tables: dict[str, pa.Table] | None = None
+
+    # -- adding rows ---------------------------------------------------------------
+
+    def _one(self, kind: str, first: str, second: str, crc: int, adler: int) -> None:
+        k1, k2, crcs, adlers = self._buffered[kind]
+        k1.append(first)
+        k2.append(second)
+        crcs.append(crc)
+        adlers.append(adler)
+        self._tables = None
+        if len(k1) >= _BUFFER:
+            self._flush(kind)
+
+    def _flush(self, kind: str) -> None:
+        k1, k2, crcs, adlers = self._buffered[kind]
+        if not k1:
+            return
+        import pyarrow as pa
+
+        self._pieces[kind].append(
+            (
+                pa.array(k1, pa.string()),
+                pa.array(k2, pa.string()),
+                pa.array(crcs, pa.int64()),
+                pa.array(adlers, pa.int64()),
+            )
+        )
+        self._buffered[kind] = ([], [], [], [])
+
+    def _row(self, table: Table, user: str, account: str, crc: int, adler: int) -> None:
+        if table is Table.USERS:
+            if user:
+                self._one("users", user, "", crc, adler)
+        elif table is Table.ACCOUNTS:
+            if account:
+                self._one("accounts", account, "", crc, adler)
+        elif table is Table.MEMBERSHIPS:
+            if user or account:
+                self._one("memberships", user, account, crc, adler)
+        else:
+            if user:
+                self._one("user_events", user, "", crc, adler)
+            if account:
+                self._one("account_events", account, "", crc, adler)
 
     def note(
         self, table: Table, user: str | None, account: str | None, values: tuple[object, ...]
@@ -45,22 +125,7 @@ class RowDigests:
         """Add one row of a source other than CSV: its ids, as the load reads
         them, and every value it holds."""
         data = repr(values).encode("utf-8", "surrogateescape")
-        digest = zlib.crc32(data) << 32 | zlib.adler32(data)
-        if table is Table.USERS:
-            if user:
-                self.users[user] = self.users.get(user, 0) + digest
-        elif table is Table.ACCOUNTS:
-            if account:
-                self.accounts[account] = self.accounts.get(account, 0) + digest
-        elif table is Table.MEMBERSHIPS:
-            if user or account:
-                pair = (user or "", account or "")
-                self.memberships[pair] = self.memberships.get(pair, 0) + digest
-        else:
-            if user:
-                self.user_events[user] = self.user_events.get(user, 0) + digest
-            if account:
-                self.account_events[account] = self.account_events.get(account, 0) + digest
+        self._row(table, user or "", account or "", zlib.crc32(data), zlib.adler32(data))
 
     @staticmethod
     def seed(header: Sequence[str]) -> tuple[int, int]:
@@ -71,52 +136,33 @@ class RowDigests:
     def adder(
         self, table: Table, keys: tuple[int, int, int, int], seed: tuple[int, int]
     ) -> Callable[[Sequence[str]], None]:
-        """How a CSV file of ``table`` adds a row (its cells as read): ``keys`` are
-        the positions of the table's reserved columns (past the end: absent),
-        ``seed`` its header's (:meth:`seed`). One function per file, its
-        lookups bound once: it runs for every row."""
+        """How a CSV file of ``table`` adds a row (its cells as read), one at a
+        time: ``keys`` are the positions of the table's reserved columns (past
+        the end: absent), ``seed`` its header's (:meth:`seed`)."""
         join, crc32, adler32 = _SEPARATOR.join, zlib.crc32, zlib.adler32
         crc_seed, adler_seed = seed
         a, b, c, d = keys
+        # Where the row's user id and account id are (past the end: none).
+        user, account = {
+            Table.USERS: (a, 1 << 30),
+            Table.ACCOUNTS: (1 << 30, a),
+            Table.MEMBERSHIPS: (a, b),
+            Table.EVENTS: (c, d),
+        }[table]
+        row = self._row
 
-        def digest(cells: Sequence[str]) -> int:
+        def add(cells: Sequence[str]) -> None:
             data = join(cells).encode("utf-8", "surrogateescape")
-            return crc32(data, crc_seed) << 32 | adler32(data, adler_seed)
-
-        if table is Table.USERS or table is Table.ACCOUNTS:
-            entities = self.users if table is Table.USERS else self.accounts
-            get = entities.get
-
-            def add_entity(cells: Sequence[str]) -> None:
-                key = cells[a] if a < len(cells) else ""
-                if key:
-                    entities[key] = get(key, 0) + digest(cells)
-
-            return add_entity
-        if table is Table.MEMBERSHIPS:
-            pairs = self.memberships
-            get_pair = pairs.get
-
-            def add_membership(cells: Sequence[str]) -> None:
-                width = len(cells)
-                pair = (cells[a] if a < width else "", cells[b] if b < width else "")
-                if pair[0] or pair[1]:
-                    pairs[pair] = get_pair(pair, 0) + digest(cells)
-
-            return add_membership
-        by_user, by_account = self.user_events, self.account_events
-
-        def add_event(cells: Sequence[str]) -> None:
             width = len(cells)
-            user = cells[c] if c < width else ""
-            account = cells[d] if d < width else ""
-            value = digest(cells)
-            if user:
-                by_user[user] = by_user.get(user, 0) + value
-            if account:
-                by_account[account] = by_account.get(account, 0) + value
+            row(
+                table,
+                cells[user] if user < width else "",
+                cells[account] if account < width else "",
+                crc32(data, crc_seed),
+                adler32(data, adler_seed),
+            )
 
-        return add_event
+        return add
 
     def add_rows(
         self,
@@ -126,19 +172,15 @@ class RowDigests:
         rows: Sequence[Sequence[str]],
     ) -> None:
         """:meth:`adder`'s function applied to each of ``rows`` (none of them
-        empty), the digests computed a block at a time."""
+        empty), a block at a time."""
         if not rows:
             return
         joined = map(_SEPARATOR.join, rows)
         data = list(map(str.encode, joined, repeat("utf-8"), repeat("surrogateescape")))
         a, b, c, d = keys
-
-        def column(i: int) -> list[str]:
-            return [row[i] if i < len(row) else "" for row in rows]
-
-        first, second = (
-            (column(a), column(b)) if table is not Table.EVENTS else (column(c), column(d))
-        )
+        i, j = (c, d) if table is Table.EVENTS else (a, b)
+        first = [row[i] if i < len(row) else "" for row in rows]
+        second = [row[j] if j < len(row) else "" for row in rows]
         self.add_joined(table, seed, data, first, second)
 
     def add_joined(
@@ -146,32 +188,103 @@ class RowDigests:
         table: Table,
         seed: tuple[int, int],
         data: Sequence[bytes],
-        first: Sequence[str],
-        second: Sequence[str],
+        first: Sequence[str] | pa.Array,
+        second: Sequence[str] | pa.Array,
     ) -> None:
         """Add rows given as their cells joined (``data``, UTF-8) and the ids
-        they name: a user's or account's id in ``first``; a membership's user and
-        account, an event's user and account, in ``first`` and ``second``."""
+        they name: a user's or account's id in ``first`` (``second`` unread);
+        a membership's user and account, an event's user and account, in
+        ``first`` and ``second``."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         crc_seed, adler_seed = seed
-        crcs = map(zlib.crc32, data, repeat(crc_seed))
-        adlers = map(zlib.adler32, data, repeat(adler_seed))
-        digests = [crc << 32 | adler for crc, adler in zip(crcs, adlers, strict=True)]
+        crc = pa.array(list(map(zlib.crc32, data, repeat(crc_seed))), pa.int64())
+        adler = pa.array(list(map(zlib.adler32, data, repeat(adler_seed))), pa.int64())
+        k1 = first if isinstance(first, pa.Array) else pa.array(first, pa.string())
+        k2 = second if isinstance(second, pa.Array) else pa.array(second, pa.string())
+        named1, named2 = pc.not_equal(k1, ""), pc.not_equal(k2, "")
+        empty = pa.array([""] * len(k1), pa.string())
         if table is Table.USERS or table is Table.ACCOUNTS:
-            entities = self.users if table is Table.USERS else self.accounts
-            get = entities.get
-            for key, value in zip(first, digests, strict=True):
-                if key:
-                    entities[key] = get(key, 0) + value
+            self._add(table.value, k1, empty, crc, adler, named1)
         elif table is Table.MEMBERSHIPS:
-            pairs = self.memberships
-            get_pair = pairs.get
-            for pair, value in zip(zip(first, second, strict=True), digests, strict=True):
-                if pair[0] or pair[1]:
-                    pairs[pair] = get_pair(pair, 0) + value
+            self._add("memberships", k1, k2, crc, adler, pc.or_(named1, named2))
         else:
-            by_user, by_account = self.user_events, self.account_events
-            for user, account, value in zip(first, second, digests, strict=True):
-                if user:
-                    by_user[user] = by_user.get(user, 0) + value
-                if account:
-                    by_account[account] = by_account.get(account, 0) + value
+            self._add("user_events", k1, empty, crc, adler, named1)
+            self._add("account_events", k2, empty, crc, adler, named2)
+
+    def _add(self, kind: str, k1: Any, k2: Any, crc: Any, adler: Any, keep: Any) -> None:
+        import pyarrow.compute as pc
+
+        if not pc.all(keep).as_py():
+            k1, k2, crc, adler = (column.filter(keep) for column in (k1, k2, crc, adler))
+        self._pieces[kind].append((k1, k2, crc, adler))
+        self._tables = None
+
+    # -- reading them ----------------------------------------------------------------
+
+    def table(self, kind: str) -> pa.Table:
+        """The digests of ``kind`` (one of :data:`KINDS`): ``k1``, ``k2`` (``""``
+        but for memberships), ``crc`` and ``adler``, one row per entity, in the
+        order the entities were first read."""
+        return self.tables()[kind]
+
+    def tables(self) -> dict[str, pa.Table]:
+        """:meth:`table` of every kind."""
+        if self._tables is None:
+            import pyarrow as pa
+
+            tables: dict[str, pa.Table] = {}
+            for kind in KINDS:
+                self._flush(kind)
+                pieces = self._pieces[kind]
+                columns = [
+                    pa.concat_arrays([piece[i] for piece in pieces])
+                    if pieces
+                    else pa.array([], pa.int64() if i >= 2 else pa.string())
+                    for i in range(4)
+                ]
+                rows = pa.table(dict(zip(("k1", "k2", "crc", "adler"), columns, strict=True)))
+                tables[kind] = _summed(rows)
+                self._pieces[kind] = [
+                    tuple(
+                        tables[kind][name].combine_chunks() for name in ("k1", "k2", "crc", "adler")
+                    )
+                ]
+            self._tables = tables
+        return self._tables
+
+    @classmethod
+    def of_tables(cls, tables: dict[str, pa.Table]) -> RowDigests:
+        """The digests held in ``tables`` (as :meth:`tables` gives them)."""
+        digests = cls()
+        for kind in KINDS:
+            table = tables[kind]
+            digests._pieces[kind] = [
+                tuple(table[name].combine_chunks() for name in ("k1", "k2", "crc", "adler"))
+            ]
+        digests._tables = None
+        return digests
+
+    def as_dicts(self) -> dict[str, dict[Any, tuple[int, int]]]:
+        """Per kind, entity -> (CRC sum, Adler sum): a user's, account's or
+        event side's key is its id, a membership's its ``(user, account)`` pair."""
+        found: dict[str, dict[Any, tuple[int, int]]] = {}
+        for kind, table in self.tables().items():
+            keys = table["k1"].to_pylist()
+            if kind == "memberships":
+                keys = list(zip(keys, table["k2"].to_pylist(), strict=True))
+            sums = zip(table["crc"].to_pylist(), table["adler"].to_pylist(), strict=True)
+            found[kind] = dict(zip(keys, sums, strict=True))
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RowDigests):
+            return NotImplemented
+        return self.as_dicts() == other.as_dicts()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{kind}={table.num_rows}" for kind, table in self.tables().items())
+        return f"RowDigests({sizes})"

@@ -278,7 +278,17 @@ def _concat(arrays: list[pa.Array], type_: pa.DataType | None = None) -> pa.Arra
     """``arrays`` end to end (an empty array of ``type_``, default int64, for none)."""
     if not arrays:
         return pa.array([], type_ or pa.int64())
+    if len(arrays) == 1:
+        return arrays[0]
     return pa.concat_arrays(arrays)
+
+
+def _rows(column: pa.Array, rows: pa.Array) -> pa.Array:
+    """``column``'s ``rows`` (sorted, distinct): the column itself, not a copy,
+    when they are all of its rows."""
+    if len(rows) == len(column):
+        return column
+    return pc.take(column, rows)
 
 
 def _ids_table(ids: pa.Array) -> pa.Table:
@@ -373,7 +383,7 @@ class _Builder:
             (i, parts[i], verdicts.accepted[i]) for i in order
         ]
         key_columns = {
-            key: _concat([pc.take(part.text(column), rows) for _, part, rows in taken], pa.string())
+            key: _concat([_rows(part.text(column), rows) for _, part, rows in taken], pa.string())
             for key, column in keys.items()
         }
         names = list(texts)
@@ -382,7 +392,7 @@ class _Builder:
         cells: dict[str, tuple[pa.Array, bool]] = {}
         for name in names:
             cells[name] = (
-                _concat([pc.take(part.text(name), rows) for _, part, rows in taken], pa.string()),
+                _concat([_rows(part.text(name), rows) for _, part, rows in taken], pa.string()),
                 name not in texts,
             )
         part_of = _concat(

@@ -37,20 +37,18 @@ run then keeps the new digests, like any run that succeeded.
 from __future__ import annotations
 
 import hashlib
-import marshal
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, overload
+from typing import TYPE_CHECKING, Any, Final, overload
 
 from hub.config.mapping import Mapping
 from hub.config.settings import EventSettings
 from hub.contract.destination import BatchObject, link_key
 from hub.model import Dataset, Event, membership_key
-from hub.sources.digests import RowDigests
+from hub.sources.digests import KINDS, RowDigests
 from hub.values import utc
 
 if TYPE_CHECKING:
@@ -69,8 +67,9 @@ __all__ = [
     "windows",
 ]
 
-#: Marks the file format (and the Python whose marshal wrote it).
-_FORMAT: Final = f"hub-digests-1-py{sys.version_info.major}.{sys.version_info.minor}"
+#: Marks the file format: version 2 is an Arrow IPC file (version 1, a
+#: marshal of dicts, is read as no digests: that run projects everything).
+_FORMAT: Final = "hub-digests-2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +78,6 @@ class Subjects:
 
     users: frozenset[str]
     accounts: frozenset[str]
-
-
-def _changed(old: dict[str, int], new: dict[str, int]) -> set[str]:
-    changed = {key for key, value in new.items() if old.get(key) != value}
-    changed.update(key for key in old if key not in new)
-    return changed
 
 
 def windows(events: EventSettings, mapping: Mapping) -> set[int]:
@@ -150,34 +143,91 @@ def _shifted_frame(
     return set(users.to_pylist()), set(accounts.to_pylist())
 
 
+class _Compared:
+    """Two loads' digests side by side in DuckDB: ``old_<kind>`` and
+    ``new_<kind>`` for each kind (:data:`hub.sources.digests.KINDS`)."""
+
+    def __init__(self, old: RowDigests, new: RowDigests) -> None:
+        import duckdb
+
+        self.connection = duckdb.connect()
+        self.connection.execute("SET enable_progress_bar = false")
+        for side, digests in (("old", old), ("new", new)):
+            for kind, table in digests.tables().items():
+                self.connection.register(f"{side}_{kind}", table)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def rows(self, query: str, *arrays: Any) -> list[tuple[Any, ...]]:
+        """The rows of ``query``, each of ``arrays`` (ids) registered for it as
+        a table ``given<i>(k)``."""
+        import pyarrow as pa
+
+        for i, array in enumerate(arrays):
+            self.connection.register(f"given{i}", pa.table({"k": pa.array(array, pa.string())}))
+        try:
+            return self.connection.execute(query).fetchall()
+        finally:
+            for i in range(len(arrays)):
+                self.connection.unregister(f"given{i}")
+
+    def column(self, query: str, *arrays: Any) -> list[Any]:
+        """The first column of :meth:`rows`."""
+        return [row[0] for row in self.rows(query, *arrays)]
+
+    def changed(self, kind: str) -> set[str]:
+        """The ids whose digest of ``kind`` differs (added and removed ones too)."""
+        return set(
+            self.column(
+                f"SELECT coalesce(o.k1, n.k1) FROM old_{kind} o FULL JOIN new_{kind} n"
+                " ON o.k1 = n.k1 WHERE o.crc IS DISTINCT FROM n.crc"
+                " OR o.adler IS DISTINCT FROM n.adler"
+            )
+        )
+
+
+#: Every membership pair of either load.
+_PAIRS = "(SELECT k1, k2 FROM old_memberships UNION SELECT k1, k2 FROM new_memberships)"
+
+
 def reach(
     old: RowDigests,
     new: RowDigests,
     moved: tuple[set[str], set[str]] = (set(), set()),
 ) -> Subjects:
     """The users and accounts whose records may differ from the last run's
-    (``moved``: those :func:`shifted` found, as if their events had changed)."""
-    users = _changed(old.users, new.users) | _changed(old.user_events, new.user_events)
-    users |= moved[0]
-    accounts = _changed(old.accounts, new.accounts)
-    accounts |= _changed(old.account_events, new.account_events) | moved[1]
-    changed_users, changed_accounts = frozenset(users), frozenset(accounts)
-    old_pairs, new_pairs = old.memberships, new.memberships
-    for pair, value in new_pairs.items():
-        if old_pairs.get(pair) != value:
-            users.add(pair[0])
-            accounts.add(pair[1])
-    for pair in old_pairs:
-        if pair not in new_pairs:
-            users.add(pair[0])
-            accounts.add(pair[1])
-    if changed_users or changed_accounts:
-        for pairs in (old_pairs, new_pairs):
-            for user, account in pairs:
-                if user in changed_users:
-                    accounts.add(account)
-                if account in changed_accounts:
-                    users.add(user)
+    (``moved``: those :func:`shifted` found, as if their events had changed).
+    The digests are compared in DuckDB: only what changed becomes Python."""
+    compared = _Compared(old, new)
+    try:
+        users = compared.changed("users") | compared.changed("user_events") | moved[0]
+        accounts = compared.changed("accounts") | compared.changed("account_events")
+        accounts |= moved[1]
+        changed_users, changed_accounts = sorted(users), sorted(accounts)
+        for user, account in compared.rows(
+            "SELECT coalesce(o.k1, n.k1), coalesce(o.k2, n.k2)"
+            " FROM old_memberships o FULL JOIN new_memberships n"
+            " ON o.k1 = n.k1 AND o.k2 = n.k2"
+            " WHERE o.crc IS DISTINCT FROM n.crc OR o.adler IS DISTINCT FROM n.adler"
+        ):
+            users.add(user)
+            accounts.add(account)
+        if changed_users or changed_accounts:
+            # Every account of a changed user, every member of a changed account.
+            accounts.update(
+                compared.column(
+                    f"SELECT k2 FROM {_PAIRS} WHERE k1 IN (SELECT k FROM given0)", changed_users
+                )
+            )
+            users.update(
+                compared.column(
+                    f"SELECT k1 FROM {_PAIRS} WHERE k2 IN (SELECT k FROM given0)",
+                    changed_accounts,
+                )
+            )
+    finally:
+        compared.close()
     return Subjects(frozenset(users), frozenset(accounts))
 
 
@@ -209,15 +259,26 @@ def scope(subjects: Subjects, old: RowDigests, new: RowDigests, separator: str) 
     links join one of those contact keys to one of those accounts."""
     users = subjects.users
     contacts: set[str] = set(users)
-    pairs: set[tuple[str, str]] = set()
-    for memberships in (old.memberships, new.memberships):
-        for user, account in memberships:
-            if user in users:
-                pairs.add((user, account))
-    for user, account in pairs:
-        contacts.add(membership_key(user, account, separator))
-    everyone = old.users.keys() | new.users.keys()
-    contacts -= everyone - users
+    compared = _Compared(old, new)
+    try:
+        reached = sorted(users)
+        pairs = [
+            (user, account)
+            for user, account in compared.rows(
+                f"SELECT k1, k2 FROM {_PAIRS} WHERE k1 IN (SELECT k FROM given0)", reached
+            )
+        ]
+        keys = {membership_key(user, account, separator) for user, account in pairs}
+        # A membership key that is another (unreached) user's own contact key is theirs.
+        theirs = compared.column(
+            "SELECT k FROM given0 WHERE k IN (SELECT k1 FROM old_users UNION"
+            " SELECT k1 FROM new_users) AND k NOT IN (SELECT k FROM given1)",
+            sorted(keys),
+            reached,
+        )
+    finally:
+        compared.close()
+    contacts |= keys - set(theirs)
     links: set[str] = set()
     for user, account in pairs:
         for contact in (user, membership_key(user, account, separator)):
@@ -268,16 +329,46 @@ def neighbourhood(dataset: Dataset | Frame, reached: Iterable[Subjects]) -> Data
 
 
 def _encode(digests: RowDigests) -> bytes:
-    return marshal.dumps(
-        (
-            _FORMAT,
-            digests.users,
-            digests.accounts,
-            digests.memberships,
-            digests.user_events,
-            digests.account_events,
-        )
-    )
+    """The digests as an Arrow IPC file (zstd-compressed): one table, a
+    ``kind`` column beside the kinds' own; the same digests give the same
+    bytes."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    parts = []
+    for kind, table in digests.tables().items():
+        parts.append(table.add_column(0, "kind", pa.array([kind] * table.num_rows, pa.string())))
+    whole = pa.concat_tables(parts).replace_schema_metadata({"format": _FORMAT})
+    sink = pa.BufferOutputStream()
+    options = ipc.IpcWriteOptions(compression="zstd")
+    with ipc.new_file(sink, whole.schema, options=options) as writer:
+        writer.write_table(whole)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def _decode(data: bytes) -> RowDigests | None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.ipc as ipc
+
+    try:
+        whole = ipc.open_file(pa.py_buffer(data)).read_all()
+    except (pa.ArrowInvalid, OSError):
+        return None
+    metadata = whole.schema.metadata or {}
+    if metadata.get(b"format") != _FORMAT.encode() or whole.column_names != [
+        "kind",
+        "k1",
+        "k2",
+        "crc",
+        "adler",
+    ]:
+        return None
+    tables = {
+        kind: whole.filter(pc.equal(whole["kind"], kind)).drop_columns(["kind"]) for kind in KINDS
+    }
+    return RowDigests.of_tables(tables)
 
 
 def save_digests(directory: Path, digests: RowDigests) -> str:
@@ -305,13 +396,7 @@ def load_digests(directory: Path, name: str) -> RowDigests | None:
         return None
     if hashlib.blake2b(data, digest_size=16).hexdigest() + ".digests" != name:
         return None
-    try:
-        loaded = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):
-        return None
-    if not isinstance(loaded, tuple) or len(loaded) != 6 or loaded[0] != _FORMAT:
-        return None
-    return RowDigests(*loaded[1:])
+    return _decode(data)
 
 
 def prune(directory: Path, keep: Iterable[str]) -> None:

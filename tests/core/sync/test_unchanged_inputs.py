@@ -7,7 +7,9 @@ nothing. The last test holds the skip to that oracle over random edits.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
 import os
 import random
 import re
@@ -26,6 +28,7 @@ from hub.contract.destination import BatchObject
 from hub.state import Failure, RunStatus
 from hub.state.sqlite import SqliteStateStore
 from hub.sync import plan, sync
+from hub.sync.delta import load_digests
 
 ROOT = Path(__file__).resolve().parents[3]
 SKIPPED = "inputs unchanged since run"
@@ -429,6 +432,35 @@ def test_a_lost_or_altered_digests_file_projects_everything(
     assert "reading the sources" in caplog.text
     assert all(items == [] for items in _full_plan_items(project).values())
     assert len(list((project.parent / ".hub" / "inputs").iterdir())) == 1  # the stale one pruned
+
+
+def test_a_digests_file_of_the_older_format_projects_everything(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hub before the columnar digests kept them as a marshal of dicts: the
+    first run after the upgrade finds that file (its name its own hash, as
+    then) and projects everything rather than misreading it."""
+    caplog.set_level("INFO", logger="hub.sync")
+    sync(project)
+    inputs = project.parent / ".hub" / "inputs"
+    (kept,) = inputs.iterdir()
+    old = marshal.dumps(("hub-digests-1-py3.11", {"u_maya": 1}, {}, {}, {}, {}))
+    name = hashlib.blake2b(old, digest_size=16).hexdigest() + ".digests"
+    assert load_digests(inputs, kept.name) is not None
+    kept.write_bytes(old)
+    kept.rename(inputs / name)
+    assert load_digests(inputs, name) is None
+    with sqlite3.connect(project.parent / ".hub" / "state.db") as connection:
+        changed = connection.execute(
+            "UPDATE input_snapshots SET digests = ? WHERE digests = ?", (name, kept.name)
+        ).rowcount
+    assert changed >= 1
+    _edit(project.parent / "examples" / "sample" / "users.csv", "Maya,Okafor", "Mayanne,Okafor")
+    caplog.clear()
+    runs = sync(project)
+    assert all(run.ok and run.counts["sent"] >= 1 for run in runs)
+    assert not any(DELTA in r.getMessage() for r in caplog.records)
+    assert all(items == [] for items in _full_plan_items(project).values())
 
 
 def test_hub_plan_takes_the_same_shortcuts_and_says_the_same(project: Path) -> None:
