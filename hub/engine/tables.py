@@ -69,6 +69,12 @@ _user_id_of = attrgetter("user_id")
 _account_id_of = attrgetter("account_id")
 
 
+def _positions(keys: pa.Array, ids: pa.Array) -> pa.Array:
+    """The position of each of ``keys`` among ``ids`` (null for a null key): the
+    frame's counterpart of :func:`_index`."""
+    return pc.index_in(keys, value_set=ids).cast(pa.int64())
+
+
 def _index(index: dict[str, int], key: str | None) -> int | None:
     return None if key is None else index.get(key)
 
@@ -230,8 +236,8 @@ class Tables:
         self.real_accounts = [True] * len(self.account_ids)
         members = frame.memberships
         columns: dict[str, pa.Array] = {
-            "u": pc.index_in(members.keys["user_id"], value_set=user_keys).cast(pa.int64()),
-            "a": pc.index_in(members.keys["account_id"], value_set=sorted_ids).cast(pa.int64()),
+            "u": _positions(members.keys["user_id"], user_keys),
+            "a": _positions(members.keys["account_id"], sorted_ids),
         }
         for name in self.relationship:
             columns[self.column(name)] = members.column(name)
@@ -259,12 +265,8 @@ class Tables:
                 "e",
                 pa.table(
                     {
-                        "u": pc.index_in(happened.keys["user_id"], value_set=user_keys).cast(
-                            pa.int64()
-                        ),
-                        "a": pc.index_in(happened.keys["account_id"], value_set=sorted_ids).cast(
-                            pa.int64()
-                        ),
+                        "u": _positions(happened.keys["user_id"], user_keys),
+                        "a": _positions(happened.keys["account_id"], sorted_ids),
                         "t": happened.keys["t"],
                         "n": happened.column("event"),
                     }

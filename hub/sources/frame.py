@@ -306,13 +306,27 @@ class _Verdicts:
 
 
 def _verdicts(
-    connection: duckdb.DuckDBPyConnection, query: str, raw: pa.Table, parts: int
+    connection: duckdb.DuckDBPyConnection,
+    query: str,
+    raw: pa.Table,
+    parts: int,
+    users: FrameTable | None = None,
+    accounts: FrameTable | None = None,
 ) -> _Verdicts:
-    connection.register("raw", raw)
+    """Run a table's rule ``query`` over ``raw``, the ids of the accepted
+    ``users`` and ``accounts`` (when given) as ``user_ids(id)`` and ``account_ids(id)``."""
+    given = {"raw": raw}
+    if users is not None:
+        given["user_ids"] = _ids_table(users.keys["user_id"])
+    if accounts is not None:
+        given["account_ids"] = _ids_table(accounts.keys["account_id"])
+    for name, table in given.items():
+        connection.register(name, table)
     try:
         result = connection.sql(query).to_arrow_table()
     finally:
-        connection.unregister("raw")
+        for name in given:
+            connection.unregister(name)
     good = result.filter(pc.and_kleene(pc.equal(result["bad"], 0), pc.equal(result["k"], 1)))
     accepted = []
     for i in range(parts):
@@ -457,13 +471,7 @@ class _Builder:
                 "role": [p.text("role") for p in parts],
             },
         )
-        self.connection.register("user_ids", _ids_table(users.keys["user_id"]))
-        self.connection.register("account_ids", _ids_table(accounts.keys["account_id"]))
-        try:
-            verdicts = _verdicts(self.connection, _MEMBERSHIPS, raw, len(parts))
-        finally:
-            self.connection.unregister("user_ids")
-            self.connection.unregister("account_ids")
+        verdicts = _verdicts(self.connection, _MEMBERSHIPS, raw, len(parts), users, accounts)
         for part, row, line, code, first_line, first_part in verdicts.rejected:
             index = _flat(parts, part, row)
             uid, aid = raw["uid"][index].as_py(), raw["aid"][index].as_py()
@@ -511,13 +519,7 @@ class _Builder:
                 "aid": [p.text("account_id") for p in parts],
             },
         )
-        self.connection.register("user_ids", _ids_table(users.keys["user_id"]))
-        self.connection.register("account_ids", _ids_table(accounts.keys["account_id"]))
-        try:
-            verdicts = _verdicts(self.connection, _EVENTS, raw, len(parts))
-        finally:
-            self.connection.unregister("user_ids")
-            self.connection.unregister("account_ids")
+        verdicts = _verdicts(self.connection, _EVENTS, raw, len(parts), users, accounts)
         for part, row, line, code, _, _ in verdicts.rejected:
             index = _flat(parts, part, row)
             name = raw["event"][index].as_py() or None
