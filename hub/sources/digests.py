@@ -263,7 +263,8 @@ class RowDigests:
             digests._pieces[kind] = [
                 tuple(table[name].combine_chunks() for name in ("k1", "k2", "crc", "adler"))
             ]
-        digests._tables = None
+        # Summed already: kept as they are, not summed again when read.
+        digests._tables = {kind: tables[kind] for kind in KINDS}
         return digests
 
     def as_dicts(self) -> dict[str, dict[Any, tuple[int, int]]]:

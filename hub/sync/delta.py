@@ -145,15 +145,21 @@ def _shifted_frame(
 
 class _Compared:
     """Two loads' digests side by side in DuckDB: ``old_<kind>`` and
-    ``new_<kind>`` for each kind (:data:`hub.sources.digests.KINDS`)."""
+    ``new_<kind>`` for each kind (:data:`hub.sources.digests.KINDS`).
+
+    Two loads of files changed in place (or grown at the end) list their
+    entities in the same order: their digests are then compared row by row
+    with Arrow, and the tables are joined only when the entities moved."""
 
     def __init__(self, old: RowDigests, new: RowDigests) -> None:
         import duckdb
 
+        self.old, self.new = old.tables(), new.tables()
+        self._alignment: dict[str, bool] = {}
         self.connection = duckdb.connect()
         self.connection.execute("SET enable_progress_bar = false")
-        for side, digests in (("old", old), ("new", new)):
-            for kind, table in digests.tables().items():
+        for side, tables in (("old", self.old), ("new", self.new)):
+            for kind, table in tables.items():
                 self.connection.register(f"{side}_{kind}", table)
 
     def close(self) -> None:
@@ -176,19 +182,56 @@ class _Compared:
         """The first column of :meth:`rows`."""
         return [row[0] for row in self.rows(query, *arrays)]
 
+    def _aligned(self, kind: str) -> bool:
+        """Whether the old entities of ``kind`` are the first new ones, in order."""
+        found = self._alignment.get(kind)
+        if found is None:
+            old, new = self.old[kind], self.new[kind]
+            n = old.num_rows
+            found = n <= new.num_rows and all(
+                old[name].equals(new[name].slice(0, n)) for name in ("k1", "k2")
+            )
+            self._alignment[kind] = found
+        return found
+
+    def changed_rows(self, kind: str) -> list[tuple[str, str]]:
+        """The ``(k1, k2)`` of the entities of ``kind`` whose digest differs,
+        added and removed ones too."""
+        if not self._aligned(kind):
+            return [
+                (k1, k2)
+                for k1, k2 in self.rows(
+                    f"SELECT coalesce(o.k1, n.k1), coalesce(o.k2, n.k2)"
+                    f" FROM old_{kind} o FULL JOIN new_{kind} n ON o.k1 = n.k1 AND o.k2 = n.k2"
+                    " WHERE o.crc IS DISTINCT FROM n.crc OR o.adler IS DISTINCT FROM n.adler"
+                )
+            ]
+        import pyarrow.compute as pc
+
+        old, new = self.old[kind], self.new[kind]
+        head = new.slice(0, old.num_rows)
+        differs = pc.or_(
+            pc.not_equal(old["crc"], head["crc"]), pc.not_equal(old["adler"], head["adler"])
+        )
+        found = head.filter(differs)
+        pairs = list(zip(found["k1"].to_pylist(), found["k2"].to_pylist(), strict=True))
+        tail = new.slice(old.num_rows)
+        pairs.extend(zip(tail["k1"].to_pylist(), tail["k2"].to_pylist(), strict=True))
+        return pairs
+
     def changed(self, kind: str) -> set[str]:
         """The ids whose digest of ``kind`` differs (added and removed ones too)."""
-        return set(
-            self.column(
-                f"SELECT coalesce(o.k1, n.k1) FROM old_{kind} o FULL JOIN new_{kind} n"
-                " ON o.k1 = n.k1 WHERE o.crc IS DISTINCT FROM n.crc"
-                " OR o.adler IS DISTINCT FROM n.adler"
-            )
-        )
+        return {k1 for k1, _ in self.changed_rows(kind)}
 
-
-#: Every membership pair of either load.
-_PAIRS = "(SELECT k1, k2 FROM old_memberships UNION SELECT k1, k2 FROM new_memberships)"
+    def pairs(self, side: str, given: str) -> str:
+        """A query of every membership pair of either load whose ``side``
+        (``k1``: user, ``k2``: account) is in the table ``given``."""
+        query = "SELECT k1, k2 FROM {}_memberships WHERE {} IN (SELECT k FROM {})"
+        if self._aligned("memberships") and self.old["memberships"].num_rows == (
+            self.new["memberships"].num_rows
+        ):
+            return query.format("new", side, given)  # the same pairs on both sides
+        return f"{query.format('old', side, given)} UNION {query.format('new', side, given)}"
 
 
 def reach(
@@ -198,31 +241,27 @@ def reach(
 ) -> Subjects:
     """The users and accounts whose records may differ from the last run's
     (``moved``: those :func:`shifted` found, as if their events had changed).
-    The digests are compared in DuckDB: only what changed becomes Python."""
+    The digests are compared column-wise (:class:`_Compared`): only what
+    changed becomes Python."""
     compared = _Compared(old, new)
     try:
         users = compared.changed("users") | compared.changed("user_events") | moved[0]
         accounts = compared.changed("accounts") | compared.changed("account_events")
         accounts |= moved[1]
         changed_users, changed_accounts = sorted(users), sorted(accounts)
-        for user, account in compared.rows(
-            "SELECT coalesce(o.k1, n.k1), coalesce(o.k2, n.k2)"
-            " FROM old_memberships o FULL JOIN new_memberships n"
-            " ON o.k1 = n.k1 AND o.k2 = n.k2"
-            " WHERE o.crc IS DISTINCT FROM n.crc OR o.adler IS DISTINCT FROM n.adler"
-        ):
+        for user, account in compared.changed_rows("memberships"):
             users.add(user)
             accounts.add(account)
         if changed_users or changed_accounts:
             # Every account of a changed user, every member of a changed account.
             accounts.update(
                 compared.column(
-                    f"SELECT k2 FROM {_PAIRS} WHERE k1 IN (SELECT k FROM given0)", changed_users
+                    f"SELECT DISTINCT k2 FROM ({compared.pairs('k1', 'given0')})", changed_users
                 )
             )
             users.update(
                 compared.column(
-                    f"SELECT k1 FROM {_PAIRS} WHERE k2 IN (SELECT k FROM given0)",
+                    f"SELECT DISTINCT k1 FROM ({compared.pairs('k2', 'given0')})",
                     changed_accounts,
                 )
             )
@@ -264,15 +303,13 @@ def scope(subjects: Subjects, old: RowDigests, new: RowDigests, separator: str) 
         reached = sorted(users)
         pairs = [
             (user, account)
-            for user, account in compared.rows(
-                f"SELECT k1, k2 FROM {_PAIRS} WHERE k1 IN (SELECT k FROM given0)", reached
-            )
+            for user, account in compared.rows(compared.pairs("k1", "given0"), reached)
         ]
         keys = {membership_key(user, account, separator) for user, account in pairs}
         # A membership key that is another (unreached) user's own contact key is theirs.
         theirs = compared.column(
-            "SELECT k FROM given0 WHERE k IN (SELECT k1 FROM old_users UNION"
-            " SELECT k1 FROM new_users) AND k NOT IN (SELECT k FROM given1)",
+            "SELECT k FROM given0 WHERE (k IN (SELECT k1 FROM old_users)"
+            " OR k IN (SELECT k1 FROM new_users)) AND k NOT IN (SELECT k FROM given1)",
             sorted(keys),
             reached,
         )
