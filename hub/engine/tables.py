@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from hub.engine.values import Values
 from hub.model import Dataset
 from hub.projections.resolver import window_start
+from hub.sources import arange
 from hub.sources.frame import Frame
 from hub.values import utc
 
@@ -186,7 +187,7 @@ class Tables:
         for position, u in enumerate(ranks):
             urank[u] = position
         user_columns: dict[str, pa.Array] = {
-            "u": pa.array(range(len(self.user_ids)), pa.int64()),
+            "u": arange(0, len(self.user_ids)),
             "urank": pa.array(urank, pa.int64()),
             "real": pa.array([u < self.real_users for u in range(len(self.user_ids))], pa.bool_()),
         }
@@ -196,7 +197,7 @@ class Tables:
             user_columns[f"u{i}"] = ids([*(x.get(name) for x in users), *missing])
         self._register("users", pa.table(user_columns))
         account_columns: dict[str, pa.Array] = {
-            "a": pa.array(range(len(self.account_ids)), pa.int64()),
+            "a": arange(0, len(self.account_ids)),
             "real": pa.array(self.real_accounts, pa.bool_()),
         }
         accounts = [dataset.accounts.get(x) for x in self.account_ids]
@@ -244,7 +245,7 @@ class Tables:
         self._register("m", pa.table(columns))
         count = len(self.user_ids)
         user_columns: dict[str, pa.Array] = {
-            "u": pa.array(range(count), pa.int64()),
+            "u": arange(0, count),
             # The inverse of the sorting permutation: each id's rank.
             "urank": pc.sort_indices(pc.sort_indices(user_keys)).cast(pa.int64()),
             "real": pa.array([True] * count, pa.bool_()),
@@ -253,7 +254,7 @@ class Tables:
             user_columns[f"u{i}"] = frame.users.column(name)
         self._register("users", pa.table(user_columns))
         account_columns: dict[str, pa.Array] = {
-            "a": pa.array(range(len(self.account_ids)), pa.int64()),
+            "a": arange(0, len(self.account_ids)),
             "real": pa.array(self.real_accounts, pa.bool_()),
         }
         for i, name in enumerate(self.account):

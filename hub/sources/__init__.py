@@ -43,10 +43,13 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.config.settings import Table
 from hub.errors import Problem
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "EMAIL_PATTERN",
@@ -56,6 +59,7 @@ __all__ = [
     "RowSink",
     "Source",
     "SourceError",
+    "arange",
     "feed_mapping",
     "infer",
     "normalize",
@@ -368,3 +372,21 @@ def _record_id(table: Table, row: Mapping[str, Any]) -> str | None:
 def intern(value: str) -> str:
     """``sys.intern``, for strings repeated on many rows (roles, stages, keys)."""
     return sys.intern(value)
+
+
+def arange(start: int, stop: int) -> pa.Array:
+    """``start, start + 1, ..., stop - 1`` as an Arrow ``int64`` array, made in
+    C (``pa.array(range(...))`` walks a Python range: a third of a second for
+    three million rows). Arrow older than ``pa.arange`` takes the running sum
+    of ones."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    count = max(0, stop - start)
+    make = getattr(pa, "arange", None)
+    if make is not None:
+        return make(start, start + count)
+    if count == 0:
+        return pa.array([], pa.int64())
+    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
+    return pc.add(pc.cumulative_sum(ones), start - 1)

@@ -28,6 +28,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
 
 from hub.config.settings import Table
+from hub.sources import arange
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,9 +47,8 @@ def _summed(rows: pa.Table) -> pa.Table:
     """``rows`` summed per entity (``k1``, ``k2``), the entities in the order
     of their first row (so that the same rows give the same table)."""
     import duckdb
-    import pyarrow as pa
 
-    numbered = rows.append_column("seq", pa.array(range(rows.num_rows), pa.int64()))
+    numbered = rows.append_column("seq", arange(0, rows.num_rows))
     connection = duckdb.connect()
     try:
         connection.execute("SET enable_progress_bar = false")

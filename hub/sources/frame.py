@@ -36,7 +36,14 @@ from hub.config.settings import Table
 from hub.engine.values import NULL, Values
 from hub.model import EMPTY, Account, Dataset, Event, Membership, User
 from hub.quarantine import Quarantine
-from hub.sources import EMAIL_PATTERN, RESERVED_COLUMNS, Inferrer, Origin, parse_timestamp
+from hub.sources import (
+    EMAIL_PATTERN,
+    RESERVED_COLUMNS,
+    Inferrer,
+    Origin,
+    arange,
+    parse_timestamp,
+)
 from hub.sources.tables import CsvColumns
 
 __all__ = ["Frame", "FrameTable", "Part", "build_frame"]
@@ -265,7 +272,7 @@ def _raw(parts: list[Part], columns: dict[str, list[pa.Array]]) -> pa.Table:
             [pa.array([i] * len(p.read.lines), pa.int32()) for i, p in enumerate(parts)],
             pa.int32(),
         ),
-        "row": _concat([pa.array(range(len(p.read.lines)), pa.int64()) for p in parts]),
+        "row": _concat([arange(0, len(p.read.lines)) for p in parts]),
         "line": _concat([p.read.lines for p in parts]),
     }
     for name, given in columns.items():
@@ -555,7 +562,7 @@ class _Builder:
                 "u": table.keys["user_id"],
                 "a": table.keys["account_id"],
                 "n": table.keys["event"],
-                "seq": pa.array(range(len(t)), pa.int64()),
+                "seq": arange(0, len(t)),
             }
         )
         order = pc.sort_indices(

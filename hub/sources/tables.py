@@ -34,6 +34,7 @@ from hub.sources import (
     Origin,
     RowSink,
     SourceError,
+    arange,
     feed_mapping,
     missing_columns,
 )
@@ -248,7 +249,7 @@ class _Block:
                 return columns[i].to_pylist() if i < width else [""] * len(joined)
 
             self.digest.add_joined(self.table, self.seed, joined, ids(first), ids(second))
-        self.lines.append(pa.array(range(n, n + len(joined)), pa.int64()))
+        self.lines.append(arange(n, n + len(joined)))
         for i, column in enumerate(columns):
             self.cells[i].append(column)
         return True
