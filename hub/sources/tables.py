@@ -245,8 +245,10 @@ class _Block:
             a, b, c, d = self.keys
             first, second = (a, b) if self.table is not Table.EVENTS else (c, d)
 
-            def ids(i: int) -> list[str]:
-                return columns[i].to_pylist() if i < width else [""] * len(joined)
+            def ids(i: int) -> pa.Array:
+                if i < width:
+                    return columns[i]
+                return pa.repeat(pa.scalar("", pa.string()), len(joined))
 
             self.digest.add_joined(self.table, self.seed, joined, ids(first), ids(second))
         self.lines.append(arange(n, n + len(joined)))
