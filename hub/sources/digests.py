@@ -43,16 +43,35 @@ KINDS: Final = ("users", "accounts", "memberships", "user_events", "account_even
 _BUFFER: Final = 50_000
 
 
+def _schema() -> pa.Schema:
+    """The columns of a kind's digests."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [("k1", pa.string()), ("k2", pa.string()), ("crc", pa.int64()), ("adler", pa.int64())]
+    )
+
+
 def _summed(rows: pa.Table) -> pa.Table:
     """``rows`` summed per entity (``k1``, ``k2``), the entities in the order
-    of their first row (so that the same rows give the same table)."""
+    of their first row (so that the same rows give the same table).
+
+    Rows that each name another entity (the common case: one row per user,
+    account and membership) are their own sums: when as many distinct hashes
+    of the ids as rows are found, the rows are kept as they are (two rows of
+    one entity have one hash, so they are never taken for two)."""
     import duckdb
 
-    numbered = rows.append_column("seq", arange(0, rows.num_rows))
     connection = duckdb.connect()
     try:
         connection.execute("SET enable_progress_bar = false")
-        connection.register("numbered", numbered)
+        connection.register("found", rows)
+        ((distinct,),) = connection.execute(
+            "SELECT count(DISTINCT hash(k1, k2)) FROM found"
+        ).fetchall()
+        if distinct == rows.num_rows:
+            return rows.select(["k1", "k2", "crc", "adler"]).cast(_schema())
+        connection.register("numbered", rows.append_column("seq", arange(0, rows.num_rows)))
         return connection.sql(
             "SELECT k1, k2, sum(crc)::BIGINT AS crc, sum(adler)::BIGINT AS adler"
             " FROM numbered GROUP BY k1, k2 ORDER BY min(seq)"

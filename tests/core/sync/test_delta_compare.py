@@ -13,6 +13,7 @@ duplicated, ids reused.
 from __future__ import annotations
 
 import random
+import zlib
 from unittest import mock
 
 from hypothesis import given, settings
@@ -171,3 +172,39 @@ def test_files_edited_in_place_and_grown_are_compared_row_by_row() -> None:
             frozenset({"u1"}), frozenset({"a1"})
         )
     assert "users" in joins
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=_ROWS)
+def test_digests_are_each_entitys_sums_in_first_read_order(rows: list[Row]) -> None:
+    """Rows of distinct entities are kept as they are, rows naming one entity
+    twice are summed: either way, each entity's CRC and Adler sums, in the
+    order of its first row."""
+    digests = _digests(rows)
+    seed = RowDigests.seed(["h"])
+    wanted: dict[str, dict[tuple[str, str], list[int]]] = {
+        "users": {},
+        "accounts": {},
+        "memberships": {},
+        "user_events": {},
+        "account_events": {},
+    }
+    for table, user, account, cells in rows:
+        data = f"{user}\x1f{account}\x1f{cells}".encode()
+        crc, adler = zlib.crc32(data, seed[0]), zlib.adler32(data, seed[1])
+        named = {
+            Table.USERS: [("users", user, "")],
+            Table.ACCOUNTS: [("accounts", account, "")],
+            Table.MEMBERSHIPS: [("memberships", user, account)],
+            Table.EVENTS: [("user_events", user, ""), ("account_events", account, "")],
+        }[table]
+        for kind, k1, k2 in named:
+            if (kind == "memberships" and (k1 or k2)) or (kind != "memberships" and k1):
+                sums = wanted[kind].setdefault((k1, k2), [0, 0])
+                sums[0] += crc
+                sums[1] += adler
+    for kind, table in digests.tables().items():
+        found = list(zip(table["k1"].to_pylist(), table["k2"].to_pylist(), strict=True))
+        assert found == list(wanted[kind]), kind
+        sums = list(zip(table["crc"].to_pylist(), table["adler"].to_pylist(), strict=True))
+        assert sums == [tuple(s) for s in wanted[kind].values()], kind
