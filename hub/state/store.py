@@ -195,8 +195,13 @@ class StateStore(Protocol):
         """Keep the rows the latest load quarantined, replacing the previous ones."""
         ...
 
-    def record_counts(self, destination: str) -> dict[str, dict[str, tuple[int, int]]]:
-        """``{object: {status: (records, of them the hub created)}}``."""
+    def record_counts(self, destination: str) -> dict[str, dict[str, int]]:
+        """``{object: {status: count}}`` of ``destination``'s records."""
+        ...
+
+    def owned_count(self, destination: str, object: BatchObject) -> int:
+        """How many of ``destination``'s live (not deleted) records of
+        ``object`` the hub created."""
         ...
 
     def unsettled(self, destination: str) -> int:

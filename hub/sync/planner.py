@@ -461,7 +461,6 @@ class _ScopedMerge:
         chunk: int,
         keys: frozenset[str],
         totals: Mapping[str, int],
-        owned: int,
     ) -> None:
         self.state = state
         self.destination = destination
@@ -474,8 +473,9 @@ class _ScopedMerge:
         for row in self.rows.values():
             in_scope[row[_STATUS]] = in_scope.get(row[_STATUS], 0) + 1
         self.kept = {status: count - in_scope.get(status, 0) for status, count in totals.items()}
-        #: The hub's live records of the kind (all of them: the guard's share is of these).
-        self.total = owned
+        #: The hub's live records of the kind (all of them: the guard's share is
+        #: of these), before anything is sent; counted only when records may leave.
+        self.total = state.owned_count(destination, kind) if track else 0
         self.matched: set[str] = set()
         self.leaving: list[str] = []
         self._finished = False
@@ -567,7 +567,6 @@ class DestinationPlanner:
         else:
             counts = state.record_counts(destination)
             for kind in _RECORD_OBJECTS:
-                by_status = counts.get(kind.value, {})
                 self.merges[kind] = _ScopedMerge(
                     state,
                     destination,
@@ -575,8 +574,7 @@ class DestinationPlanner:
                     self.deletes_on[kind],
                     self.chunk_size,
                     scope.keys(kind),
-                    {status: total for status, (total, _) in by_status.items()},
-                    sum(own for status, (_, own) in by_status.items() if status != _DELETED),
+                    counts.get(kind.value, {}),
                 )
         self.delete_guard: str | None = None
         self.gone: dict[BatchObject, int] = {}

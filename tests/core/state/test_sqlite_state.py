@@ -243,6 +243,45 @@ def test_mark_deleted(store: SqliteStateStore) -> None:
     )
 
 
+def test_counts_of_records_by_status_and_owned(store: SqliteStateStore) -> None:
+    """What a delta run's planner and the skip read: counts by object and
+    status, the hub's own live records, the records a run sends again."""
+    run = store.start_run("crm", "mirror")
+    store.confirm(
+        run,
+        "crm",
+        ACCOUNT,
+        [
+            Confirmation("a1", "f1", "1", True),
+            Confirmation("a2", "f2", "2", False),  # matched, not created
+            Confirmation("a3", "f3", "3", True),
+        ],
+    )
+    store.confirm(run, "crm", CONTACT, [Confirmation("c1", "f", "c", True)])
+    store.confirm(run, "other", CONTACT, [Confirmation("c9", "f", "c", True)])
+    store.mark_deleted(run, "crm", ACCOUNT, ["a3"])
+    store.fail(
+        run,
+        "crm",
+        CONTACT,
+        [
+            Failure("c2", "refused", True, "fp"),  # failed, its payload known
+            Failure("c3", "refused", True, None),  # failed, its payload unknown
+            Failure("c4", "timeout", False),  # pending
+        ],
+    )
+    assert store.record_counts("crm") == {
+        "account": {"deleted": 1, "ok": 2},
+        "contact": {"failed": 2, "ok": 1, "pending": 1},
+    }
+    assert store.record_counts("nobody") == {}
+    assert store.owned_count("crm", ACCOUNT) == 1  # a1 (a2 not created, a3 deleted)
+    assert store.owned_count("crm", CONTACT) == 1
+    assert store.owned_count("other", ACCOUNT) == 0
+    assert store.unsettled("crm") == 2  # c3 and c4
+    assert store.unsettled("other") == 0
+
+
 def test_reset_failed(store: SqliteStateStore) -> None:
     run = store.start_run("crm", "upsert")
     store.fail(run, "crm", CONTACT, [Failure("u1", "bad", True, "f"), Failure("u2", "bad", True)])
