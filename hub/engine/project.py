@@ -467,7 +467,7 @@ def _user_contacts(
             else:
                 columns[item.field] = [counts[u] > 0 for u in order]
             continue
-        summaries = user_summaries(tables, rule)
+        summaries = user_summaries(tables, rule, users_of)
         subject = f"users.relationship_fields.{item.field}"
         column: list[Any] = []
         for user_id in user_ids:

@@ -27,7 +27,7 @@ kept entries' text comes back to Python, joined in the query.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,11 +124,13 @@ def account_lists(tables: Tables, rule: ListRule) -> dict[str, UserList]:
     return entry_lists(tables, rule, "account")
 
 
-def user_summaries(tables: Tables, rule: ListRule) -> dict[str, UserList]:
+def user_summaries(
+    tables: Tables, rule: ListRule, users: Collection[int] | None = None
+) -> dict[str, UserList]:
     """Every user's summary field under ``rule`` (its ``template`` set), by
-    user id (users without one entry have none). ``rejected`` holds account
-    ids, in id order."""
-    return entry_lists(tables, rule, "user")
+    user id (users without one entry have none), or only those of ``users``
+    (positions in the tables). ``rejected`` holds account ids, in id order."""
+    return entry_lists(tables, rule, "user", users)
 
 
 #: Per side: the group, its tie-break among entries, and the id reported.
@@ -171,8 +173,11 @@ def _entries(tables: Tables, rule: ListRule) -> tuple[pa.Table, str]:
     return pa.table(table), join_on("f_entry", columns)
 
 
-def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList]:
-    """The lists of ``rule`` per ``account`` or per ``user`` (``side``)."""
+def entry_lists(
+    tables: Tables, rule: ListRule, side: str, groups: Collection[int] | None = None
+) -> dict[str, UserList]:
+    """The lists of ``rule`` per ``account`` or per ``user`` (``side``); only
+    those of ``groups`` (positions of that side in the tables) when given."""
     connection = tables.connection
     values = tables.values.values
     group, tie, reported = _SIDES[side]
@@ -203,6 +208,9 @@ def entry_lists(tables: Tables, rule: ListRule, side: str) -> dict[str, UserList
         where_join, filtered = where_facet(tables, registered, rule.where)
         if where_join:
             joins.append(where_join)
+        if groups is not None:
+            registered.add("f_groups", pa.table({"g": pa.array(sorted(groups), pa.int64())}))
+            filtered = f"{filtered} AND {group} IN (SELECT g FROM f_groups)"
         # No limit: one no list can reach, so the query has no NULL to type.
         limit = rule.max_length if rule.max_length is not None else 2**62
         rows = connection.execute(
