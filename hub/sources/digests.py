@@ -33,7 +33,7 @@ from hub.sources import arange
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["KINDS", "RowDigests"]
+__all__ = ["KINDS", "RowDigests", "rows_schema"]
 
 _SEPARATOR = "\x1f"
 #: The kinds of entity digested; ``memberships`` are keyed by two ids
@@ -50,6 +50,13 @@ def _schema() -> pa.Schema:
     return pa.schema(
         [("k1", pa.string()), ("k2", pa.string()), ("crc", pa.int64()), ("adler", pa.int64())]
     )
+
+
+def rows_schema() -> pa.Schema:
+    """The columns of :meth:`RowDigests.rows`."""
+    import pyarrow as pa
+
+    return pa.schema([("kind", pa.int8()), *_schema()])
 
 
 def _summed(rows: pa.Table) -> pa.Table:
@@ -239,6 +246,54 @@ class RowDigests:
             k1, k2, crc, adler = (column.filter(keep) for column in (k1, k2, crc, adler))
         self._pieces[kind].append((k1, k2, crc, adler))
         self._tables = None
+
+    # -- as rows, to keep (hub.sources.cache) ------------------------------------------
+
+    def rows(self) -> pa.Table:
+        """Every row added, not summed: ``kind`` (its position in :data:`KINDS`),
+        ``k1``, ``k2``, ``crc``, ``adler``, each kind's rows in the order added."""
+        import pyarrow as pa
+
+        pieces: list[pa.Table] = []
+        for position, kind in enumerate(KINDS):
+            self._flush(kind)
+            for k1, k2, crc, adler in self._pieces[kind]:
+                pieces.append(
+                    pa.table(
+                        {
+                            "kind": pa.repeat(pa.scalar(position, pa.int8()), len(k1)),
+                            "k1": k1,
+                            "k2": k2,
+                            "crc": crc,
+                            "adler": adler,
+                        }
+                    ).cast(rows_schema())
+                )
+        if not pieces:
+            return rows_schema().empty_table()
+        return pa.concat_tables(pieces).combine_chunks()
+
+    def add_digests(self, other: RowDigests) -> None:
+        """Add the rows added to ``other``, after the rows added so far."""
+        for kind in KINDS:
+            other._flush(kind)
+            if other._pieces[kind]:
+                self._flush(kind)
+                self._pieces[kind].extend(other._pieces[kind])
+                self._tables = None
+
+    def extend(self, rows: pa.Table) -> None:
+        """Add ``rows`` (as :meth:`rows` gives them) after the rows added so far."""
+        import pyarrow.compute as pc
+
+        for position, kind in enumerate(KINDS):
+            self._flush(kind)
+            of_kind = rows.filter(pc.equal(rows["kind"], position))
+            if of_kind.num_rows:
+                self._pieces[kind].append(
+                    tuple(of_kind[name].combine_chunks() for name in ("k1", "k2", "crc", "adler"))
+                )
+                self._tables = None
 
     # -- reading them ----------------------------------------------------------------
 

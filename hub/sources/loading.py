@@ -56,6 +56,7 @@ from hub.sources.segment import SegmentSource
 from hub.sources.tables import CsvSource, JsonlSource
 
 if TYPE_CHECKING:
+    from hub.sources.cache import ColumnsCache
     from hub.sources.frame import Frame, Part
 
 __all__ = ["DatasetBuilder", "LoadResult", "load"]
@@ -576,7 +577,13 @@ def _source(
 TABLE_ORDER = (Table.USERS, Table.ACCOUNTS, Table.MEMBERSHIPS, Table.EVENTS)
 
 
-def load(settings: HubSettings, base_dir: Path, *, columnar: bool | None = None) -> LoadResult:
+def load(
+    settings: HubSettings,
+    base_dir: Path,
+    *,
+    columnar: bool | None = None,
+    cache: ColumnsCache | None = None,
+) -> LoadResult:
     """Read, validate and assemble every source of ``settings``.
 
     ``base_dir`` is the directory of ``hub.toml``: relative paths are relative
@@ -587,6 +594,8 @@ def load(settings: HubSettings, base_dir: Path, *, columnar: bool | None = None)
     column-wise (:mod:`hub.sources.frame`): the result holds a frame, and its
     data set is built when first read. ``columnar=False`` reads row by row into
     the data set whatever the sources (what every other kind of source takes).
+    A column-wise load reads the files ``cache`` keeps (:mod:`hub.sources.cache`)
+    from it, and hands it the others (kept when the caller flushes it).
     """
     problems: list[Problem] = []
     sources: list[Source] = []
@@ -601,7 +610,7 @@ def load(settings: HubSettings, base_dir: Path, *, columnar: bool | None = None)
         csv_sources = [source for source in sources if isinstance(source, CsvSource)]
         if len(csv_sources) != len(sources):
             raise ValueError("a columnar load reads CSV sources only")
-        return _load_columns(csv_sources, problems)
+        return _load_columns(csv_sources, problems, cache)
     quarantine = Quarantine()
     builder = DatasetBuilder(quarantine)
     # Millions of acyclic records: the cyclic garbage collector would walk the
@@ -646,9 +655,11 @@ def load(settings: HubSettings, base_dir: Path, *, columnar: bool | None = None)
     return LoadResult(dataset, quarantine, counts, builder.attributes, builder.digests)
 
 
-def _load_columns(sources: list[CsvSource], problems: list[Problem]) -> LoadResult:
-    """:func:`load`, column-wise: each file read into columns, the rules run as
-    queries (:func:`hub.sources.frame.build_frame`)."""
+def _load_columns(
+    sources: list[CsvSource], problems: list[Problem], cache: ColumnsCache | None = None
+) -> LoadResult:
+    """:func:`load`, column-wise: each file read into columns (or taken from
+    ``cache``), the rules run as queries (:func:`hub.sources.frame.build_frame`)."""
     from hub.sources.frame import Part, build_frame  # Arrow and DuckDB: loaded when used
 
     quarantine = Quarantine()
@@ -668,11 +679,19 @@ def _load_columns(sources: list[CsvSource], problems: list[Problem]) -> LoadResu
             for source in readable:
                 if source.table is not table:
                     continue
-                try:
-                    read = source.read_columns(digests)
-                except SourceError as error:
-                    problems.append(error.problem)
-                    continue
+                kept = cache.read(source) if cache is not None else None
+                if kept is not None:
+                    read, read_digests = kept
+                else:
+                    read_digests = RowDigests()
+                    try:
+                        read = source.read_columns(read_digests)
+                    except SourceError as error:
+                        problems.append(error.problem)
+                        continue
+                    if cache is not None:
+                        cache.write(source, read, read_digests)
+                digests.add_digests(read_digests)
                 attributes[table].update(name for name in read.header if name)
                 parts[table].append(Part(source.origin, table, read))
         if problems:

@@ -87,6 +87,7 @@ from hub.projections.destination import ProjectionError
 from hub.projections.resolver import collection_paused
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings
+from hub.sources.cache import ColumnsCache, KnownFile
 from hub.state import InputSnapshot, RunStatus, StateStore, open_state_store, sqlite_path
 from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 from hub.sync.delta import (
@@ -572,6 +573,8 @@ def sync(
         finally:
             peek.close()
 
+    cache = None if dataset is not None else _columns_cache(project, files)
+
     def load() -> Resolution:
         log.info("reading the sources and resolving the projections")
         resolved = resolve(
@@ -582,6 +585,7 @@ def sync(
             dataset=dataset,
             project=project,
             project_destinations=False,
+            cache=cache,
         )
         counts = resolved.loaded.counts
         log.info(
@@ -616,6 +620,8 @@ def sync(
             resolution = load()
         if resolution is not None and dataset is None:
             _report_quarantine(resolution, store)
+        if resolution is not None and cache is not None:
+            cache.flush()  # the load was accepted: keep what it read
         digests_dir = _digests_dir(project)
         deltas: dict[str, _Delta] = {}
         streams: dict[str, Iterator[ProjectionChunk]] = {}
@@ -713,6 +719,24 @@ def _skipped_run(
         planned=planned,
         quarantined=dict(kept.quarantined),
     )
+
+
+def _columns_cache(project: Project, files: SourceFiles | None) -> ColumnsCache | None:
+    """The CSV files kept read (:mod:`hub.sources.cache`), in ``inputs/columns/``
+    beside the state file, for the files hashed before the load (none for an
+    in-memory store)."""
+    directory = _digests_dir(project)
+    if directory is None or files is None:
+        return None
+    known: dict[str, KnownFile] = {}
+    for name, settings in project.settings.sources.items():
+        digest = files.files.get(name)
+        if digest is None or settings.path is None:
+            continue
+        seen = files.stats.get(project.resolve(settings.path))
+        if seen is not None:
+            known[name] = KnownFile(digest, seen)
+    return ColumnsCache(directory / "columns", known)
 
 
 def _digests_dir(project: Project) -> Path | None:

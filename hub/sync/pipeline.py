@@ -19,6 +19,7 @@ from hub.playbooks.spec import PLAYBOOK_CHECKS
 from hub.projections.resolver import Graph, enrich
 from hub.quarantine import Quarantine
 from hub.records import DestinationProjection
+from hub.sources.cache import ColumnsCache
 from hub.sources.loading import LoadResult, load
 
 
@@ -101,6 +102,7 @@ def resolve(
     project: Project | None = None,
     dataset: Dataset | None = None,
     project_destinations: bool = True,
+    cache: ColumnsCache | None = None,
 ) -> Resolution:
     """Load every source and compute every enabled destination's projection.
 
@@ -110,6 +112,7 @@ def resolve(
         (benchmarks, embedding); it is enriched like a loaded one.
     :param project_destinations: False leaves ``projections`` empty, for
         callers that stream each destination's projection themselves.
+    :param cache: CSV files read column-wise in earlier runs (:mod:`hub.sources.cache`).
     """
     if project is None:
         project, plugins = open_project(config_path, plugins)
@@ -117,7 +120,7 @@ def resolve(
     names = selected_destinations(project, config_path, destinations)
     moment = resolve_as_of(project, as_of)
     if dataset is None:
-        loaded = load(project.settings, project.base_dir)
+        loaded = load(project.settings, project.base_dir, cache=cache)
         if loaded.columns is not None:
             # A reference to an attribute no source holds would sync null into
             # every record (blanking the destination's field): refuse it now.

@@ -14,6 +14,8 @@ blocks (read by Arrow) and dirty ones (read line by line) alternate.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -24,7 +26,9 @@ from hypothesis import strategies as st
 
 import hub.sources.tables as csv_tables
 from hub.config.settings import HubSettings
+from hub.config.watch import stamp
 from hub.errors import ConfigError
+from hub.sources.cache import ColumnsCache, KnownFile
 from hub.sources.loading import LoadResult, load
 
 _CELL = st.one_of(
@@ -156,6 +160,62 @@ def test_the_columnar_load_is_the_row_by_row_load(
     with mock.patch.object(csv_tables, "BLOCK", block):
         rows, columns = _both(tmp_path, files, sources)
     assert columns == rows
+
+
+def _cache(tmp_path: Path, sources: dict[str, Any]) -> ColumnsCache:
+    """The files' entries, keyed as the sync keys them (any digest of the bytes)."""
+    known = {}
+    for name, source in sources.items():
+        path = tmp_path / source["path"]
+        digest = hashlib.blake2b(path.read_bytes()).hexdigest()[:32]
+        seen = stamp(path)
+        assert seen is not None
+        known[name] = KnownFile(digest, seen)
+    return ColumnsCache(tmp_path / "columns", known)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(project=_project())
+def test_a_file_kept_read_loads_as_the_file_does(
+    tmp_path: Path, project: tuple[dict[str, bytes], dict[str, Any]]
+) -> None:
+    """A load that keeps the files it reads (hub.sources.cache), then one that
+    reads them from what it kept, give what a load of the files gives: the
+    same data set, quarantine, counts, columns, digests or refusal. The second
+    reads no file."""
+    files, sources = project
+    tmp_path = Path(tempfile.mkdtemp(dir=tmp_path))  # one per example
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    settings_ = HubSettings.model_validate({"sources": sources})
+    outcomes: list[Any] = []
+    reads: list[int] = []
+    real = csv_tables.CsvSource.read_columns
+    for cache in (None, _cache(tmp_path, sources), _cache(tmp_path, sources)):
+        calls: list[str] = []
+
+        def spy(self: csv_tables.CsvSource, *args: Any, calls: list[str] = calls) -> Any:
+            calls.append(self.name)
+            return real(self, *args)
+
+        with mock.patch.object(csv_tables.CsvSource, "read_columns", spy):
+            try:
+                outcomes.append(_outcome(load(settings_, tmp_path, cache=cache)))
+            except ConfigError as error:
+                outcomes.append(("refused", [str(p) for p in error.problems]))
+            else:
+                if cache is not None:
+                    cache.flush()  # as hub sync does, once the load is accepted
+        reads.append(len(calls))
+    assert outcomes[1] == outcomes[0]
+    assert outcomes[2] == outcomes[0]
+    if isinstance(outcomes[0], dict):  # loaded, not refused
+        assert reads == [len(sources), len(sources), 0]
+        assert len(list((tmp_path / "columns").iterdir())) == len(sources)
 
 
 def test_a_csv_project_loads_column_wise_and_builds_its_data_set_on_demand(
