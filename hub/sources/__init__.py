@@ -63,6 +63,7 @@ __all__ = [
     "feed_mapping",
     "infer",
     "normalize",
+    "one_array",
     "parse_timestamp",
 ]
 
@@ -390,3 +391,9 @@ def arange(start: int, stop: int) -> pa.Array:
         return pa.array([], pa.int64())
     ones = pa.repeat(pa.scalar(1, pa.int64()), count)
     return pc.add(pc.cumulative_sum(ones), start - 1)
+
+
+def one_array(column: pa.ChunkedArray) -> pa.Array:
+    """``column`` as one Arrow array: its only chunk as it is (not copied), or
+    its chunks end to end."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()

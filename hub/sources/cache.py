@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Final
 
 from hub import __version__
 from hub.config.watch import Stamp, stamp
+from hub.sources import one_array
 from hub.sources.digests import RowDigests, rows_schema
 from hub.sources.tables import CsvColumns, CsvSource
 
@@ -200,8 +201,8 @@ def _read(path: Path) -> tuple[CsvColumns, RowDigests]:
     digests.extend(rows.cast(rows_schema()))
     columns = CsvColumns(
         header,
-        cells.column("line").combine_chunks(),
-        [cells.column(f"c{i}").combine_chunks() for i in range(len(header))],
+        one_array(cells.column("line")),
+        [one_array(cells.column(f"c{i}")) for i in range(len(header))],
         [(int(line), str(reason)) for line, reason in meta["rejected"]],
     )
     return columns, digests

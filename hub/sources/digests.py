@@ -28,7 +28,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
 
 from hub.config.settings import Table
-from hub.sources import arange
+from hub.sources import arange, one_array
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -283,15 +283,27 @@ class RowDigests:
                 self._tables = None
 
     def extend(self, rows: pa.Table) -> None:
-        """Add ``rows`` (as :meth:`rows` gives them) after the rows added so far."""
+        """Add ``rows`` (as :meth:`rows` gives them) after the rows added so far.
+        Rows in kind order (as :meth:`rows` writes them) are taken a slice per
+        kind, others filtered."""
         import pyarrow.compute as pc
 
+        kinds = rows["kind"]
+        in_order = (
+            rows.num_rows < 2
+            or pc.all(pc.less_equal(kinds.slice(0, rows.num_rows - 1), kinds.slice(1))).as_py()
+        )
+        start = 0
         for position, kind in enumerate(KINDS):
             self._flush(kind)
-            of_kind = rows.filter(pc.equal(rows["kind"], position))
+            if in_order:
+                count = pc.sum(pc.equal(kinds, position)).as_py() or 0
+                of_kind, start = rows.slice(start, count), start + count
+            else:
+                of_kind = rows.filter(pc.equal(kinds, position))
             if of_kind.num_rows:
                 self._pieces[kind].append(
-                    tuple(of_kind[name].combine_chunks() for name in ("k1", "k2", "crc", "adler"))
+                    tuple(one_array(of_kind[name]) for name in ("k1", "k2", "crc", "adler"))
                 )
                 self._tables = None
 
@@ -321,9 +333,7 @@ class RowDigests:
                 rows = pa.table(dict(zip(("k1", "k2", "crc", "adler"), columns, strict=True)))
                 tables[kind] = _summed(rows)
                 self._pieces[kind] = [
-                    tuple(
-                        tables[kind][name].combine_chunks() for name in ("k1", "k2", "crc", "adler")
-                    )
+                    tuple(one_array(tables[kind][name]) for name in ("k1", "k2", "crc", "adler"))
                 ]
             self._tables = tables
         return self._tables
@@ -335,7 +345,7 @@ class RowDigests:
         for kind in KINDS:
             table = tables[kind]
             digests._pieces[kind] = [
-                tuple(table[name].combine_chunks() for name in ("k1", "k2", "crc", "adler"))
+                tuple(one_array(table[name]) for name in ("k1", "k2", "crc", "adler"))
             ]
         # Summed already: kept as they are, not summed again when read.
         digests._tables = {kind: tables[kind] for kind in KINDS}
