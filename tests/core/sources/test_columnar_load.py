@@ -162,6 +162,37 @@ def test_the_columnar_load_is_the_row_by_row_load(
     assert columns == rows
 
 
+def test_repeated_ids_and_pairs_are_quarantined_as_row_by_row(tmp_path: Path) -> None:
+    """Duplicates the random projects seldom draw: a user in both user files,
+    an account twice, a membership twice and one three times (among rows that
+    are refused for other reasons), each refused with the line it repeats."""
+    files = {
+        "zusers.csv": b"user_id,email\nu1,a@x.io\nu2,b@x.io\n",
+        "ausers.csv": b"user_id,email\nu2,c@x.io\nu3,\n",
+        "accounts.csv": b"account_id,name\na1,A\na2,B\na1,C\n",
+        "memberships.csv": (
+            b"user_id,account_id,role\nu1,a1,admin\nu1,a1,member\nu2,a1,x\n"
+            b"u9,a1,x\nu2,a1,y\nu1,a2,z\nu2,a1,\nu2,a1,w\nu3,a2,v\n"
+        ),
+    }
+    sources = {
+        name: {"kind": "csv", "table": table, "path": f"{name}.csv"}
+        for name, table in [
+            ("zusers", "users"),
+            ("ausers", "users"),
+            ("accounts", "accounts"),
+            ("memberships", "memberships"),
+        ]
+    }
+    rows, columns = _both(tmp_path, files, sources)
+    assert columns == rows
+    reasons = [row.reason for row in rows["quarantine"]]
+    assert sum("duplicate membership u2/a1" in reason for reason in reasons) == 2
+    assert sum("duplicate membership u1/a1" in reason for reason in reasons) == 1
+    assert any("duplicate user_id u2" in reason for reason in reasons)
+    assert any("duplicate account_id a1" in reason for reason in reasons)
+
+
 def _cache(tmp_path: Path, sources: dict[str, Any]) -> ColumnsCache:
     """The files' entries, keyed as the sync keys them (any digest of the bytes)."""
     known = {}
