@@ -146,7 +146,7 @@ class ColumnsCache:
             partial.mkdir(parents=True)
             _write(partial, columns, digests)
             partial.rename(path)
-        except OSError as error:
+        except Exception as error:  # a full disk, or anything else: the file is parsed next time
             shutil.rmtree(partial, ignore_errors=True)
             log.info("%s: its columns are not kept (%s)", source.label, error)
 

@@ -133,3 +133,17 @@ def test_a_file_changed_while_it_is_read_is_not_kept(project: Path, reads: list[
     assert reads == ["users"]
     assert len(_entries(project)) == 3
     assert all(p.items == [] for p in plan(project, full=True).plans.values())
+
+
+def test_an_entry_that_cannot_be_written_leaves_the_sync_as_it_is(project: Path) -> None:
+    """A full disk (or any failure) while keeping a file's columns is logged,
+    and the sync runs and reports as it would have; nothing partial is left."""
+    import hub.sources.cache as cache
+
+    with mock.patch.object(cache, "_write", side_effect=OSError(28, "No space left on device")):
+        runs = sync(project)
+    assert all(run.ok and run.counts["sent"] >= 1 for run in runs)
+    assert _entries(project) == set()
+    with mock.patch.object(cache, "_write", side_effect=ValueError("unexpected")):
+        assert all(run.ok for run in sync(project, full=True))
+    assert _entries(project) == set()
