@@ -375,7 +375,8 @@ def plan(
     As ``hub sync`` would: a destination whose inputs are those of its last
     complete run plans nothing (its counts are that run's, carried), and one
     whose rows changed plans what they reach (:mod:`hub.sync.inputs`,
-    :mod:`hub.sync.delta`). ``full`` projects and diffs everything."""
+    :mod:`hub.sync.delta`), reading the CSV files the last sync kept read from
+    what it kept (:mod:`hub.sources.cache`). ``full`` projects and diffs everything."""
     project, plugins = open_project(config_path, plugins)
     names = sorted(selected_destinations(project, config_path, destinations))
     moment = resolve_as_of(project, as_of)
@@ -388,6 +389,8 @@ def plan(
         plugins=plugins,
         project=project,
         project_destinations=False,
+        # The files the last sync kept read are read from it; nothing is written.
+        cache=_columns_cache(project, files),
     )
     check_destinations(project, plugins, config_path, names, need_factory=False)
     store = open_store(project.settings, project.base_dir, read_only=True)

@@ -94,6 +94,12 @@ def test_a_sync_reads_only_the_files_that_changed(project: Path, reads: list[str
     reads.clear()
     assert all(run.ok for run in sync(project, full=True))
     assert reads == []
+    # hub plan plans as the sync would, reading what the sync kept, writing nothing.
+    _edit(users, "Mayanne,Okafor", "Maya,Okafor")
+    planned = plan(project)
+    assert reads == ["users"]
+    assert any(p.items for p in planned.plans.values())
+    assert _entries(project) == now
 
 
 def test_a_damaged_entry_is_read_again_from_its_file(project: Path, reads: list[str]) -> None:
