@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Final
 from hub import __version__
 from hub.config.watch import Stamp, stamp
 from hub.sources import one_array
-from hub.sources.digests import RowDigests, rows_schema
+from hub.sources.digests import RowDigests
 from hub.sources.tables import CsvColumns, CsvSource
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 #: Raise it with any change to how a CSV file is read into columns (a rule of
 #: the CSV layer, a reason's wording, the digests): every entry is then stale.
-REVISION: Final = 1
+REVISION: Final = 2
 
 _CELLS: Final = "cells.arrow"
 _DIGESTS: Final = "digests.arrow"
@@ -198,7 +198,7 @@ def _read(path: Path) -> tuple[CsvColumns, RowDigests]:
     if any(cells.schema.field(i).type != pa.string() for i in range(1, cells.num_columns)):
         raise ValueError("a column is not text")
     digests = RowDigests()
-    digests.extend(rows.cast(rows_schema()))
+    digests.extend(rows)
     columns = CsvColumns(
         header,
         one_array(cells.column("line")),

@@ -23,7 +23,7 @@ tuples in a dict. Arrow is imported when the first rows are added.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,7 +33,7 @@ from hub.sources import arange, one_array
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["KINDS", "RowDigests", "rows_schema"]
+__all__ = ["KINDS", "RowDigests", "stack", "unstack"]
 
 _SEPARATOR = "\x1f"
 #: The kinds of entity digested; ``memberships`` are keyed by two ids
@@ -52,11 +52,39 @@ def _schema() -> pa.Schema:
     )
 
 
-def rows_schema() -> pa.Schema:
-    """The columns of :meth:`RowDigests.rows`."""
+def stack(tables: Mapping[str, pa.Table]) -> pa.Table:
+    """Per-kind digest tables (``k1``, ``k2``, ``crc``, ``adler``) as one: a
+    ``kind`` column (the kind's name) first, the kinds in :data:`KINDS`
+    order. What the digests file and the kept columns of a file hold."""
     import pyarrow as pa
 
-    return pa.schema([("kind", pa.int8()), *_schema()])
+    parts = [
+        tables[kind]
+        .cast(_schema())
+        .add_column(0, "kind", pa.repeat(pa.scalar(kind, pa.string()), tables[kind].num_rows))
+        for kind in KINDS
+    ]
+    return pa.concat_tables(parts).combine_chunks()
+
+
+def unstack(table: pa.Table) -> dict[str, pa.Table]:
+    """:func:`stack`'s inverse: each kind's rows, in their order (rows of no
+    kind of :data:`KINDS` left out). Rows in :data:`KINDS` order (as
+    :func:`stack` writes them) are taken a slice per kind, others filtered."""
+    import pyarrow.compute as pc
+
+    kinds = table["kind"]
+    found: dict[str, pa.Table] = {}
+    start = 0
+    for kind in KINDS:
+        count = pc.sum(pc.equal(kinds, kind)).as_py() or 0
+        part = table.slice(start, count)
+        if count and not pc.all(pc.equal(part["kind"], kind)).as_py():
+            found = {kind: table.filter(pc.equal(kinds, kind)) for kind in KINDS}
+            break
+        found[kind] = part
+        start += count
+    return {kind: part.drop_columns(["kind"]) for kind, part in found.items()}
 
 
 def _summed(rows: pa.Table) -> pa.Table:
@@ -250,28 +278,18 @@ class RowDigests:
     # -- as rows, to keep (hub.sources.cache) ------------------------------------------
 
     def rows(self) -> pa.Table:
-        """Every row added, not summed: ``kind`` (its position in :data:`KINDS`),
-        ``k1``, ``k2``, ``crc``, ``adler``, each kind's rows in the order added."""
+        """Every row added, not summed, as :func:`stack` gives them: each
+        kind's rows in the order added."""
         import pyarrow as pa
 
-        pieces: list[pa.Table] = []
-        for position, kind in enumerate(KINDS):
+        tables: dict[str, pa.Table] = {}
+        for kind in KINDS:
             self._flush(kind)
-            for k1, k2, crc, adler in self._pieces[kind]:
-                pieces.append(
-                    pa.table(
-                        {
-                            "kind": pa.repeat(pa.scalar(position, pa.int8()), len(k1)),
-                            "k1": k1,
-                            "k2": k2,
-                            "crc": crc,
-                            "adler": adler,
-                        }
-                    ).cast(rows_schema())
-                )
-        if not pieces:
-            return rows_schema().empty_table()
-        return pa.concat_tables(pieces).combine_chunks()
+            tables[kind] = pa.Table.from_batches(
+                [pa.record_batch(list(piece), schema=_schema()) for piece in self._pieces[kind]],
+                schema=_schema(),
+            )
+        return stack(tables)
 
     def add_digests(self, other: RowDigests) -> None:
         """Add the rows added to ``other``, after the rows added so far."""
@@ -283,27 +301,12 @@ class RowDigests:
                 self._tables = None
 
     def extend(self, rows: pa.Table) -> None:
-        """Add ``rows`` (as :meth:`rows` gives them) after the rows added so far.
-        Rows in kind order (as :meth:`rows` writes them) are taken a slice per
-        kind, others filtered."""
-        import pyarrow.compute as pc
-
-        kinds = rows["kind"]
-        in_order = (
-            rows.num_rows < 2
-            or pc.all(pc.less_equal(kinds.slice(0, rows.num_rows - 1), kinds.slice(1))).as_py()
-        )
-        start = 0
-        for position, kind in enumerate(KINDS):
+        """Add ``rows`` (as :meth:`rows` gives them) after the rows added so far."""
+        for kind, table in unstack(rows).items():
             self._flush(kind)
-            if in_order:
-                count = pc.sum(pc.equal(kinds, position)).as_py() or 0
-                of_kind, start = rows.slice(start, count), start + count
-            else:
-                of_kind = rows.filter(pc.equal(kinds, position))
-            if of_kind.num_rows:
+            if table.num_rows:
                 self._pieces[kind].append(
-                    tuple(one_array(of_kind[name]) for name in ("k1", "k2", "crc", "adler"))
+                    tuple(one_array(table[name]) for name in ("k1", "k2", "crc", "adler"))
                 )
                 self._tables = None
 

@@ -48,7 +48,7 @@ from hub.config.mapping import Mapping
 from hub.config.settings import EventSettings
 from hub.contract.destination import BatchObject, link_key
 from hub.model import Dataset, Event, membership_key
-from hub.sources.digests import KINDS, RowDigests
+from hub.sources.digests import RowDigests, stack, unstack
 from hub.values import utc
 
 if TYPE_CHECKING:
@@ -372,10 +372,7 @@ def _encode(digests: RowDigests) -> bytes:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
-    parts = []
-    for kind, table in digests.tables().items():
-        parts.append(table.add_column(0, "kind", pa.array([kind] * table.num_rows, pa.string())))
-    whole = pa.concat_tables(parts).replace_schema_metadata({"format": _FORMAT})
+    whole = stack(digests.tables()).replace_schema_metadata({"format": _FORMAT})
     sink = pa.BufferOutputStream()
     options = ipc.IpcWriteOptions(compression="zstd")
     with ipc.new_file(sink, whole.schema, options=options) as writer:
@@ -386,7 +383,6 @@ def _encode(digests: RowDigests) -> bytes:
 
 def _decode(data: bytes) -> RowDigests | None:
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.ipc as ipc
 
     try:
@@ -402,10 +398,7 @@ def _decode(data: bytes) -> RowDigests | None:
         "adler",
     ]:
         return None
-    tables = {
-        kind: whole.filter(pc.equal(whole["kind"], kind)).drop_columns(["kind"]) for kind in KINDS
-    }
-    return RowDigests.of_tables(tables)
+    return RowDigests.of_tables(unstack(whole))
 
 
 def save_digests(directory: Path, digests: RowDigests) -> str:
