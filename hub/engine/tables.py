@@ -248,7 +248,7 @@ class Tables:
             "u": arange(0, count),
             # The inverse of the sorting permutation: each id's rank.
             "urank": pc.sort_indices(pc.sort_indices(user_keys)).cast(pa.int64()),
-            "real": pa.array([True] * count, pa.bool_()),
+            "real": pa.repeat(pa.scalar(True, pa.bool_()), count),
         }
         for i, name in enumerate(self.user):
             user_columns[f"u{i}"] = frame.users.column(name)

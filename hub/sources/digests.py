@@ -258,7 +258,7 @@ class RowDigests:
         k1 = first if isinstance(first, pa.Array) else pa.array(first, pa.string())
         k2 = second if isinstance(second, pa.Array) else pa.array(second, pa.string())
         named1, named2 = pc.not_equal(k1, ""), pc.not_equal(k2, "")
-        empty = pa.array([""] * len(k1), pa.string())
+        empty = pa.repeat(pa.scalar("", pa.string()), len(k1))
         if table is Table.USERS or table is Table.ACCOUNTS:
             self._add(table.value, k1, empty, crc, adler, named1)
         elif table is Table.MEMBERSHIPS:

@@ -65,7 +65,7 @@ class Part:
         header = self.read.header
         if name in header:
             return self.read.cells[header.index(name)]
-        return pa.array([""] * len(self.read.lines), pa.string())
+        return pa.repeat(pa.scalar("", pa.string()), len(self.read.lines))
 
     @property
     def extra(self) -> list[str]:
@@ -124,7 +124,7 @@ class FrameTable:
         elif name in self.keys and name != "t":
             found = self._values.ids(self.keys[name].to_pylist())
         else:
-            found = pa.array([NULL] * len(self), pa.int64())
+            found = pa.repeat(pa.scalar(NULL, pa.int64()), len(self))
         self._ids[name] = found
         return found
 
@@ -269,7 +269,7 @@ def _raw(parts: list[Part], columns: dict[str, list[pa.Array]]) -> pa.Table:
     ``columns`` (one array per part each)."""
     data: dict[str, pa.Array] = {
         "part": _concat(
-            [pa.array([i] * len(p.read.lines), pa.int32()) for i, p in enumerate(parts)],
+            [pa.repeat(pa.scalar(i, pa.int32()), len(p.read.lines)) for i, p in enumerate(parts)],
             pa.int32(),
         ),
         "row": _concat([arange(0, len(p.read.lines)) for p in parts]),
@@ -417,7 +417,7 @@ class _Builder:
                 name not in texts,
             )
         part_of = _concat(
-            [pa.array([i] * len(rows), pa.int32()) for i, _, rows in taken], pa.int32()
+            [pa.repeat(pa.scalar(i, pa.int32()), len(rows)) for i, _, rows in taken], pa.int32()
         )
         return FrameTable(
             key_columns, cells, part_of, [p.extra for p in parts], self.values, self.infer

@@ -130,7 +130,7 @@ def _shifted_frame(
 
     happened = frame.events
     t = happened.keys["t"]
-    moved = pa.array([False] * len(happened), pa.bool_())
+    moved = pa.repeat(pa.scalar(False, pa.bool_()), len(happened))
     for old, new in bounds:
         a, b = micros(old), micros(new)
         crossed = pc.or_(
