@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -110,7 +110,19 @@ class RecordResult:
 
     @classmethod
     def ok(cls, key: str, destination_id: str | None = None) -> RecordResult:
-        return cls(key, Outcome.OK, destination_id)
+        if cls is not RecordResult:
+            return cls(key, Outcome.OK, destination_id)
+        # One per record a destination accepts: the slots are set directly
+        # (a frozen dataclass's __init__ sets each through object.__setattr__).
+        made: RecordResult = object.__new__(RecordResult)
+        s_key, s_outcome, s_id, s_retry_after, s_reason, s_adopted = _RESULT_SLOTS
+        s_key(made, key)
+        s_outcome(made, Outcome.OK)
+        s_id(made, destination_id)
+        s_retry_after(made, None)
+        s_reason(made, None)
+        s_adopted(made, False)
+        return made
 
     @classmethod
     def adopt(cls, key: str, destination_id: str) -> RecordResult:
@@ -124,6 +136,12 @@ class RecordResult:
     @classmethod
     def permanent(cls, key: str, reason: str) -> RecordResult:
         return cls(key, Outcome.PERMANENT, None, None, reason)
+
+
+_RESULT_SLOTS: Final = tuple(
+    RecordResult.__dict__[name].__set__
+    for name in ("key", "outcome", "destination_id", "retry_after", "reason", "adopted")
+)
 
 
 class TransientTransportError(Exception):
