@@ -142,6 +142,14 @@ class StateStore(Protocol):
         """The state of each of ``keys`` that has one."""
         ...
 
+    def end_states(
+        self, destination: str, object: BatchObject, keys: Iterable[str]
+    ) -> dict[str, tuple[bool, str | None]]:
+        """For each of ``keys`` that has a state: whether the destination has
+        the record (confirmed once, not deleted since) and its destination id.
+        What the executor reads of link ends, a batch of links at a time."""
+        ...
+
     def iter_records(self, destination: str, object: BatchObject) -> Iterator[RecordState]:
         """Every record of ``object`` the store knows for ``destination``, by key."""
         ...

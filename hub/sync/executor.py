@@ -50,7 +50,7 @@ from hub.contract.destination import (
     TransientTransportError,
 )
 from hub.contract.ratelimit import MeteredBudget, WaitRefused
-from hub.state import Confirmation, Failure, RecordState, RecordStatus, StateStore, describe
+from hub.state import Confirmation, Failure, StateStore, describe
 from hub.sync.planner import DestinationPlan, PlanAction, PlannedItem, make_ends, make_item
 
 __all__ = [
@@ -232,15 +232,6 @@ def _batch_item(
     return made
 
 
-def _exists(state: RecordState | None) -> bool:
-    """True when the destination has the record: confirmed once, not deleted since."""
-    return (
-        state is not None
-        and state.status is not RecordStatus.DELETED
-        and (state.status is RecordStatus.OK or state.fingerprint is not None)
-    )
-
-
 #: Builds the destination and its budget, when there is a first batch to send.
 Connect = Callable[[], tuple[Destination, RateBudget]]
 
@@ -379,10 +370,7 @@ class _Execution:
         account is an end in many batches), until an account batch is settled."""
         cache = self.account_ends if kind is BatchObject.ACCOUNT else None
         wanted = keys if cache is None else {key for key in keys if key not in cache}
-        found = {
-            key: (_exists(state), state.destination_id)
-            for key, state in self.state.get_many(self.name, kind, wanted).items()
-        }
+        found = self.state.end_states(self.name, kind, wanted)
         if cache is None:
             return found
         if len(cache) > _MAX_CACHED_ENDS:

@@ -282,6 +282,45 @@ def test_counts_of_records_by_status_and_owned(store: SqliteStateStore) -> None:
     assert store.unsettled("other") == 0
 
 
+def test_end_states_say_which_records_the_destination_has(store: SqliteStateStore) -> None:
+    """What the executor reads of link ends: a record confirmed once and not
+    deleted since is there (even when a later send failed), with its id; a
+    deleted one or one never confirmed is not; a key without state is absent."""
+    run = store.start_run("crm", "mirror")
+    store.confirm(
+        run,
+        "crm",
+        CONTACT,
+        [Confirmation(f"c{i}", "f", f"id{i}", True) for i in range(6)],
+    )
+    store.mark_deleted(run, "crm", CONTACT, ["c1"])
+    store.fail(
+        run,
+        "crm",
+        CONTACT,
+        [
+            Failure("c2", "refused", True, "f2"),  # confirmed, then refused for good
+            Failure("c3", "timeout", False),  # confirmed, then left pending
+            Failure("n1", "refused", True, "f"),  # never confirmed, refused
+            Failure("n2", "timeout", False),  # never confirmed, pending
+        ],
+    )
+    store.confirm(run, "other", CONTACT, [Confirmation("o1", "f", "x", True)])
+    many = [f"k{i:04d}" for i in range(1200)]  # past one IN query of 500 keys
+    store.confirm(run, "crm", ACCOUNT, [Confirmation(key, "f", key, True) for key in many])
+    wanted = ["c0", "c1", "c2", "c3", "n1", "n2", "o1", "nothing"]
+    assert store.end_states("crm", CONTACT, wanted) == {
+        "c0": (True, "id0"),
+        "c1": (False, None),
+        "c2": (True, "id2"),
+        "c3": (True, "id3"),
+        "n1": (False, None),
+        "n2": (False, None),
+    }
+    assert store.end_states("crm", ACCOUNT, ["c0", *many]) == {key: (True, key) for key in many}
+    assert store.end_states("crm", CONTACT, []) == {}
+
+
 def test_reset_failed(store: SqliteStateStore) -> None:
     run = store.start_run("crm", "upsert")
     store.fail(run, "crm", CONTACT, [Failure("u1", "bad", True, "f"), Failure("u2", "bad", True)])
