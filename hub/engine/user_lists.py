@@ -22,7 +22,10 @@ The truncation is the window arithmetic of
 first ``k`` entries joined, the kept run is the longest ``k < n`` with
 ``cum + len(separator) + len("(+N more)") <= max_length``, else the marker
 alone when it fits, else the longest run that fits with no marker. Only the
-kept entries' text comes back to Python, joined in the query.
+kept entries' text comes back to Python, joined in the query. A rule without
+``max_length`` (a destination with no string limit) cuts nothing, so one
+grouping joins every entry, with no running lengths to compute. The ids of
+entries holding the separator, rare, come from a query of their own.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -211,62 +215,97 @@ def entry_lists(
         if groups is not None:
             registered.add("f_groups", pa.table({"g": pa.array(sorted(groups), pa.int64())}))
             filtered = f"{filtered} AND {group} IN (SELECT g FROM f_groups)"
-        # No limit: one no list can reach, so the query has no NULL to type.
-        limit = rule.max_length if rule.max_length is not None else 2**62
-        rows = connection.execute(
-            f"""
-            WITH e AS (
-                SELECT {group} AS g, {tie} AS tie, {reported} AS rid, f_entry.text,
-                       f_entry.elen, f_entry.sep, {order} AS okey
-                {SCAN} {" ".join(joins)}
-                WHERE {filtered} AND NOT f_entry.empty
-            ), o AS (
-                SELECT g, text, row_number() OVER w AS k,
-                       count(*) OVER (PARTITION BY g) AS n,
-                       sum(elen) OVER w + (row_number() OVER w - 1) * $sep AS cum
-                FROM e WHERE NOT sep
-                WINDOW w AS (PARTITION BY g ORDER BY okey, tie ROWS UNBOUNDED PRECEDING)
-            ), s AS (
-                SELECT g, max(n) AS n, max(cum) AS total,
-                       max(k) FILTER (WHERE k <= n - 1
-                                      AND cum + $sep + 8 + length((n - k)::VARCHAR) <= $limit)
-                           AS km,
-                       max(k) FILTER (WHERE cum <= $limit) AS kp
-                FROM o GROUP BY g
-            ), c AS (
-                SELECT g, n,
-                       CASE WHEN total <= $limit THEN n
-                            WHEN km IS NOT NULL THEN km
-                            WHEN 8 + length(n::VARCHAR) <= $limit THEN 0
-                            ELSE coalesce(kp, 0) END AS kept,
-                       NOT (total <= $limit)
-                           AND (km IS NOT NULL OR 8 + length(n::VARCHAR) <= $limit) AS marked
-                FROM s
-            ), r AS (
-                SELECT g, list(rid ORDER BY tie) AS rejected FROM e WHERE sep GROUP BY g
-            ), kl AS (
-                SELECT o.g, string_agg(o.text, $separator ORDER BY o.k) AS joined
-                FROM o JOIN c ON c.g = o.g
-                WHERE o.k <= c.kept GROUP BY o.g
-            )
-            SELECT coalesce(c.g, r.g) AS g, coalesce(c.n, 0), coalesce(c.kept, 0),
-                   coalesce(c.marked, false), kl.joined, coalesce(r.rejected, [])
-            FROM c FULL JOIN r ON r.g = c.g LEFT JOIN kl ON kl.g = c.g
-            """,
-            {"sep": len(separator), "limit": limit, "separator": separator},
-        ).fetchall()
+        scan = (
+            f"SELECT {group} AS g, {tie} AS tie, {reported} AS rid, f_entry.text,"
+            f" f_entry.elen, f_entry.sep, {order} AS okey {SCAN} {' '.join(joins)}"
+            f" WHERE {filtered} AND NOT f_entry.empty"
+        )
+        if rule.max_length is None:
+            rows = _whole_lists(connection, scan, separator)
+        else:
+            rows = _cut_lists(connection, scan, separator, rule.max_length)
+        # Entries holding the separator are rare: their ids come apart (a list
+        # column beside every row costs more to fetch than the rest together).
+        rejected: dict[int, list[int]] = dict(
+            connection.execute(
+                f"WITH e AS ({scan}) SELECT g, list(rid ORDER BY tie) FROM e WHERE sep GROUP BY g"
+            ).fetchall()
+        )
     out: dict[str, UserList] = {}
     account_ids, user_ids = tables.account_ids, tables.user_ids
     group_ids, reported_ids = (
         (account_ids, user_ids) if side == "account" else (user_ids, account_ids)
     )
-    for g, n, kept, marked, joined, rejected in rows:
+    for g, n, kept, marked, joined in rows:
         value: str | None = None
         if n:
             value = joined if kept else ""
             if marked:
                 value = f"{value}{separator}{marker(n - kept)}" if kept else marker(n - kept)
+        refused = rejected.pop(g, None)
         out[group_ids[g]] = UserList(
-            value, kept, n - kept, bool(marked), tuple(reported_ids[r] for r in rejected)
+            value,
+            kept,
+            n - kept,
+            bool(marked),
+            () if refused is None else tuple(reported_ids[r] for r in refused),
         )
+    for g, refused in rejected.items():  # every entry of the group held the separator
+        out[group_ids[g]] = UserList(None, 0, 0, False, tuple(reported_ids[r] for r in refused))
     return out
+
+
+def _whole_lists(
+    connection: duckdb.DuckDBPyConnection, scan: str, separator: str
+) -> list[tuple[Any, ...]]:
+    """Each group's ``(g, n, kept, marked, joined)`` when no list is cut (no
+    ``max_length``): every entry is kept, in order, so one grouping joins
+    them, with no running length to compute."""
+    return connection.execute(
+        f"""
+        WITH e AS ({scan} AND NOT f_entry.sep)
+        SELECT g, count(*) AS n, count(*), false, string_agg(text, $separator ORDER BY okey, tie)
+        FROM e GROUP BY g
+        """,
+        {"separator": separator},
+    ).fetchall()
+
+
+def _cut_lists(
+    connection: duckdb.DuckDBPyConnection, scan: str, separator: str, limit: int
+) -> list[tuple[Any, ...]]:
+    """Each group's ``(g, n, kept, marked, joined)`` under ``limit``: the
+    window arithmetic of the module's docstring."""
+    return connection.execute(
+        f"""
+        WITH e AS ({scan}), o AS (
+            SELECT g, text, row_number() OVER w AS k,
+                   count(*) OVER (PARTITION BY g) AS n,
+                   sum(elen) OVER w + (row_number() OVER w - 1) * $sep AS cum
+            FROM e WHERE NOT sep
+            WINDOW w AS (PARTITION BY g ORDER BY okey, tie ROWS UNBOUNDED PRECEDING)
+        ), s AS (
+            SELECT g, max(n) AS n, max(cum) AS total,
+                   max(k) FILTER (WHERE k <= n - 1
+                                  AND cum + $sep + 8 + length((n - k)::VARCHAR) <= $limit)
+                       AS km,
+                   max(k) FILTER (WHERE cum <= $limit) AS kp
+            FROM o GROUP BY g
+        ), c AS (
+            SELECT g, n,
+                   CASE WHEN total <= $limit THEN n
+                        WHEN km IS NOT NULL THEN km
+                        WHEN 8 + length(n::VARCHAR) <= $limit THEN 0
+                        ELSE coalesce(kp, 0) END AS kept,
+                   NOT (total <= $limit)
+                       AND (km IS NOT NULL OR 8 + length(n::VARCHAR) <= $limit) AS marked
+            FROM s
+        ), kl AS (
+            SELECT o.g, string_agg(o.text, $separator ORDER BY o.k) AS joined
+            FROM o JOIN c ON c.g = o.g
+            WHERE o.k <= c.kept GROUP BY o.g
+        )
+        SELECT c.g, c.n, c.kept, c.marked, kl.joined FROM c LEFT JOIN kl ON kl.g = c.g
+        """,
+        {"sep": len(separator), "limit": limit, "separator": separator},
+    ).fetchall()
