@@ -152,6 +152,9 @@ class Tables:
         #: The user and account attributes ``users`` and ``accounts`` have columns of.
         self.user: tuple[str, ...] = tuple(dict.fromkeys(user))
         self.account: tuple[str, ...] = tuple(dict.fromkeys(account))
+        #: Facet tables the rule queries share while these tables live (two
+        #: lists of the same entries read one), by what they are made of.
+        self.facets: dict[tuple[Any, ...], Any] = {}
         if isinstance(dataset, Frame):
             self._of_frame(dataset, events)
             return

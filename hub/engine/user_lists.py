@@ -187,7 +187,13 @@ def entry_lists(
     group, tie, reported = _SIDES[side]
     separator = rule.separator
     with Registered(connection) as registered:
-        entries, entry_join = _entries(tables, rule)
+        # Lists of the same entries (two lists of e-mails, filtered otherwise)
+        # share one facet: its texts rendered, ranked and measured once.
+        made_of = ("entries", rule.template, rule.value if rule.template is None else None)
+        facet = tables.facets.get((*made_of, separator))
+        if facet is None:
+            facet = tables.facets[(*made_of, separator)] = _entries(tables, rule)
+        entries, entry_join = facet
         registered.add("f_entry", entries)
         joins = [entry_join]
         order = "f_entry.erank"

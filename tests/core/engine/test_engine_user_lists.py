@@ -43,7 +43,7 @@ WHERES = st.sampled_from(
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> tuple[Dataset, ListRule]:
+def cases(draw: st.DrawFn) -> tuple[Dataset, ListRule, ListRule]:
     users = {
         u: User(
             u,
@@ -71,24 +71,31 @@ def cases(draw: st.DrawFn) -> tuple[Dataset, ListRule]:
         )
         for u, a in pairs
     }
-    rule = ListRule(
-        value=draw(st.sampled_from(["user.email", "user.nick", "user.n", "relationship.role"])),
-        where=draw(WHERES),
-        order_by=draw(st.sampled_from([None, "relationship.score", "user.email"])),
-        separator=draw(st.sampled_from([";", "; ", "@"])),
-        max_length=draw(st.none() | st.integers(0, 40) | st.just(255)),
+    rule, other = (
+        ListRule(
+            value=draw(st.sampled_from(["user.email", "user.nick", "user.n", "relationship.role"])),
+            where=draw(WHERES),
+            order_by=draw(st.sampled_from([None, "relationship.score", "user.email"])),
+            separator=draw(st.sampled_from([";", "; ", "@"])),
+            max_length=draw(st.none() | st.integers(0, 40) | st.just(255)),
+        )
+        for _ in range(2)
     )
-    return Dataset(users, accounts, memberships), rule
+    return Dataset(users, accounts, memberships), rule, other
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases())
 def test_the_user_list_query_agrees_with_the_per_record_rule(
-    case: tuple[Dataset, ListRule],
+    case: tuple[Dataset, ListRule, ListRule],
 ) -> None:
-    dataset, rule = case
-    wanted = attributes([rule])
+    """Each list agrees with the per-record rule, after another list of the
+    same tables (which shares its entries' facet when it lists the same
+    value with the same separator)."""
+    dataset, rule, other = case
+    wanted = attributes([rule, other])
     tables = Tables(dataset, wanted["relationship"], user=wanted["user"], account=wanted["account"])
+    account_lists(tables, other)
     got = account_lists(tables, rule)
     value = fast_getter(parse_reference(rule.value))
     order_by = fast_getter(parse_reference(rule.order_by)) if rule.order_by else None
