@@ -243,14 +243,17 @@ def link_records(tables: Tables, rows: MembershipRows) -> list[Link]:
     accounts = [account_ids[a] for a in rows.table.column("a").to_pylist()]
     columns = field_values(tables, rows, None)
     names = rows.names
+    # Links with the same values share one properties dict, found by the
+    # values' ids: by the values themselves, 1, 1.0 and True would be one
+    # (they are equal in Python), and a link would carry another's value.
+    ids = [rows.table.column(f"f{i}").to_pylist() for i in range(len(names))]
     shared: dict[tuple[Any, ...], dict[str, Any]] = {}
     properties: list[dict[str, Any]] = []
-    for row in zip(*columns, strict=True) if columns else ((),) * len(users):
-        try:
-            values = shared.get(row)
-            if values is None:
-                values = shared[row] = dict(zip(names, row, strict=True))
-        except TypeError:  # an unhashable value: not shared
-            values = dict(zip(names, row, strict=True))
+    if not columns:
+        properties = [{}] * len(users)  # one empty dict, as links share them
+    for key, row in zip(zip(*ids, strict=True), zip(*columns, strict=True), strict=True):
+        values = shared.get(key)
+        if values is None:
+            values = shared[key] = dict(zip(names, row, strict=True))
         properties.append(values)
     return make_links(users, accounts, rows.table.column("is_primary").to_pylist(), properties)

@@ -61,10 +61,12 @@ def membership_links(
             key: tuple[Any, ...] = (
                 (single[1](scope),) if single is not None else tuple([g(scope) for _, g in getters])
             )
+            # By type and value: 1, 1.0 and True are equal, but not one value.
+            typed = tuple([(type(value), value) for value in key])
             try:
-                values = shared[key]
+                values = shared[typed]
             except KeyError:
-                values = shared[key] = dict(zip([name for name, _ in getters], key, strict=True))
+                values = shared[typed] = dict(zip([name for name, _ in getters], key, strict=True))
             except TypeError:  # an unhashable value: not shared
                 values = dict(zip([name for name, _ in getters], key, strict=True))
         links.append(

@@ -694,9 +694,11 @@ class DestinationProjector:
                 tuple(map(membership.properties.get, attributes)) if attributes else (),
             )
             try:
-                values = shared.get(key)
+                # By type and value: 1, 1.0 and True are equal, but not one value.
+                typed = _typed(key)
+                values = shared.get(typed)
                 if values is None:
-                    values = shared[key] = self._link_values(key)
+                    values = shared[typed] = self._link_values(key)
             except TypeError:  # an unhashable value: not shared
                 values = self._link_values(key)
             append(
@@ -1136,3 +1138,10 @@ def project_account(
     return DestinationProjector(
         name, graph, mapping, capabilities, as_of, compile_condition
     ).project_account(account_id)
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with each of its leaves paired with its type (tuples walked)."""
+    if type(value) is tuple:
+        return tuple(map(_typed, value))
+    return (type(value), value)
