@@ -321,6 +321,31 @@ def test_end_states_say_which_records_the_destination_has(store: SqliteStateStor
     assert store.end_states("crm", CONTACT, []) == {}
 
 
+def test_unsettled_searches_the_index_not_every_record(store: SqliteStateStore) -> None:
+    """The skip check counts the unsettled records through ``records_status``:
+    its work does not grow with the records that are settled. Counted in
+    SQLite's virtual machine steps (a progress handler), not in seconds."""
+    run = store.start_run("crm", "mirror")
+    settled = [Confirmation(f"c{i:05d}", "f", f"id{i}", True) for i in range(20_000)]
+    store.confirm(run, "crm", CONTACT, settled)
+    store.fail(
+        run, "crm", CONTACT, [Failure("x1", "refused", True), Failure("x2", "timeout", False)]
+    )
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    store._db.set_progress_handler(step, 100)  # once every 100 instructions
+    try:
+        assert store.unsettled("crm") == 2
+    finally:
+        store._db.set_progress_handler(None, 0)
+    assert steps < 20  # a scan of the 20,000 settled records takes hundreds
+
+
 def test_reset_failed(store: SqliteStateStore) -> None:
     run = store.start_run("crm", "upsert")
     store.fail(run, "crm", CONTACT, [Failure("u1", "bad", True, "f"), Failure("u2", "bad", True)])
