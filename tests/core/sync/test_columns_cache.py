@@ -10,8 +10,6 @@ read, is never used.
 
 from __future__ import annotations
 
-import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,16 +25,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture()
-def project(tmp_path: Path) -> Path:
+def project(csv_project: Path) -> Path:
     """The sample's CSV sources alone (no Segment events, no SQL)."""
-    for name in ("mappings", "examples"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    text = (ROOT / "hub.toml").read_text()
-    text = re.sub(r"\[sources\.tracking\]\n(.+\n)+\n", "", text)
-    text = re.sub(r"# A billing database.*?\"\"\"\n.*?\"\"\"\n", "", text, flags=re.S)
-    assert "[sources.tracking]" not in text and "[sources.billing]" not in text
-    (tmp_path / "hub.toml").write_text(text)
-    return tmp_path / "hub.toml"
+    return csv_project
 
 
 def _entries(project: Path) -> set[str]:
