@@ -352,7 +352,7 @@ def _verdicts(
         _in_order(rows if part_of is None else pc.filter(rows, pc.equal(part_of, i)))
         for i in range(parts)
     ]
-    bad = result.filter(pc.or_kleene(pc.not_equal(result["bad"], 0), pc.not_equal(result["k"], 1)))
+    bad = result.filter(pc.invert(good))  # Kleene: not (a and b) is (not a) or (not b)
     rejected = list(
         zip(
             bad["part"].to_pylist(),
