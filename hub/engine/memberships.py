@@ -190,14 +190,25 @@ def membership_link_rows(
     return _rows(tables, contexts, properties, where)
 
 
+def field_ids(rows: MembershipRows) -> list[list[Any]]:
+    """Each output column as the query gave it (value ids, or a rollup's
+    number), in :attr:`MembershipRows.names` order."""
+    return [rows.table.column(f"f{i}").to_pylist() for i in range(len(rows.references))]
+
+
 def field_values(
-    tables: Tables, rows: MembershipRows, ranking: StageRanking | None
+    tables: Tables,
+    rows: MembershipRows,
+    ranking: StageRanking | None,
+    ids: list[list[Any]] | None = None,
 ) -> list[list[Any]]:
-    """Each output column as Python values, in :attr:`MembershipRows.names` order."""
+    """Each output column as Python values, in :attr:`MembershipRows.names`
+    order; ``ids``: the columns of :func:`field_ids`, when read already."""
     values = tables.values.values
     out: list[list[Any]] = []
-    for i, reference in enumerate(rows.references):
-        column = rows.table.column(f"f{i}").to_pylist()
+    for reference, column in zip(
+        rows.references, field_ids(rows) if ids is None else ids, strict=True
+    ):
         if reference.namespace == "rollup" and reference.attribute == "account_count":
             out.append(column)
         elif reference.namespace == "rollup":
@@ -241,12 +252,12 @@ def link_records(tables: Tables, rows: MembershipRows) -> list[Link]:
     user_ids, account_ids = tables.user_ids, tables.account_ids
     users = [user_ids[u] for u in rows.table.column("u").to_pylist()]
     accounts = [account_ids[a] for a in rows.table.column("a").to_pylist()]
-    columns = field_values(tables, rows, None)
-    names = rows.names
     # Links with the same values share one properties dict, found by the
     # values' ids: by the values themselves, 1, 1.0 and True would be one
     # (they are equal in Python), and a link would carry another's value.
-    ids = [rows.table.column(f"f{i}").to_pylist() for i in range(len(names))]
+    ids = field_ids(rows)
+    columns = field_values(tables, rows, None, ids)
+    names = rows.names
     shared: dict[tuple[Any, ...], dict[str, Any]] = {}
     properties: list[dict[str, Any]] = []
     if not columns:
