@@ -731,14 +731,11 @@ def _columns_cache(project: Project, files: SourceFiles | None) -> ColumnsCache 
     directory = _digests_dir(project)
     if directory is None or files is None:
         return None
-    known: dict[str, KnownFile] = {}
-    for name, settings in project.settings.sources.items():
-        digest = files.files.get(name)
-        if digest is None or settings.path is None:
-            continue
-        seen = files.stats.get(project.resolve(settings.path))
-        if seen is not None:
-            known[name] = KnownFile(digest, seen)
+    known = {
+        name: KnownFile(digest, files.stats[name][1])
+        for name, digest in files.files.items()
+        if digest is not None and name in files.stats
+    }
     return ColumnsCache(directory / "columns", known)
 
 

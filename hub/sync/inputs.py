@@ -91,8 +91,9 @@ class SourceFiles:
     files: dict[str, str | None]
     #: Each source's kind, by name.
     kinds: dict[str, SourceKind]
-    #: Each file's stamp (modification time, size, inode) when it was hashed.
-    stats: dict[Path, Stamp]
+    #: Each file source's path and the file's stamp (modification time, size,
+    #: inode) when it was hashed, by source name.
+    stats: dict[str, tuple[Path, Stamp]]
 
     @property
     def complete(self) -> bool:
@@ -107,7 +108,7 @@ class SourceFiles:
         described: dict[str, Any] = {}
         files: dict[str, str | None] = {}
         kinds: dict[str, SourceKind] = {}
-        stats: dict[Path, Stamp] = {}
+        stats: dict[str, tuple[Path, Stamp]] = {}
         for name, settings in sorted(project.settings.sources.items()):
             kinds[name] = settings.kind
             described[name] = jsonable(settings.model_dump(exclude={"url"}))
@@ -121,12 +122,12 @@ class SourceFiles:
                     files[name] = hashlib.file_digest(handle, "blake2b").hexdigest()[:32]
             except OSError:
                 return None
-            stats[path] = stamp_of(stat)
+            stats[name] = (path, stamp_of(stat))
         return cls(_digest(described), files, kinds, stats)
 
     def unchanged(self) -> bool:
         """True when every file still has the stamp it had when hashed."""
-        return all(stamp(path) == seen for path, seen in self.stats.items())
+        return all(stamp(path) == seen for path, seen in self.stats.values())
 
 
 def _digest(value: Any) -> str:
