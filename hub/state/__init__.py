@@ -7,8 +7,9 @@ record, so a run killed at any moment loses nothing: the next run re-sends
 exactly what was not confirmed. Secrets never enter the store.
 
 :class:`StateStore` is the interface; :mod:`hub.state.sqlite` is the embedded
-default (SQLite, WAL, one transaction per batch). A PostgreSQL backend can
-implement the same interface.
+default (SQLite, WAL, one transaction per batch) and :mod:`hub.state.postgres`
+the store a fleet of daemons shares (``postgresql://``); both run the same
+SQL (:mod:`hub.state.sql`).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ __all__ = [
     "RunStatus",
     "StateStore",
     "describe",
+    "is_postgres_url",
+    "local_state_dir",
     "open_state_store",
     "sqlite_path",
+    "state_database",
     "state_file_problems",
 ]
 
@@ -61,6 +65,33 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")
 
 #: The URL scheme of the embedded SQLite store.
 SQLITE_PREFIX = "sqlite:///"
+#: What a state URL may look like, for messages.
+_EXPECTED = "sqlite:///PATH or postgresql://HOST/DATABASE"
+
+
+def is_postgres_url(url: str) -> bool:
+    """True for a PostgreSQL state store URL (``postgresql://`` or ``postgres://``)."""
+    from hub.state.postgres import is_postgres_url as postgres
+
+    return postgres(url)
+
+
+def state_database(url: str, base_dir: Path) -> Path | str | None:
+    """What the locks and the playbook state open beside the record store
+    (:class:`~hub.state.locks.SyncLocks`, :class:`~hub.state.playbooks.PlaybookStore`):
+    the SQLite file's path, the PostgreSQL URL, or ``None`` for a store in
+    memory (which no other process sees)."""
+    return url if is_postgres_url(url) else sqlite_path(url, base_dir)
+
+
+def local_state_dir(url: str, base_dir: Path) -> Path | None:
+    """Where this host keeps the files beside the state store (the delta
+    runs' entity digests, the kept CSV columns): the SQLite file's directory,
+    ``.hub/`` beside hub.toml for a PostgreSQL store, ``None`` in memory."""
+    if is_postgres_url(url):
+        return base_dir / ".hub"
+    path = sqlite_path(url, base_dir)
+    return None if path is None else path.parent
 
 
 def sqlite_path(url: str, base_dir: Path) -> Path | None:
@@ -68,7 +99,8 @@ def sqlite_path(url: str, base_dir: Path) -> Path | None:
     ``base_dir``), ``None`` for ``sqlite:///:memory:``.
 
     Raises :class:`~hub.errors.ConfigError` (key ``state.url``) for any other
-    URL; the URL itself is not repeated in the message (it may hold a password).
+    URL (a PostgreSQL one too: callers ask :func:`is_postgres_url` first);
+    the URL itself is not repeated in the message (it may hold a password).
     """
     if not url.startswith(SQLITE_PREFIX) or url == SQLITE_PREFIX:
         scheme, sep, _ = url.partition("://")
@@ -76,6 +108,8 @@ def sqlite_path(url: str, base_dir: Path) -> Path | None:
             scheme = ""  # show nothing of what may be a password
         if scheme.lower() == "sqlite":
             what = "a SQLite URL is sqlite:/// followed by the path"
+        elif is_postgres_url(url):
+            what = "a PostgreSQL URL names no file"
         elif scheme:
             what = f"the {scheme!r} scheme is not supported"
         else:
@@ -83,10 +117,12 @@ def sqlite_path(url: str, base_dir: Path) -> Path | None:
         raise ConfigError(
             [
                 Problem(
-                    f"{what}: only SQLite state stores are built in",
+                    f"{what}: the state store is a SQLite file or a PostgreSQL database",
                     key="state.url",
-                    expected="sqlite:///PATH",
-                    hint="a path relative to hub.toml, e.g. sqlite:///.hub/state.db",
+                    expected=_EXPECTED,
+                    hint="a path relative to hub.toml, e.g. sqlite:///.hub/state.db, or"
+                    " postgresql://USER@HOST:5432/DATABASE (the password in HUB_STATE__URL"
+                    " or PGPASSWORD)",
                 )
             ]
         )
@@ -103,8 +139,14 @@ def open_state_store(url: str, base_dir: Path) -> StateStore:
     ``sqlite:///.hub/state.db`` is relative to ``base_dir`` (the directory of
     hub.toml), ``sqlite:////var/lib/hub/state.db`` absolute, and
     ``sqlite:///:memory:`` a private in-memory store (tests). The parent
-    directory is created. Any other scheme is a :class:`~hub.errors.ConfigError`.
+    directory is created. ``postgresql://USER@HOST/DATABASE`` opens (and
+    migrates) a PostgreSQL database (:mod:`hub.state.postgres`). Any other
+    scheme is a :class:`~hub.errors.ConfigError`.
     """
+    if is_postgres_url(url):
+        from hub.state.postgres import PostgresStateStore
+
+        return PostgresStateStore(url)
     from hub.state.sqlite import SqliteStateStore
 
     path = sqlite_path(url, base_dir)
@@ -120,6 +162,10 @@ def state_file_problems(url: str, base_dir: Path) -> list[Problem]:
     created. ``hub validate`` reports these; sync refuses them the same way."""
     from hub.state.connection import check_state_file, state_error
 
+    if is_postgres_url(url):
+        from hub.state.postgres import database_problems
+
+        return database_problems(url)
     try:
         path = sqlite_path(url, base_dir)
     except ConfigError as error:

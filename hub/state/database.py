@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
 from hub.state.connection import immediate
@@ -60,6 +61,10 @@ class Database(Protocol):
         back when it raises."""
         ...
 
+    def transaction(self) -> AbstractContextManager[Writer]:
+        """One transaction, as a ``with`` block (committed when it ends)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -79,6 +84,9 @@ class SqliteDatabase:
     def write(self, work: Callable[[Writer], T]) -> T:
         with immediate(self.connection, self.lock) as db:
             return work(db)
+
+    def transaction(self) -> AbstractContextManager[Writer]:
+        return immediate(self.connection, self.lock)
 
     def close(self) -> None:
         with self.lock:

@@ -32,7 +32,7 @@ from hub.state.store import (
     RunStatus,
 )
 
-__all__ = ["QUARANTINE_KEPT", "SqlStateStore"]
+__all__ = ["CONFIRMED", "CONFIRM_COLUMNS", "QUARANTINE_KEPT", "SqlStateStore"]
 
 #: The most quarantined rows kept (the count is always complete).
 QUARANTINE_KEPT: Final = 100_000
@@ -47,10 +47,8 @@ _COLUMNS: Final = (
     " last_error, created_by_hub, failed_fingerprint"
 )
 
-_CONFIRM: Final = """
-INSERT INTO records (destination, object, key, fingerprint, failed_fingerprint,
-                     destination_id, status, attempts, last_error, created_by_hub, updated_run)
-VALUES (?, ?, ?, ?, NULL, ?, 'ok', 0, NULL, ?, ?)
+#: What a confirmation does to a record the store holds already.
+CONFIRMED: Final = """
 ON CONFLICT (destination, object, key) DO UPDATE SET
     fingerprint = excluded.fingerprint,
     failed_fingerprint = NULL,
@@ -63,6 +61,15 @@ ON CONFLICT (destination, object, key) DO UPDATE SET
                           THEN excluded.created_by_hub ELSE records.created_by_hub END,
     updated_run = excluded.updated_run
 """
+
+#: The columns a confirmation inserts.
+CONFIRM_COLUMNS: Final = """
+INSERT INTO records (destination, object, key, fingerprint, failed_fingerprint,
+                     destination_id, status, attempts, last_error, created_by_hub, updated_run)"""
+
+_CONFIRM: Final = (
+    CONFIRM_COLUMNS + "\nVALUES (?, ?, ?, ?, NULL, ?, 'ok', 0, NULL, ?, ?)" + CONFIRMED
+)
 
 _FAIL: Final = """
 INSERT INTO records (destination, object, key, fingerprint, failed_fingerprint,
