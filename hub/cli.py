@@ -692,21 +692,22 @@ def playbooks_run(
     _playbooks(config, as_of, dry_run=False, as_json=as_json)
 
 
-def _state_file(config: Path) -> Path:
-    """The state file of ``config`` (exit 2 for a URL that is not a SQLite file)."""
+def _state_file(config: Path) -> Path | str:
+    """The state file of ``config``, or its PostgreSQL URL (exit 2 for a URL
+    that is neither, or a store in memory)."""
     from hub.config import load_settings
-    from hub.state import sqlite_path
+    from hub.state import state_database
 
     try:
         settings = load_settings(config)
-        path = sqlite_path(settings.state.url, config.parent)
+        where = state_database(settings.state.url, config.parent)
     except ConfigError as error:
         _fail_config(error)
         raise  # not reached
-    if path is None:
+    if where is None:
         err.print("[red]state.url is sqlite:///:memory:: there is no file to check or back up.[/]")
         raise typer.Exit(EXIT_CONFIG)
-    return path
+    return where
 
 
 @state_app.command("check")
@@ -714,9 +715,10 @@ def state_check(config: ConfigOption = Path("hub.toml"), as_json: JsonOption = F
     """Integrity, schema version and counts of the state store (read-only).
 
     Exit 0 when sound, 3 when the file is damaged or from a newer hub."""
-    from hub.state.maintenance import check_state
+    from hub.state.maintenance import check_postgres, check_state
 
-    report = check_state(_state_file(config))
+    where = _state_file(config)
+    report = check_postgres(where) if isinstance(where, str) else check_state(where)
     data = dataclasses.asdict(report)
     if as_json:
         _emit_json(data)
@@ -744,10 +746,12 @@ def state_backup(
     path: Annotated[Path, typer.Argument(help="Where to write the copy (must not exist).")],
     config: ConfigOption = Path("hub.toml"),
 ) -> None:
-    """A consistent copy of the state store, safe while a daemon runs."""
-    from hub.state.maintenance import backup_state
+    """A consistent copy of the state store, safe while a daemon runs (a
+    PostgreSQL store: a pg_dump file, restored with pg_restore)."""
+    from hub.state.maintenance import backup_postgres, backup_state
 
-    size = backup_state(_state_file(config), path)
+    where = _state_file(config)
+    size = backup_postgres(where, path) if isinstance(where, str) else backup_state(where, path)
     console.print(f"backed up to {path} ({size:,} bytes)", markup=False, highlight=False)
 
 

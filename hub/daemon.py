@@ -61,7 +61,7 @@ from hub.observability import (
     parse_listen,
 )
 from hub.schedules import Schedule, format_duration
-from hub.state import RunStatus, sqlite_path
+from hub.state import RunStatus, state_database
 from hub.state.locks import LockHeartbeat, SyncLocks, lock_owner
 
 __all__ = ["Daemon", "SyncStatus"]
@@ -174,7 +174,7 @@ class Daemon:
         self._wake = threading.Event()
         self._reload_requested = threading.Event()
         self._held: dict[str, _Held] = {}
-        self._stores: dict[Path | None, SyncLocks] = {}
+        self._stores: dict[Path | str | None, SyncLocks] = {}
         self._stop_reason: str | None = None
         self.metrics = Metrics(self._last_success_samples)
         project = self._load()
@@ -223,7 +223,7 @@ class Daemon:
         return project
 
     def _store_for(self, project: Project) -> SyncLocks:
-        path = sqlite_path(project.settings.state.url, project.base_dir)
+        path = state_database(project.settings.state.url, project.base_dir)
         if path not in self._stores:
             if path is None:
                 log.warning(

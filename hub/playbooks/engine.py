@@ -439,11 +439,14 @@ def run_resolution(
 
 
 def open_playbook_store(settings: HubSettings, base_dir: Path, *, read_only: bool) -> PlaybookStore:
-    """The playbook tables in the state store's SQLite file (``[state] url``).
-    ``read_only`` (dry runs): a file that does not exist is not created."""
-    from hub.state import sqlite_path
+    """The playbook tables in the state store's SQLite file or PostgreSQL
+    database (``[state] url``). ``read_only`` (dry runs): a file that does not
+    exist is not created."""
+    from hub.state import state_database
 
-    path = sqlite_path(settings.state.url, base_dir)
+    path = state_database(settings.state.url, base_dir)
+    if isinstance(path, str):  # PostgreSQL
+        return PlaybookStore(path)
     if path is None or (read_only and not path.exists()):
         return PlaybookStore(None)
     path.parent.mkdir(parents=True, exist_ok=True)

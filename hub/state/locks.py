@@ -1,7 +1,8 @@
 """Coordination of daemons sharing a state store: sync locks and schedule marks.
 
-Two tables in the state store's SQLite file, beside (and independent of) the
-store's own schema (created with ``IF NOT EXISTS``, no schema version)::
+Two tables in the state store's database (its SQLite file, or its PostgreSQL
+database), beside (and independent of) the store's own schema (created with
+``IF NOT EXISTS``, no schema version)::
 
     sync_locks(name, owner, acquired_at, heartbeat_at, expires_at)
         -- one row per held lock; times are epoch seconds (wall clock)
@@ -10,7 +11,8 @@ store's own schema (created with ``IF NOT EXISTS``, no schema version)::
 
 **Locks.** :meth:`SyncLocks.acquire` takes a set of names (the daemon locks
 ``destination:NAME`` for each destination of a sync) all at once or not at
-all, in one ``BEGIN IMMEDIATE`` transaction, so two daemons never run the same
+all, in one transaction that writers take one at a time (SQLite's ``BEGIN
+IMMEDIATE``; a PostgreSQL advisory lock), so two daemons never run the same
 destination together. A holder renews its locks (:meth:`SyncLocks.renew`,
 the heartbeat) well within ``ttl``; a lock whose holder stopped renewing (a
 crashed or frozen daemon) expires ``ttl`` seconds after its last heartbeat and
@@ -22,15 +24,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Final
 
-from hub.state.connection import connect, immediate
+from hub.state.connection import connect
+from hub.state.database import Database, SqliteDatabase, Writer
+from hub.state.schema import ddl
 
 __all__ = ["LockHeartbeat", "LockHolder", "ScheduleMark", "SyncLocks"]
 
@@ -41,18 +45,18 @@ _SCHEMA = (
     CREATE TABLE IF NOT EXISTS sync_locks (
         name TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
-        acquired_at REAL NOT NULL,
-        heartbeat_at REAL NOT NULL,
-        expires_at REAL NOT NULL
+        acquired_at {real} NOT NULL,
+        heartbeat_at {real} NOT NULL,
+        expires_at {real} NOT NULL
     )
     """,
     """
     CREATE TABLE IF NOT EXISTS sync_schedule (
         sync TEXT PRIMARY KEY,
-        last_started REAL,
-        last_finished REAL,
+        last_started {real},
+        last_finished {real},
         last_status TEXT,
-        last_success REAL
+        last_success {real}
     )
     """,
 )
@@ -102,14 +106,19 @@ def _dead_here(owner: str) -> bool:
     return False
 
 
-def _create(db: sqlite3.Connection) -> None:
+#: The advisory lock PostgreSQL writers of these tables take ("hublocks").
+_LOCKS_WRITER: Final = 0x6875626C6F636B73
+
+
+def _create(db: Any, dialect: Any = "sqlite") -> None:
     for statement in _SCHEMA:
-        db.execute(statement)
+        db.execute(ddl(statement, dialect))
 
 
 class SyncLocks:
     """Locks and schedule marks in the SQLite file at ``path`` (``None``: in
-    memory, this process only). Thread-safe; ``clock`` gives epoch seconds."""
+    memory, this process only), or in the PostgreSQL database at a
+    ``postgresql://`` URL. Thread-safe; ``clock`` gives epoch seconds."""
 
     def __init__(
         self,
@@ -118,25 +127,35 @@ class SyncLocks:
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
     ) -> None:
+        from hub.state.postgres import PostgresDatabase, is_postgres_url
+
+        self._clock = clock
+        self.path: Path | None = None
+        self._sql: Database
+        if isinstance(path, str) and is_postgres_url(path):
+            self._sql = PostgresDatabase(
+                path,
+                setup=lambda connection: _create(connection, "postgresql"),
+                serialize=_LOCKS_WRITER,
+            )
+            return
         target = ":memory:" if path is None else str(path)
         self.path = None if target == ":memory:" else Path(target)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._clock = clock
-        self._lock = threading.RLock()
-        self._db = connect(
+        lock = threading.RLock()
+        db = connect(
             path, busy_timeout=busy_timeout, pragmas=("synchronous = NORMAL",), setup=_create
         )
+        self._sql = SqliteDatabase(db, lock)
 
     # -- plumbing -------------------------------------------------------------
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], object]) -> object:
-        with immediate(self._db, self._lock) as db:
-            return work(db)
+    def _transaction(self, work: Callable[[Writer], object]) -> object:
+        return self._sql.write(work)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
     def __enter__(self) -> SyncLocks:
         return self
@@ -163,7 +182,7 @@ class SyncLocks:
         wanted = sorted(set(names))
         now = self._clock()
 
-        def work(db: sqlite3.Connection) -> tuple[bool, list[LockHolder]]:
+        def work(db: Writer) -> tuple[bool, list[LockHolder]]:
             blocking: list[LockHolder] = []
             expired: list[LockHolder] = []
             for name in wanted:
@@ -200,7 +219,7 @@ class SyncLocks:
         wanted = sorted(set(names))
         now = self._clock()
 
-        def work(db: sqlite3.Connection) -> list[str]:
+        def work(db: Writer) -> list[str]:
             lost = []
             for name in wanted:
                 cursor = db.execute(
@@ -220,7 +239,7 @@ class SyncLocks:
         """Give back ``owner``'s locks of ``names`` (others' are left alone)."""
         rows = [(name, owner) for name in sorted(set(names))]
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: Writer) -> None:
             db.executemany("DELETE FROM sync_locks WHERE name = ? AND owner = ?", rows)
 
         self._transaction(work)
@@ -228,24 +247,23 @@ class SyncLocks:
     def release_all(self, owner: str) -> None:
         """Give back every lock ``owner`` holds (on exit)."""
 
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: Writer) -> None:
             db.execute("DELETE FROM sync_locks WHERE owner = ?", (owner,))
 
         self._transaction(work)
 
     def holders(self) -> list[LockHolder]:
         """Every lock row, expired or not, by name."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT name, owner, acquired_at, heartbeat_at, expires_at"
-                " FROM sync_locks ORDER BY name"
-            ).fetchall()
+        rows = self._sql.read(
+            "SELECT name, owner, acquired_at, heartbeat_at, expires_at"
+            " FROM sync_locks ORDER BY name"
+        )
         return [LockHolder(*row) for row in rows]
 
     # -- schedule marks -------------------------------------------------------
 
     def mark_started(self, sync: str, at: float) -> None:
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: Writer) -> None:
             db.execute(
                 "INSERT INTO sync_schedule (sync, last_started) VALUES (?, ?)"
                 " ON CONFLICT (sync) DO UPDATE SET last_started = excluded.last_started",
@@ -255,7 +273,7 @@ class SyncLocks:
         self._transaction(work)
 
     def mark_finished(self, sync: str, at: float, status: str, *, success: bool) -> None:
-        def work(db: sqlite3.Connection) -> None:
+        def work(db: Writer) -> None:
             db.execute(
                 "INSERT INTO sync_schedule (sync, last_finished, last_status, last_success)"
                 " VALUES (?, ?, ?, ?)"
@@ -269,13 +287,12 @@ class SyncLocks:
 
     def mark(self, sync: str) -> ScheduleMark | None:
         """What the store remembers of ``sync``, ``None`` if it never ran."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT sync, last_started, last_finished, last_status, last_success"
-                " FROM sync_schedule WHERE sync = ?",
-                (sync,),
-            ).fetchone()
-        return None if row is None else ScheduleMark(*row)
+        rows = self._sql.read(
+            "SELECT sync, last_started, last_finished, last_status, last_success"
+            " FROM sync_schedule WHERE sync = ?",
+            (sync,),
+        )
+        return ScheduleMark(*rows[0]) if rows else None
 
 
 class LockHeartbeat:

@@ -1,10 +1,13 @@
-"""Looking after the state file: ``hub state check`` and ``hub state backup``.
+"""Looking after the state store: ``hub state check`` and ``hub state backup``.
 
-Both open the file read-only and never create, migrate or change it. The
-backup uses SQLite's online backup API from a read transaction, so it is a
-consistent copy even while a daemon writes (WAL readers do not block writers,
-nor writers them); the copy is written beside its destination and renamed
-into place, so a half-written backup never has the final name.
+Both read only and never create, migrate or change the store. For a SQLite
+file, the backup uses SQLite's online backup API from a read transaction, so
+it is a consistent copy even while a daemon writes (WAL readers do not block
+writers, nor writers them). For PostgreSQL, :func:`backup_postgres` runs
+``pg_dump`` (one snapshot of the database, also safe while daemons write) and
+:func:`check_postgres` checks in a read-only transaction. Either copy is
+written beside its destination and renamed into place, so a half-written
+backup never has the final name.
 """
 
 from __future__ import annotations
@@ -126,4 +129,145 @@ def backup_state(path: Path, target: Path) -> int:
         partial.unlink(missing_ok=True)
         reason = f"cannot be written ({error.strerror})"
         raise state_error(target, reason, "choose a writable path", refused=False) from None
+    return target.stat().st_size
+
+
+# -- PostgreSQL ---------------------------------------------------------------------
+
+#: The hub's own consistency checks on a PostgreSQL store (the server checks
+#: its pages itself): each query counts the rows that break one rule.
+_POSTGRES_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "records with an unknown status",
+        "SELECT count(*) FROM records WHERE status NOT IN ('pending', 'ok', 'failed', 'deleted')",
+    ),
+    (
+        "confirmed records without a fingerprint",
+        "SELECT count(*) FROM records WHERE status = 'ok' AND fingerprint IS NULL",
+    ),
+    (
+        "runs with an unknown status",
+        "SELECT count(*) FROM runs WHERE status NOT IN"
+        " ('running', 'succeeded', 'partial', 'failed', 'interrupted')",
+    ),
+)
+
+
+def check_postgres(url: str) -> StateReport:
+    """Schema version, consistency and counts of the PostgreSQL store at
+    ``url``, in one read-only transaction (it creates and migrates nothing);
+    :class:`StateStoreError` when the database cannot be reached."""
+    from hub.state.postgres import _driver, driver_error, schema_version, shown_url
+
+    psycopg = _driver()
+    shown = shown_url(url)
+    try:
+        with psycopg.connect(url, connect_timeout=10, application_name="connector-hub") as db:
+            db.read_only = True
+            version = schema_version(db)
+            size = int(db.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+            tables = {
+                str(row[0])
+                for row in db.execute(
+                    "SELECT table_name FROM information_schema.tables"
+                    " WHERE table_schema = ANY (current_schemas(false))"
+                )
+            }
+            findings: list[str] = []
+            if "records" in tables and "runs" in tables:
+                for rule, query in _POSTGRES_RULES:
+                    broken = int(db.execute(query).fetchone()[0])
+                    if broken:
+                        findings.append(f"{broken} {rule}")
+            report = StateReport(shown, True, version, SCHEMA_VERSION, findings or ["ok"], size)
+            if "records" in tables:
+                for destination, status, count in db.execute(
+                    "SELECT destination, status, count(*) FROM records"
+                    " GROUP BY destination, status ORDER BY destination, status"
+                ):
+                    report.records.setdefault(destination, {})[status] = count
+            if "runs" in tables:
+                report.runs = int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+            if "sync_locks" in tables:
+                for name, owner in db.execute("SELECT name, owner FROM sync_locks ORDER BY name"):
+                    report.locks[str(name)] = str(owner)
+    except psycopg.Error as error:
+        raise driver_error(shown, error, refused=False) from None
+    if version == 0:
+        report.problems.append("the database holds no state store (no sync has run on it yet)")
+    if report.integrity != ["ok"]:
+        report.problems.append("consistency check failed: " + "; ".join(report.integrity))
+    if version > SCHEMA_VERSION:
+        report.problems.append(
+            f"schema version {version} is newer than this hub's {SCHEMA_VERSION}: upgrade the hub"
+        )
+    report.ok = not report.problems
+    return report
+
+
+def backup_postgres(url: str, target: Path) -> int:
+    """A consistent dump of the PostgreSQL store at ``url`` into ``target``
+    (``pg_dump --format=custom``: one snapshot, safe while daemons write);
+    returns its size in bytes. Refuses to overwrite. The password goes to
+    ``pg_dump`` in its environment, never on its command line.
+
+    Restore with ``pg_restore --clean --if-exists --no-owner -d URL FILE``."""
+    import shutil
+    import subprocess
+
+    from hub.errors import Problem, StateStoreError
+    from hub.redaction import redact
+    from hub.state.postgres import _driver, shown_url
+
+    if target.exists():
+        raise state_error(
+            target,
+            "already exists",
+            "choose a new backup path (a backup never overwrites)",
+            refused=False,
+        )
+    dump = shutil.which("pg_dump")
+    if dump is None:
+        raise StateStoreError(
+            Problem(
+                "pg_dump is not installed, so the PostgreSQL state store cannot be dumped",
+                key="state.url",
+                hint="install the PostgreSQL client (Debian: apt-get install postgresql-client),"
+                " of the server's major version or newer",
+            )
+        )
+    psycopg = _driver()
+    parts = psycopg.conninfo.conninfo_to_dict(url)
+    password = parts.pop("password", None)
+    environment = dict(os.environ)
+    if password is not None:
+        environment["PGPASSWORD"] = str(password)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    result = subprocess.run(
+        [
+            dump,
+            "--format=custom",
+            "--no-owner",
+            f"--file={partial}",
+            f"--dbname={psycopg.conninfo.make_conninfo(**parts)}",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        said = redact(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "")
+        raise StateStoreError(
+            Problem(
+                f"the PostgreSQL state store {shown_url(url)} could not be dumped"
+                f" (pg_dump: {said})",
+                key="state.url",
+                hint="check the server and the login, and that pg_dump is of the server's"
+                " major version or newer",
+            )
+        )
+    os.replace(partial, target)
     return target.stat().st_size

@@ -1,7 +1,8 @@
 """Playbook state: entries, planned phases and action executions.
 
-Tables in the state store's SQLite file, beside (and independent of) the sync
-store's schema (created ``IF NOT EXISTS``)::
+Tables in the state store's database (its SQLite file or PostgreSQL
+database), beside (and independent of) the sync store's schema (created ``IF
+NOT EXISTS``)::
 
     playbook_entries(id, playbook, account_id, entered_at, status, exited_at)
         -- status: active, goal_reached, timed_out
@@ -21,7 +22,6 @@ idempotency ``key`` and never plans again.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -29,16 +29,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
-from hub.state.connection import connect, immediate
+from hub.state.connection import connect
+from hub.state.database import Database, SqliteDatabase, Writer
+from hub.state.schema import ddl
 
 __all__ = ["ActionRow", "EntryRow", "NewAction", "PlaybookStore"]
 
 _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS playbook_entries (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id {serial},
         playbook TEXT NOT NULL,
         account_id TEXT NOT NULL,
         entered_at TEXT NOT NULL,
@@ -164,21 +166,35 @@ def _action(row: tuple[Any, ...]) -> ActionRow:
     )
 
 
-def _create(db: sqlite3.Connection) -> None:
+#: The advisory lock PostgreSQL writers of these tables take ("hubplays").
+_PLAYBOOK_WRITER: Final = 0x687562706C617973
+
+
+def _create(db: Any, dialect: Any = "sqlite") -> None:
     for statement in _SCHEMA:
-        db.execute(statement)
+        db.execute(ddl(statement, dialect))
 
 
 class PlaybookStore:
-    """Playbook state in one SQLite file (``None``: private, in memory)."""
+    """Playbook state in one SQLite file (``None``: private, in memory), or
+    in the PostgreSQL database at a ``postgresql://`` URL."""
 
     def __init__(self, path: Path | str | None, *, busy_timeout: float = 30.0) -> None:
+        from hub.state.postgres import PostgresDatabase, is_postgres_url
+
+        self.path: Path | None = None
+        self._sql: Database
+        if isinstance(path, str) and is_postgres_url(path):
+            self._sql = PostgresDatabase(
+                path,
+                setup=lambda connection: _create(connection, "postgresql"),
+                serialize=_PLAYBOOK_WRITER,
+            )
+            return
         target = ":memory:" if path is None else str(path)
         self.path = None if target == ":memory:" else Path(target)
-        self._lock = threading.RLock()
-        self._db = connect(
-            path, busy_timeout=busy_timeout, pragmas=("foreign_keys = ON",), setup=_create
-        )
+        db = connect(path, busy_timeout=busy_timeout, pragmas=("foreign_keys = ON",), setup=_create)
+        self._sql = SqliteDatabase(db, threading.RLock())
 
     def __enter__(self) -> PlaybookStore:
         return self
@@ -192,11 +208,10 @@ class PlaybookStore:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return immediate(self._db, self._lock)
+    def _transaction(self) -> AbstractContextManager[Writer]:
+        return self._sql.transaction()
 
     # -- reads -------------------------------------------------------------------
 
@@ -209,30 +224,26 @@ class PlaybookStore:
         if status is not None:
             sql += " AND status = ?"
             args.append(status)
-        with self._lock:
-            return [_entry(row) for row in self._db.execute(sql + " ORDER BY id", args)]
+        return [_entry(row) for row in self._sql.read(sql + " ORDER BY id", args)]
 
     def latest_entries(self, playbook: str) -> dict[str, EntryRow]:
         """Each account's latest entry into ``playbook``."""
         return {entry.account_id: entry for entry in self.entries(playbook)}
 
     def phase_planned(self, entry_id: int, phase: str) -> bool:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM playbook_phases WHERE entry_id = ? AND phase = ?",
-                (entry_id, phase),
-            ).fetchone()
-        return row is not None
+        rows = self._sql.read(
+            "SELECT 1 FROM playbook_phases WHERE entry_id = ? AND phase = ?", (entry_id, phase)
+        )
+        return bool(rows)
 
     def subject_done(self, playbook: str, phase: str, index: int, subject: str) -> bool:
         """True when an action was ever recorded for this subject (any entry)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM playbook_actions WHERE playbook = ? AND phase = ?"
-                " AND action_index = ? AND subject = ? LIMIT 1",
-                (playbook, phase, index, subject),
-            ).fetchone()
-        return row is not None
+        rows = self._sql.read(
+            "SELECT 1 FROM playbook_actions WHERE playbook = ? AND phase = ?"
+            " AND action_index = ? AND subject = ? LIMIT 1",
+            (playbook, phase, index, subject),
+        )
+        return bool(rows)
 
     def actions(self, playbook: str | None = None, status: str | None = None) -> list[ActionRow]:
         sql = f"SELECT {_ACTION_COLUMNS} FROM playbook_actions WHERE 1 = 1"
@@ -244,19 +255,18 @@ class PlaybookStore:
             sql += " AND status = ?"
             args.append(status)
         sql += " ORDER BY entry_id, phase, action_index, subject"
-        with self._lock:
-            return [_action(row) for row in self._db.execute(sql, args)]
+        return [_action(row) for row in self._sql.read(sql, args)]
 
     # -- writes ------------------------------------------------------------------
 
     def enter(self, playbook: str, account_id: str, at: datetime) -> int:
         with self._transaction() as db:
-            cursor = db.execute(
+            row = db.execute(
                 "INSERT INTO playbook_entries (playbook, account_id, entered_at, status)"
-                " VALUES (?, ?, ?, 'active')",
+                " VALUES (?, ?, ?, 'active') RETURNING id",
                 (playbook, account_id, _iso(at)),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchall()[0]
+            return int(row[0])
 
     def exit(self, entry_id: int, status: str, at: datetime) -> None:
         with self._transaction() as db:

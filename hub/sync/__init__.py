@@ -88,7 +88,16 @@ from hub.projections.resolver import collection_paused
 from hub.records import AccountsChunk, ContactsChunk, LinksChunk, ProjectionChunk
 from hub.redaction import register_settings
 from hub.sources.cache import ColumnsCache, KnownFile
-from hub.state import InputSnapshot, RunStatus, StateStore, open_state_store, sqlite_path
+from hub.state import (
+    InputSnapshot,
+    RunStatus,
+    StateStore,
+    is_postgres_url,
+    local_state_dir,
+    open_state_store,
+    sqlite_path,
+    state_database,
+)
 from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 from hub.sync.delta import (
     DeltaScope,
@@ -301,7 +310,7 @@ def open_store(settings: HubSettings, base_dir: Path, *, read_only: bool = False
     that does not exist yet is not created (an empty in-memory store stands in).
     """
     url = settings.state.url
-    if read_only:
+    if read_only and not is_postgres_url(url):
         path = sqlite_path(url, base_dir)
         if path is None or not path.exists():
             from hub.state.sqlite import SqliteStateStore
@@ -741,9 +750,10 @@ def _columns_cache(project: Project, files: SourceFiles | None) -> ColumnsCache 
 
 def _digests_dir(project: Project) -> Path | None:
     """Where the entity digests of delta runs are kept: ``inputs/`` beside the
-    state file (``None`` for an in-memory store: no delta runs)."""
-    path = sqlite_path(project.settings.state.url, project.base_dir)
-    return None if path is None else path.parent / "inputs"
+    state file, or in ``.hub/`` beside hub.toml for a PostgreSQL store
+    (``None`` for an in-memory store: no delta runs)."""
+    directory = local_state_dir(project.settings.state.url, project.base_dir)
+    return None if directory is None else directory / "inputs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -896,11 +906,11 @@ class _DestinationLocks:
     ) -> _DestinationLocks | None:
         if owner is None:
             return None
-        path = sqlite_path(project.settings.state.url, project.base_dir)
-        if path is None:  # in memory: nobody else can see this store
+        where = state_database(project.settings.state.url, project.base_dir)
+        if where is None:  # in memory: nobody else can see this store
             return None
         ttl = project.settings.daemon.lock_ttl
-        locks = SyncLocks(path)
+        locks = SyncLocks(where)
         names = [f"destination:{name}" for name in destinations]
         taken, holders = locks.acquire(names, owner, ttl)
         if not taken:

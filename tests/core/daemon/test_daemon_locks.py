@@ -1,6 +1,7 @@
 """Sync locks in the state store: one holder at a time, all or none, expiry
 of a crashed holder's lock, and two processes (and two daemons) never running
-the same sync together."""
+the same sync together. The lock tests run on both backends: a SQLite file
+and a PostgreSQL database (a real server, ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
 from daemon_support import make_project
 
 from hub.daemon import Daemon
@@ -28,8 +30,13 @@ class FakeClock:
         return self.now
 
 
-def test_one_holder_at_a_time_and_all_or_none(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+@pytest.fixture
+def path(state_database: Path | str) -> Path | str:
+    """Where the locks live: a SQLite file's path, or a PostgreSQL URL."""
+    return state_database
+
+
+def test_one_holder_at_a_time_and_all_or_none(path: Path | str) -> None:
     with SyncLocks(path) as a, SyncLocks(path) as b:
         assert a.acquire(["destination:crm"], "A", ttl=30) == (True, [])
         ok, holders = b.acquire(["destination:crm"], "B", ttl=30)
@@ -52,9 +59,10 @@ def test_one_holder_at_a_time_and_all_or_none(tmp_path: Path) -> None:
         assert a.holders() == []
 
 
-def test_a_crashed_holders_lock_expires_and_the_holder_learns_it_lost_it(tmp_path: Path) -> None:
+def test_a_crashed_holders_lock_expires_and_the_holder_learns_it_lost_it(
+    path: Path | str,
+) -> None:
     clock = FakeClock()
-    path = tmp_path / "state.db"
     with SyncLocks(path, clock=clock) as a, SyncLocks(path, clock=clock) as b:
         assert a.acquire(["destination:crm"], "A", ttl=10)[0]
         clock.now += 9
@@ -67,8 +75,8 @@ def test_a_crashed_holders_lock_expires_and_the_holder_learns_it_lost_it(tmp_pat
         assert a.renew(["destination:crm"], "A", ttl=10) == ["destination:crm"]
 
 
-def test_schedule_marks(tmp_path: Path) -> None:
-    with SyncLocks(tmp_path / "state.db") as locks:
+def test_schedule_marks(path: Path | str) -> None:
+    with SyncLocks(path) as locks:
         assert locks.mark("crm") is None
         locks.mark_started("crm", 100.0)
         locks.mark_finished("crm", 101.0, "succeeded", success=True)
@@ -107,10 +115,9 @@ open(out, "w").write(json.dumps(spans))
 """
 
 
-def test_two_processes_never_hold_the_same_lock_together(tmp_path: Path) -> None:
+def test_two_processes_never_hold_the_same_lock_together(path: Path | str, tmp_path: Path) -> None:
     script = tmp_path / "holder.py"
     script.write_text(HOLDER)
-    path = tmp_path / "state.db"
     SyncLocks(path).close()
     processes = [
         subprocess.Popen(

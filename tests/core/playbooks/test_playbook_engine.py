@@ -18,11 +18,14 @@ def _connect(destinations: dict[str, Recorder]):  # type: ignore[no-untyped-def]
     return lambda name: destinations[name]
 
 
-def test_entry_goal_and_timeout_run_every_action_once(tmp_path: Path, clock: Clock) -> None:
+def test_entry_goal_and_timeout_run_every_action_once(
+    tmp_path: Path, clock: Clock, state_database: Path | str
+) -> None:
+    """On both backends of the state: a SQLite file, a PostgreSQL database."""
     playbooks, graph = load(write_project(tmp_path))
     hubspot, slack = Recorder("hubspot"), Recorder("slack")
     connect = _connect({"hubspot": hubspot, "slack": slack})
-    store = PlaybookStore(tmp_path / "state.db")
+    store = PlaybookStore(state_database)
 
     report = run_playbooks(playbooks, graph, store, clock, connect=connect)
     assert sorted(a for _, a in report.entered) == ["acc_neuralink", "acc_tesla"]  # not xAI (0.75)
@@ -97,19 +100,19 @@ class CrashingRecorder(Recorder):
 
 
 def test_a_crash_between_send_and_confirm_resends_the_same_keys_once(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, state_database: Path | str
 ) -> None:
     playbooks, graph = load(write_project(tmp_path))
     hubspot, slack = CrashingRecorder("hubspot"), Recorder("slack")
     connect = _connect({"hubspot": hubspot, "slack": slack})
-    store = PlaybookStore(tmp_path / "state.db")
+    store = PlaybookStore(state_database)
     with pytest.raises(Crash):
         run_playbooks(playbooks, graph, store, clock, connect=connect)
     store.close()
     first = [r.key for r in hubspot.received]
     assert len(first) == 4
-    # Restart: a new process, a new store on the same file.
-    store = PlaybookStore(tmp_path / "state.db")
+    # Restart: a new process, a new store on the same file (database).
+    store = PlaybookStore(state_database)
     assert {row.status for row in store.actions() if row.destination == "hubspot"} == {"pending"}
     report = run_playbooks(playbooks, graph, store, clock, connect=connect)
     assert report.entered == []  # not planned again
