@@ -62,6 +62,7 @@ from hub.observability import (
 )
 from hub.schedules import Schedule, format_duration
 from hub.state import RunStatus, state_database
+from hub.state.budgets import open_ledger
 from hub.state.locks import LockHeartbeat, SyncLocks, lock_owner
 
 __all__ = ["Daemon", "SyncStatus"]
@@ -181,10 +182,14 @@ class Daemon:
         self.project = project
         # Rate-limit waits wake on a stop, and a wait past sync.max_retry_after
         # ends the run rate-limited instead of holding the lock for hours.
+        # On a PostgreSQL state, the credentials' budgets are the fleet's
+        # (hub.state.budgets): kept in the database the daemon starts with.
+        self._ledger = open_ledger(project.settings.state.url)
         self.budgets = BudgetRegistry(
             sleep=self._sleep,
             max_wait=project.settings.sync.max_retry_after,
             should_stop=self._stop.is_set,
+            ledger=self._ledger,
         )
         self._locks = self._store_for(project)
         self.alerter = Alerter(
@@ -483,6 +488,8 @@ class Daemon:
         if not still:
             for store in self._stores.values():
                 store.close()
+            if self._ledger is not None:
+                self._ledger.close()
         log.info("daemon.stopped", exit_code=code)
         return code
 

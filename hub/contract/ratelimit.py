@@ -13,6 +13,12 @@ A daily quota that runs out raises :class:`QuotaExhausted`: waiting a day
 inside a sync run helps no one, so it stops the run for every destination
 sharing the credential, naming the quota.
 
+Several processes (a fleet of daemons on one PostgreSQL state) share a
+credential's budget through a :class:`BudgetLedger`: the requests of the
+window, the daily count, a 429's pause and what the destination last said is
+left are kept there (:class:`hub.state.budgets.DatabaseLedger`), and every
+process's :class:`SharedCredentialBudget` takes its requests from it.
+
 :class:`BudgetRegistry` hands out one budget per (destination type,
 credential id). A destination learns its credential id only once built, so its
 :class:`~hub.contract.destination.DestinationContext` carries a :class:`BudgetHandle`
@@ -21,23 +27,26 @@ that the engine binds to the shared budget right after the factory returns.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from hub.contract.capabilities import RateLimit
 from hub.contract.destination import FatalDestinationError
 
 __all__ = [
     "BudgetHandle",
+    "BudgetLedger",
     "BudgetRegistry",
     "BudgetStats",
     "CredentialBudget",
     "MeteredBudget",
     "QuotaExhausted",
+    "SharedCredentialBudget",
 ]
 
 #: Seconds in the day a daily quota counts over (the local count; the
@@ -256,6 +265,110 @@ class CredentialBudget:
             self._daily_left = self._daily_quota
 
 
+class BudgetLedger(Protocol):
+    """Where budgets shared by several processes keep their counts.
+
+    ``budget`` names one credential's budget (``"hubspot:3f2a…"``); every
+    method is atomic across the processes sharing the ledger."""
+
+    def take(
+        self,
+        budget: str,
+        requests: int,
+        *,
+        capacity: int | None,
+        window: float,
+        daily_quota: int | None,
+    ) -> float:
+        """Take ``requests`` now if they fit (returns 0.0), or nothing and the
+        seconds to wait before asking again; ``math.inf`` when the daily quota
+        left cannot cover them."""
+        ...
+
+    def pause(self, budget: str, seconds: float) -> None:
+        """Nobody sends on ``budget`` for ``seconds`` (a 429's ``Retry-After``)."""
+        ...
+
+    def observe(
+        self,
+        budget: str,
+        *,
+        remaining: int | None,
+        reset_after: float | None,
+        window: float,
+        daily_remaining: int | None,
+    ) -> None:
+        """What a response said is left in its window (until ``reset_after``
+        seconds, default ``window``), and of the day."""
+        ...
+
+
+class SharedCredentialBudget(CredentialBudget):
+    """A :class:`CredentialBudget` whose counts live in a :class:`BudgetLedger`,
+    shared with the other processes using the same credential: the sliding
+    window, the daily quota, pauses and the destination's own counts hold for
+    all of them together. The declared limit (and what responses narrow it to)
+    and the statistics stay this process's."""
+
+    def __init__(
+        self,
+        limit: RateLimit | None,
+        ledger: BudgetLedger,
+        key: str,
+        **options: Any,
+    ) -> None:
+        super().__init__(limit, **options)
+        self._ledger = ledger
+        self._key = key
+
+    def observe(
+        self,
+        *,
+        limit: int | None = None,
+        remaining: int | None = None,
+        reset_after: float | None = None,
+        daily_remaining: int | None = None,
+    ) -> None:
+        super().observe(limit=limit)
+        if remaining is not None or daily_remaining is not None:
+            self._ledger.observe(
+                self._key,
+                remaining=remaining,
+                reset_after=reset_after,
+                window=self._window or DEFAULT_RESET,
+                daily_remaining=daily_remaining,
+            )
+
+    def pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._ledger.pause(self._key, seconds)
+
+    def _acquire(self, requests: int) -> None:
+        while True:
+            with self._lock:
+                capacity, window = self._capacity, self._window
+            wait = self._ledger.take(
+                self._key,
+                requests,
+                capacity=capacity,
+                window=window,
+                daily_quota=self._daily_quota,
+            )
+            if wait == math.inf:
+                raise QuotaExhausted(self.name, self._daily_quota)
+            with self._lock:
+                if wait <= 0:
+                    self._requests += requests
+                    return
+                if self._max_wait is not None and wait > self._max_wait:
+                    raise WaitRefused(wait, stopped=False)
+                if self._should_stop is not None and self._should_stop():
+                    raise WaitRefused(wait, stopped=True)
+                self._waits += 1
+                self._waited += wait
+            self._sleep(wait)
+
+
 class BudgetHandle:
     """The budget a destination gets in its context before its credential is known.
 
@@ -321,6 +434,9 @@ class BudgetRegistry:
     :param clock: and ``sleep``, passed to every budget (tests inject fakes).
     :param max_wait: and ``should_stop``, passed to every budget (see
         :class:`CredentialBudget`).
+    :param ledger: where the budgets of a declared limit keep their counts,
+        shared with other processes (:class:`SharedCredentialBudget`); ``None``:
+        in this process only.
     """
 
     def __init__(
@@ -330,7 +446,9 @@ class BudgetRegistry:
         sleep: Callable[[float], None] = time.sleep,
         max_wait: float | None = None,
         should_stop: Callable[[], bool] | None = None,
+        ledger: BudgetLedger | None = None,
     ) -> None:
+        self.ledger = ledger
         self.clock = clock
         self.sleep = sleep
         self.max_wait = max_wait
@@ -346,14 +464,18 @@ class BudgetRegistry:
             key = (destination_type, credential_id)
             found = self._budgets.get(key)
             if found is None:
-                found = CredentialBudget(
-                    limit,
-                    name=f"{destination_type} credential {credential_id or '(default)'}",
-                    clock=self.clock,
-                    sleep=self.sleep,
-                    max_wait=self.max_wait,
-                    should_stop=self.should_stop,
-                )
+                options: dict[str, Any] = {
+                    "name": f"{destination_type} credential {credential_id or '(default)'}",
+                    "clock": self.clock,
+                    "sleep": self.sleep,
+                    "max_wait": self.max_wait,
+                    "should_stop": self.should_stop,
+                }
+                if self.ledger is not None and limit is not None:
+                    ledger_key = f"{destination_type}:{credential_id}"
+                    found = SharedCredentialBudget(limit, self.ledger, ledger_key, **options)
+                else:
+                    found = CredentialBudget(limit, **options)
                 self._budgets[key] = found
             return found
 

@@ -98,6 +98,7 @@ from hub.state import (
     sqlite_path,
     state_database,
 )
+from hub.state.budgets import DatabaseLedger, open_ledger
 from hub.state.locks import LockHeartbeat, LockHolder, SyncLocks
 from hub.sync.delta import (
     DeltaScope,
@@ -625,6 +626,7 @@ def sync(
             held.release()
         raise
     runs: list[DestinationRun] = []
+    ledger: DatabaseLedger | None = None
     try:
         # Again under the locks: another sync may have run since the first look.
         skips = _skips(store, {name: tokens[name] for name in candidates}, moment)
@@ -651,11 +653,16 @@ def sync(
         sleep = options.sleep
         if should_stop is not None and sleep is time.sleep:
             sleep = _stoppable_sleep(should_stop)
-        budgets = options.budgets or BudgetRegistry(
-            sleep=sleep,
-            max_wait=project.settings.sync.max_retry_after,
-            should_stop=should_stop,
-        )
+        budgets = options.budgets
+        if budgets is None:
+            # On a PostgreSQL state, the credentials' budgets are the fleet's.
+            ledger = open_ledger(project.settings.state.url)
+            budgets = BudgetRegistry(
+                sleep=sleep,
+                max_wait=project.settings.sync.max_retry_after,
+                should_stop=should_stop,
+                ledger=ledger,
+            )
         # What every destination's run reads: the options, with the stop and sleep
         # that the locks and the budget's waits honour.
         running = dataclasses.replace(
@@ -681,6 +688,8 @@ def sync(
         _keep_snapshots(store, runs, configs, tokens, files, resolution, skips, moment, digests_dir)
     finally:
         store.close()
+        if ledger is not None:
+            ledger.close()
         if held is not None:
             held.release()
     return runs
