@@ -656,7 +656,7 @@ class Daemon:
         options = RunOptions(
             destinations=destinations,
             budgets=self.budgets,
-            should_stop=lambda: self._stop.is_set() or entry.lost.is_set(),
+            should_stop=lambda: self._stop.is_set() or entry.heartbeat.expired(),
             sleep=self._sleep,
         )
         # The loaded project, not hub.toml again: the daemon keeps running its

@@ -300,7 +300,13 @@ class LockHeartbeat:
     its own, whatever the holder is doing (a long request, a rate-limit wait).
     Should they be lost all the same (the process was frozen past ``ttl`` and
     another took them over), :attr:`lost` is set, ``on_lost`` told which, and the
-    beating stops: the holder sends nothing more. :meth:`stop` ends it."""
+    beating stops: the holder sends nothing more. :meth:`stop` ends it.
+
+    The locks are taken just before the heartbeat starts. :meth:`expired`
+    tells the holder, before each batch it sends, whether ``ttl`` has passed
+    since the last renewal that held: then another process may hold the locks
+    now, and a process thawed after a SIGSTOP must not send its next batch in
+    the moment before its heartbeat finds out."""
 
     def __init__(
         self,
@@ -318,17 +324,28 @@ class LockHeartbeat:
         self.on_lost = on_lost
         #: Set when a renewal found the locks taken over.
         self.lost = threading.Event()
+        #: When the locks were last known held (monotonic seconds).
+        self._renewed = time.monotonic()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="hub-lock-heartbeat", daemon=True)
         self._thread.start()
 
+    def expired(self) -> bool:
+        """True when the locks are lost, or ``ttl`` has passed since the last
+        renewal that held them (the process was frozen, or the store could not
+        be reached): the holder sends nothing more."""
+        return self.lost.is_set() or time.monotonic() - self._renewed >= self.ttl
+
     def _beat(self) -> None:
         while not self._done.wait(max(0.1, self.ttl / 3)):
+            began = time.monotonic()
             try:
                 lost = self.locks.renew(self.names, self.owner, self.ttl)
             except Exception:
                 _log.exception("lock renewal failed: %s", ", ".join(self.names))
                 continue
+            if not lost:
+                self._renewed = began
             if lost:
                 self.lost.set()
                 if self.on_lost is not None:

@@ -928,10 +928,11 @@ class _DestinationLocks:
         return cls(locks, names, owner, ttl)
 
     def stopping(self, asked: Callable[[], bool] | None) -> Callable[[], bool]:
-        """``asked`` (a stop request), or the locks lost."""
+        """``asked`` (a stop request), or the locks lost or lapsed
+        (:meth:`~hub.state.locks.LockHeartbeat.expired`)."""
 
         def should_stop() -> bool:
-            return self.lost.is_set() or (asked is not None and asked())
+            return self._heartbeat.expired() or (asked is not None and asked())
 
         return should_stop
 

@@ -14,11 +14,11 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from daemon_support import make_project
+from daemon_support import make_project, wait_until
 
 from hub.daemon import Daemon
 from hub.state import RunStatus
-from hub.state.locks import SyncLocks
+from hub.state.locks import LockHeartbeat, SyncLocks
 from hub.state.sqlite import SqliteStateStore
 
 
@@ -94,7 +94,7 @@ def test_schedule_marks(path: Path | str) -> None:
 
 HOLDER = """
 import json, sys, time
-from hub.state.locks import SyncLocks
+from hub.state.locks import LockHeartbeat, SyncLocks
 
 path, owner, out = sys.argv[1], sys.argv[2], sys.argv[3]
 spans = []
@@ -195,3 +195,29 @@ def test_two_daemons_sharing_a_store_never_run_the_same_sync_together(tmp_path: 
     spans = sorted((run.started_at, run.finished_at) for run in runs)
     for (_, end), (start, _) in pairwise(spans):
         assert end is not None and end <= start
+
+
+def test_a_heartbeat_that_cannot_renew_lapses_and_the_holder_stops(
+    path: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder asks before each batch: once ``ttl`` has passed without a
+    renewal that held (a frozen process, an unreachable store), it must send
+    nothing more, even before any renewal says the locks were taken over;
+    once a renewal holds again, it may go on."""
+    with SyncLocks(path) as locks:
+        assert locks.acquire(["destination:crm"], "A", ttl=0.4)[0]
+        heartbeat = LockHeartbeat(locks, ["destination:crm"], "A", 0.4)
+        try:
+            time.sleep(0.5)
+            assert not heartbeat.expired()  # renewed every third of the ttl
+
+            def unreachable(*args: object, **kwargs: object) -> list[str]:
+                raise OSError("the state store cannot be reached")
+
+            monkeypatch.setattr(locks, "renew", unreachable)
+            wait_until(heartbeat.expired, 2.0, "the lease to lapse")
+            assert not heartbeat.lost.is_set()  # nobody said it was taken over
+            monkeypatch.undo()
+            wait_until(lambda: not heartbeat.expired(), 2.0, "a renewal that holds")
+        finally:
+            heartbeat.stop()
