@@ -14,8 +14,9 @@ and every :class:`~hub.contract.ratelimit.SharedCredentialBudget` takes its
 requests through :meth:`DatabaseLedger.take`: one transaction holding the
 budget's advisory lock, so two processes never both see room for the last
 request of a window. The window slides (the hub never sends more than the
-declared requests in *any* ``per_seconds``), a 429's ``Retry-After`` pauses
-every process, and the daily quota is counted once for all.
+declared requests in *any* ``per_seconds``, counted 5% longer, at most a
+quarter second, for the hosts' differing latencies), a 429's ``Retry-After``
+pauses every process, and the daily quota is counted once for all.
 
 Why counters rather than leasing the budget to one worker at a time: a lease
 would serialise the syncs that share a credential (the second waits for the
@@ -61,6 +62,13 @@ _SCHEMA: Final = (
     """,
     "CREATE INDEX IF NOT EXISTS rate_requests_window ON rate_requests (budget, at)",
 )
+
+#: How much longer than the declared window the ledger counts a request:
+#: requests granted to several hosts reach the vendor with latencies that
+#: differ by milliseconds, enough to put one request too many in the vendor's
+#: window at its edge (a share of the window, at most a quarter second).
+_MARGIN: Final = 0.05
+_MARGIN_MAX: Final = 0.25
 
 #: The advisory lock schema changes take ("hubrates"); each budget's own is its
 #: name's hash.
@@ -124,10 +132,13 @@ class DatabaseLedger:
                 remaining = reset_at = None
             if reset_at is not None and remaining is not None and remaining < requests:
                 wait = max(wait, reset_at - now)
+            # The vendor counts arrivals, the ledger grants: a request granted
+            # to one host may arrive after one granted later to another.
+            span = window + min(window * _MARGIN, _MARGIN_MAX)
             if capacity is not None and window > 0:
                 db.execute(
                     "DELETE FROM rate_requests WHERE budget = ? AND at <= ?",
-                    (budget, now - window),
+                    (budget, now - span),
                 )
                 sent = db.execute(
                     "SELECT at, requests FROM rate_requests WHERE budget = ? ORDER BY at",
@@ -139,7 +150,7 @@ class DatabaseLedger:
                         break
                     # The oldest requests must leave the window first.
                     excess -= count
-                    wait = max(wait, at + window - now)
+                    wait = max(wait, at + span - now)
             if wait > 0:
                 return float(wait)
             if capacity is not None and window > 0:
