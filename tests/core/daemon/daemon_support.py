@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -206,15 +208,25 @@ class Request:
     #: (key, fingerprint of the payload) of each item, in order.
     items: list[tuple[str, str]]
     payloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    destination: str = ""
+    #: When it arrived (monotonic seconds).
+    at: float = 0.0
 
 
 class Receiver:
     """A webhook receiver on 127.0.0.1: checks signatures, keeps every request,
-    answers each item ok, sleeping ``delay`` seconds per request."""
+    answers each item ok, sleeping ``delay`` seconds per request.
 
-    def __init__(self, secret: str = SECRET) -> None:
+    ``limit = (requests, seconds)`` enforces a sliding window over every
+    signed request, as a rate-limited API would: one more is answered 429
+    with ``Retry-After`` (counted in :attr:`throttled`, not kept)."""
+
+    def __init__(self, secret: str = SECRET, limit: tuple[int, float] | None = None) -> None:
         self.secret = secret
         self.delay = 0.0
+        self.limit = limit
+        self.throttled = 0
+        self._window: deque[float] = deque()
         self.requests: list[Request] = []
         self.bad_signatures = 0
         self._lock = threading.Lock()
@@ -268,6 +280,22 @@ class Receiver:
                     self._send(401, b"{}")
                     return
                 document = json.loads(body)
+                arrived = time.monotonic()
+                if receiver.limit is not None:
+                    most, seconds = receiver.limit
+                    with receiver._lock:
+                        window = receiver._window
+                        while window and window[0] <= arrived - seconds:
+                            window.popleft()
+                        full = len(window) >= most
+                        if full:
+                            receiver.throttled += 1
+                            retry = max(window[0] + seconds - arrived, 0.01)
+                        else:
+                            window.append(arrived)
+                    if full:
+                        self._send(429, b"{}", {"Retry-After": str(math.ceil(retry))})
+                        return
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 request = Request(
@@ -276,6 +304,8 @@ class Receiver:
                     document["operation"],
                     [(item["key"], fingerprint(item["payload"])) for item in document["items"]],
                     {item["key"]: item["payload"] for item in document["items"]},
+                    document.get("destination", ""),
+                    arrived,
                 )
                 with receiver._lock:
                     receiver.requests.append(request)
@@ -284,8 +314,12 @@ class Receiver:
                 ]
                 self._send(200, json.dumps({"results": results}).encode())
 
-            def _send(self, status: int, body: bytes) -> None:
+            def _send(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
