@@ -449,6 +449,22 @@ def runs_command(
     _show(data, as_json, print_runs)
 
 
+@app.command("fleet")
+def fleet_command(config: ConfigOption = Path("hub.toml"), as_json: JsonOption = False) -> None:
+    """Who runs what: the locks every daemon sharing this state holds (owner
+    host:pid, heartbeat, expiry), the runs in progress and each schedule's
+    last run (--json: :func:`hub.reports.fleet_json`). Reads only."""
+    from hub.config import load_settings
+    from hub.reports import fleet_report, print_fleet
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as error:
+        _fail_config(error)
+        raise  # not reached
+    _show(fleet_report(settings, config.parent), as_json, print_fleet)
+
+
 @app.command("errors")
 def errors_command(
     config: ConfigOption = Path("hub.toml"),

@@ -352,6 +352,12 @@ class Daemon:
 
     # -- control -----------------------------------------------------------------
 
+    def fleet(self) -> dict[str, Any]:
+        """``/fleet``: :func:`hub.reports.fleet_report` of the running configuration."""
+        from hub.reports import fleet_report
+
+        return fleet_report(self.project.settings, self.project.base_dir)
+
     def request_stop(self, reason: str = "requested") -> None:
         """Stop: no new run; running syncs stop after their batch in flight.
         A second request stops waiting for them."""
@@ -394,7 +400,9 @@ class Daemon:
             listen = self.settings.daemon.listen
             if listen:
                 host, port = parse_listen(listen)
-                self.server = ObservabilityServer(host, port, self.metrics, self.health)
+                self.server = ObservabilityServer(
+                    host, port, self.metrics, self.health, fleet=self.fleet
+                )
                 self.server.start()
             address = self.server.address if self.server else None
             log.info(

@@ -5,7 +5,7 @@
   on a terminal. The standard library's loggers (the sync engine's) go
   through the same renderer.
 - :class:`Metrics`: the Prometheus metrics, in their own registry.
-- :class:`ObservabilityServer`: ``/metrics`` and ``/healthz`` over HTTP
+- :class:`ObservabilityServer`: ``/metrics``, ``/healthz`` and ``/fleet`` over HTTP
   (127.0.0.1 by default), in a background thread.
 """
 
@@ -325,8 +325,9 @@ class ObservabilityServer:
         port: int,
         metrics: Metrics,
         health: Callable[[], tuple[bool, dict[str, Any]]],
+        fleet: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
-        handler = _handler(metrics, health)
+        handler = _handler(metrics, health, fleet)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -351,7 +352,9 @@ class ObservabilityServer:
 
 
 def _handler(
-    metrics: Metrics, health: Callable[[], tuple[bool, dict[str, Any]]]
+    metrics: Metrics,
+    health: Callable[[], tuple[bool, dict[str, Any]]],
+    fleet: Callable[[], dict[str, Any]] | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "connector-hub"
@@ -364,8 +367,20 @@ def _handler(
                 healthy, document = health()
                 body = json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
                 self._answer(200 if healthy else 503, "application/json", body)
+            elif path == "/fleet" and fleet is not None:
+                try:
+                    document = fleet()
+                except Exception as error:  # the state store out of reach: say so
+                    document = {"error": f"{type(error).__name__}: {error}"}
+                    body = json.dumps(document, sort_keys=True).encode() + b"\n"
+                    self._answer(503, "application/json", body)
+                    return
+                body = json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
+                self._answer(200, "application/json", body)
             else:
-                self._answer(404, "text/plain; charset=utf-8", b"not found: /metrics, /healthz\n")
+                self._answer(
+                    404, "text/plain; charset=utf-8", b"not found: /metrics, /healthz, /fleet\n"
+                )
 
         def _answer(self, status: int, content_type: str, body: bytes) -> None:
             try:

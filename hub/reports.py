@@ -9,12 +9,14 @@ and scripts read them. Keys are sorted; lists are in key order.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from hub.config.settings import HubSettings
 from hub.playbooks.engine import PlaybookReport
 from hub.quarantine import QuarantinedRow
 from hub.records import (
@@ -25,6 +27,7 @@ from hub.records import (
     record_to_json,
 )
 from hub.state import ErrorInfo, RunInfo
+from hub.state.locks import LockHolder, ScheduleMark
 from hub.sync import DestinationRun, PlanReport, plan_totals
 from hub.sync.pipeline import Resolution
 from hub.sync.planner import PlanAction, PlannedItem, plan_for_subject
@@ -653,3 +656,129 @@ def print_errors(console: Console, data: dict[str, Any]) -> None:
     console.print(table)
     if any(error["permanent"] for error in data["errors"]):
         console.print("Fix the data (or the mapping) and sync, or run [bold]hub retry[/].")
+
+
+def _epoch(seconds: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC (``None`` stays ``None``)."""
+    from datetime import UTC
+
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+def fleet_json(
+    holders: list[LockHolder], marks: list[ScheduleMark], running: list[RunInfo], now: float
+) -> dict[str, Any]:
+    """The ``hub fleet --json`` document (and the daemon's ``/fleet``): who
+    runs what, from the state store every daemon of the fleet shares::
+
+        {"format": 1,
+         "locks": [{"name", "owner", "host", "pid", "acquired_at", "heartbeat_at",
+                    "expires_at", "heartbeat_age_seconds", "expires_in_seconds",
+                    "expired"}],
+         "schedules": [{"sync", "last_started", "last_finished", "last_status",
+                        "last_success"}],
+         "running": [{"run_id", "destination", "mode", "started_at"}]}
+
+    ``owner`` is ``host:pid:tag``; a lock ``expired`` is free to be taken over
+    (its holder stopped renewing it: crashed, frozen or cut off). ``running``
+    lists the runs the store has as running (a run whose process died shows
+    until the next run of its destination marks it interrupted)."""
+    locks = []
+    for holder in holders:
+        host, _, rest = holder.owner.partition(":")
+        pid = rest.partition(":")[0]
+        locks.append(
+            {
+                "acquired_at": _epoch(holder.acquired_at),
+                "expired": holder.expires_at <= now,
+                "expires_at": _epoch(holder.expires_at),
+                "expires_in_seconds": round(holder.expires_at - now, 3),
+                "heartbeat_age_seconds": round(max(0.0, now - holder.heartbeat_at), 3),
+                "heartbeat_at": _epoch(holder.heartbeat_at),
+                "host": host,
+                "name": holder.name,
+                "owner": holder.owner,
+                "pid": int(pid) if pid.isdigit() else None,
+            }
+        )
+    return {
+        "format": JSON_FORMAT,
+        "locks": locks,
+        "running": [
+            {
+                "destination": run.destination,
+                "mode": run.mode,
+                "run_id": run.run_id,
+                "started_at": jsonable(run.started_at),
+            }
+            for run in running
+        ],
+        "schedules": [
+            {
+                "last_finished": _epoch(mark.last_finished),
+                "last_started": _epoch(mark.last_started),
+                "last_status": mark.last_status,
+                "last_success": _epoch(mark.last_success),
+                "sync": mark.sync,
+            }
+            for mark in marks
+        ],
+    }
+
+
+def fleet_report(settings: HubSettings, base_dir: Path, now: float | None = None) -> dict[str, Any]:
+    """:func:`fleet_json` read from the state store of ``settings`` (nothing
+    is created: a SQLite file that does not exist yet reads as empty)."""
+    import time
+
+    from hub.state import RunStatus, state_database
+    from hub.state.locks import SyncLocks
+    from hub.sync import open_store
+
+    where = state_database(settings.state.url, base_dir)
+    holders: list[LockHolder] = []
+    marks: list[ScheduleMark] = []
+    if isinstance(where, str) or (where is not None and where.exists()):
+        with SyncLocks(where) as locks:
+            holders, marks = locks.holders(), locks.marks()
+    store = open_store(settings, base_dir, read_only=True)
+    try:
+        running = [run for run in store.runs(limit=1000) if run.status is RunStatus.RUNNING]
+    finally:
+        store.close()
+    return fleet_json(holders, marks, running, time.time() if now is None else now)
+
+
+def print_fleet(console: Console, data: dict[str, Any]) -> None:
+    """The fleet as tables: locks held, runs in progress, the schedules' marks."""
+    from rich.markup import escape
+
+    locks = Table(title="locks")
+    for header in ("lock", "owner", "heartbeat", "lease"):
+        locks.add_column(header, overflow="fold")
+    for lock in data["locks"]:
+        left = lock["expires_in_seconds"]
+        lease = f"[red]expired {-left:.1f}s ago[/]" if lock["expired"] else f"{left:.1f}s left"
+        locks.add_row(
+            escape(lock["name"]),
+            escape(lock["owner"]),
+            f"{lock['heartbeat_age_seconds']:.1f}s ago",
+            lease,
+        )
+    console.print(locks if data["locks"] else "no lock is held")
+    if data["running"]:
+        running = Table("run", "destination", "started", title="running")
+        for run in data["running"]:
+            running.add_row(str(run["run_id"]), escape(run["destination"]), run["started_at"])
+        console.print(running)
+    if data["schedules"]:
+        schedules = Table("sync", "last started", "last finished", "status", "last success")
+        for mark in data["schedules"]:
+            schedules.add_row(
+                escape(mark["sync"]),
+                mark["last_started"] or "",
+                mark["last_finished"] or "",
+                escape(mark["last_status"] or ""),
+                mark["last_success"] or "",
+            )
+        console.print(schedules)

@@ -285,6 +285,14 @@ class SyncLocks:
 
         self._transaction(work)
 
+    def marks(self) -> list[ScheduleMark]:
+        """Every scheduled sync's mark, by name."""
+        rows = self._sql.read(
+            "SELECT sync, last_started, last_finished, last_status, last_success"
+            " FROM sync_schedule ORDER BY sync"
+        )
+        return [ScheduleMark(*row) for row in rows]
+
     def mark(self, sync: str) -> ScheduleMark | None:
         """What the store remembers of ``sync``, ``None`` if it never ran."""
         rows = self._sql.read(

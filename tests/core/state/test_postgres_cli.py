@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,26 @@ def test_a_password_in_hub_toml_is_refused(project: Path, postgres_url: str) -> 
     with psycopg.connect(postgres_url) as raw:  # nothing was created
         tables = raw.execute("SELECT to_regclass('records')").fetchone()
     assert tables == (None,)
+
+
+def test_hub_fleet_shows_who_runs_what(project: Path, postgres_url: str) -> None:
+    from hub.state.locks import SyncLocks
+
+    with SyncLocks(postgres_url) as locks, PostgresStateStore(postgres_url) as store:
+        assert locks.acquire(["destination:crm"], "worker-7.internal:4242:daemon", ttl=60)[0]
+        assert locks.acquire(["destination:mailer"], "worker-8.internal:99:daemon", ttl=0.2)[0]
+        locks.mark_started("crm", time.time() - 5)
+        run = store.start_run("crm", "upsert")
+        time.sleep(0.3)  # mailer's lease lapses
+        code, output = _hub("fleet", "--config", str(project), "--json")
+        assert code == 0, output
+        fleet = json.loads(output)
+        by_name = {lock["name"]: lock for lock in fleet["locks"]}
+        assert by_name["destination:crm"]["host"] == "worker-7.internal"
+        assert by_name["destination:crm"]["pid"] == 4242
+        assert by_name["destination:crm"]["expired"] is False
+        assert by_name["destination:mailer"]["expired"] is True
+        assert [r["run_id"] for r in fleet["running"]] == [run]
+        assert [s["sync"] for s in fleet["schedules"]] == ["crm"]
+        code, output = _hub("fleet", "--config", str(project))
+        assert code == 0 and "4242" in output and "expired" in output
