@@ -62,7 +62,7 @@ ON CONFLICT (destination, object, key) DO UPDATE SET
     updated_run = excluded.updated_run
 """
 
-#: The columns a confirmation inserts.
+#: The columns a confirmation (or a failure) inserts.
 CONFIRM_COLUMNS: Final = """
 INSERT INTO records (destination, object, key, fingerprint, failed_fingerprint,
                      destination_id, status, attempts, last_error, created_by_hub, updated_run)"""
@@ -71,9 +71,9 @@ _CONFIRM: Final = (
     CONFIRM_COLUMNS + "\nVALUES (?, ?, ?, ?, NULL, ?, 'ok', 0, NULL, ?, ?)" + CONFIRMED
 )
 
-_FAIL: Final = """
-INSERT INTO records (destination, object, key, fingerprint, failed_fingerprint,
-                     destination_id, status, attempts, last_error, created_by_hub, updated_run)
+_FAIL: Final = (
+    CONFIRM_COLUMNS
+    + """
 VALUES (?, ?, ?, NULL, ?, NULL, ?, 1, ?, 0, ?)
 ON CONFLICT (destination, object, key) DO UPDATE SET
     failed_fingerprint = excluded.failed_fingerprint,
@@ -82,6 +82,7 @@ ON CONFLICT (destination, object, key) DO UPDATE SET
     last_error = excluded.last_error,
     updated_run = excluded.updated_run
 """
+)
 
 _RUN_ERROR: Final = """
 INSERT INTO run_errors (run_id, destination, object, key, reason, permanent, at)
