@@ -30,11 +30,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
-from hub.state.connection import connect
-from hub.state.database import Database, SqliteDatabase, Writer
-from hub.state.schema import ddl
+from hub.state.database import Writer, open_tables
 
 __all__ = ["LockHeartbeat", "LockHolder", "ScheduleMark", "SyncLocks"]
 
@@ -110,11 +108,6 @@ def _dead_here(owner: str) -> bool:
 _LOCKS_WRITER: Final = 0x6875626C6F636B73
 
 
-def _create(db: Any, dialect: Any = "sqlite") -> None:
-    for statement in _SCHEMA:
-        db.execute(ddl(statement, dialect))
-
-
 class SyncLocks:
     """Locks and schedule marks in the SQLite file at ``path`` (``None``: in
     memory, this process only), or in the PostgreSQL database at a
@@ -127,27 +120,15 @@ class SyncLocks:
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
     ) -> None:
-        from hub.state.postgres import PostgresDatabase, is_postgres_url
-
         self._clock = clock
-        self.path: Path | None = None
-        self._sql: Database
-        if isinstance(path, str) and is_postgres_url(path):
-            self._sql = PostgresDatabase(
-                path,
-                setup=lambda connection: _create(connection, "postgresql"),
-                serialize=_LOCKS_WRITER,
-            )
-            return
-        target = ":memory:" if path is None else str(path)
-        self.path = None if target == ":memory:" else Path(target)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = threading.RLock()
-        db = connect(
-            path, busy_timeout=busy_timeout, pragmas=("synchronous = NORMAL",), setup=_create
+        self._sql, self.path = open_tables(
+            path,
+            _SCHEMA,
+            serialize=_LOCKS_WRITER,
+            pragmas=("synchronous = NORMAL",),
+            busy_timeout=busy_timeout,
+            create_directory=True,
         )
-        self._sql = SqliteDatabase(db, lock)
 
     # -- plumbing -------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hub.state.connection import (
     check_state_file,
@@ -51,6 +52,22 @@ def _tables(db: sqlite3.Connection) -> set[str]:
     return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
+def _count(report: StateReport, db: Any, tables: set[str]) -> None:
+    """Fill ``report``'s counts from ``db`` (a SQLite or psycopg connection)
+    of the ``tables`` it holds: records per destination and status, runs, locks."""
+    if "records" in tables:
+        for destination, status, count in db.execute(
+            "SELECT destination, status, count(*) FROM records"
+            " GROUP BY destination, status ORDER BY destination, status"
+        ):
+            report.records.setdefault(destination, {})[status] = count
+    if "runs" in tables:
+        report.runs = int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+    if "sync_locks" in tables:
+        for name, owner in db.execute("SELECT name, owner FROM sync_locks ORDER BY name"):
+            report.locks[str(name)] = str(owner)
+
+
 def check_state(path: Path) -> StateReport:
     """Integrity, schema version and counts of the state file at ``path``;
     :class:`StateStoreError` when it cannot be read at all (missing, empty, not
@@ -66,18 +83,7 @@ def check_state(path: Path) -> StateReport:
             report = StateReport(
                 str(path), True, version, SCHEMA_VERSION, integrity, path.stat().st_size
             )
-            tables = _tables(db)
-            if "records" in tables:
-                for destination, status, count in db.execute(
-                    "SELECT destination, status, count(*) FROM records"
-                    " GROUP BY destination, status ORDER BY destination, status"
-                ):
-                    report.records.setdefault(destination, {})[status] = count
-            if "runs" in tables:
-                report.runs = int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
-            if "sync_locks" in tables:
-                for name, owner in db.execute("SELECT name, owner FROM sync_locks ORDER BY name"):
-                    report.locks[str(name)] = str(owner)
+            _count(report, db, _tables(db))
         finally:
             db.close()
     except sqlite3.DatabaseError as error:
@@ -180,17 +186,7 @@ def check_postgres(url: str) -> StateReport:
                     if broken:
                         findings.append(f"{broken} {rule}")
             report = StateReport(shown, True, version, SCHEMA_VERSION, findings or ["ok"], size)
-            if "records" in tables:
-                for destination, status, count in db.execute(
-                    "SELECT destination, status, count(*) FROM records"
-                    " GROUP BY destination, status ORDER BY destination, status"
-                ):
-                    report.records.setdefault(destination, {})[status] = count
-            if "runs" in tables:
-                report.runs = int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
-            if "sync_locks" in tables:
-                for name, owner in db.execute("SELECT name, owner FROM sync_locks ORDER BY name"):
-                    report.locks[str(name)] = str(owner)
+            _count(report, db, tables)
     except psycopg.Error as error:
         raise driver_error(shown, error, refused=False) from None
     if version == 0:

@@ -22,7 +22,6 @@ idempotency ``key`` and never plans again.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,9 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from hub.state.connection import connect
-from hub.state.database import Database, SqliteDatabase, Writer
-from hub.state.schema import ddl
+from hub.state.database import Writer, open_tables
 
 __all__ = ["ActionRow", "EntryRow", "NewAction", "PlaybookStore"]
 
@@ -170,31 +167,18 @@ def _action(row: tuple[Any, ...]) -> ActionRow:
 _PLAYBOOK_WRITER: Final = 0x687562706C617973
 
 
-def _create(db: Any, dialect: Any = "sqlite") -> None:
-    for statement in _SCHEMA:
-        db.execute(ddl(statement, dialect))
-
-
 class PlaybookStore:
     """Playbook state in one SQLite file (``None``: private, in memory), or
     in the PostgreSQL database at a ``postgresql://`` URL."""
 
     def __init__(self, path: Path | str | None, *, busy_timeout: float = 30.0) -> None:
-        from hub.state.postgres import PostgresDatabase, is_postgres_url
-
-        self.path: Path | None = None
-        self._sql: Database
-        if isinstance(path, str) and is_postgres_url(path):
-            self._sql = PostgresDatabase(
-                path,
-                setup=lambda connection: _create(connection, "postgresql"),
-                serialize=_PLAYBOOK_WRITER,
-            )
-            return
-        target = ":memory:" if path is None else str(path)
-        self.path = None if target == ":memory:" else Path(target)
-        db = connect(path, busy_timeout=busy_timeout, pragmas=("foreign_keys = ON",), setup=_create)
-        self._sql = SqliteDatabase(db, threading.RLock())
+        self._sql, self.path = open_tables(
+            path,
+            _SCHEMA,
+            serialize=_PLAYBOOK_WRITER,
+            pragmas=("foreign_keys = ON",),
+            busy_timeout=busy_timeout,
+        )
 
     def __enter__(self) -> PlaybookStore:
         return self
