@@ -1,6 +1,7 @@
 """Benchmark: the real path, files through ``hub sync``, beside the DuckDB reference.
 
     python tests/bench/engine.py 100000 [1000000] [--format csv|parquet] [--mutate 0.01]
+                                 [--state sqlite|postgresql]
 
 For each N: ``generate.py`` writes users, accounts and memberships as CSV (and,
 with ``--format parquet``, the same tables as Parquet through DuckDB), a
@@ -22,6 +23,13 @@ seconds and peak RSS of its own process (``os.wait4``), and the hub's resolve
 line the ratio of CPU seconds to the reference's. This machine is shared and
 noisy: read the ratios and CPU seconds, not the wall times alone.
 
+``--state postgresql`` keeps the state in a PostgreSQL server of its own
+(the distribution's binaries, ``tests/pgcluster.py``, with its durable
+defaults) instead of the SQLite file; the URL, password included, reaches the
+hub as ``HUB_STATE__URL``, as a deployment's would. The full sync's line also
+gives the records confirmed per second of its wall time (projection
+included), to set the two backends side by side.
+
 This is the baseline the columnar engine (issue 13) is measured against.
 Figures are printed, never asserted: this is not a test.
 """
@@ -29,6 +37,7 @@ Figures are printed, never asserted: this is not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -101,11 +110,13 @@ directory = "outbox/{name}"
 """
 
 
-def _run(argv: list[str], cwd: Path) -> tuple[float, float, float, str]:
+def _run(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, float, str]:
     """Run ``argv`` in its own process: wall s, CPU s, peak RSS MiB, its output."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     assert process.stdout is not None
     output = process.stdout.read()
@@ -161,54 +172,76 @@ def main() -> None:
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--mutate", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--state", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     python = sys.executable
-    for size in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            project = Path(tmp)
-            data = project / "data"
-            _, generate_cpu, _, _ = _run(
-                [
-                    python,
-                    str(ROOT / "tests" / "bench" / "generate.py"),
-                    str(size),
-                    "--seed",
-                    str(args.seed),
-                    "--out",
-                    str(data),
-                ],
-                ROOT,
-            )
-            if args.format == "parquet":
-                _to_parquet(data)
-            (project / "mappings").mkdir()
-            shutil.copy(ROOT / "mappings" / "crm.toml", project / "mappings" / "crm.toml")
-            ext = "parquet" if args.format == "parquet" else "csv"
-            config = HUB_TOML.format(kind=args.format, ext=ext, name="crm", events=EVENTS)
-            (project / "hub.toml").write_text(config)
-            print(f"{size:,} users ({args.format}; generated in {generate_cpu:.1f} CPU s)")
-            ref_wall, ref_cpu, ref_rss, _ = _run([python, str(REFERENCE), str(data), "2"], ROOT)
+    with contextlib.ExitStack() as stack:
+        env: dict[str, str] | None = None
+        cluster = None
+        if args.state == "postgresql":
+            sys.path.insert(0, str(ROOT / "tests"))
+            from pgcluster import Cluster
+
+            cluster = stack.enter_context(Cluster(durable=True))
+        for size in args.sizes:
+            if cluster is not None:
+                url = cluster.url(cluster.create_database(f"bench_{size}"))
+                env = {**os.environ, "HUB_STATE__URL": url}
+            _bench(size, args, python, env)
+
+
+def _bench(size: int, args: argparse.Namespace, python: str, env: dict[str, str] | None) -> None:
+    """The phases at ``size`` users (the module doc)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        data = project / "data"
+        _, generate_cpu, _, _ = _run(
+            [
+                python,
+                str(ROOT / "tests" / "bench" / "generate.py"),
+                str(size),
+                "--seed",
+                str(args.seed),
+                "--out",
+                str(data),
+            ],
+            ROOT,
+        )
+        if args.format == "parquet":
+            _to_parquet(data)
+        (project / "mappings").mkdir()
+        shutil.copy(ROOT / "mappings" / "crm.toml", project / "mappings" / "crm.toml")
+        ext = "parquet" if args.format == "parquet" else "csv"
+        config = HUB_TOML.format(kind=args.format, ext=ext, name="crm", events=EVENTS)
+        (project / "hub.toml").write_text(config)
+        print(
+            f"{size:,} users ({args.format}, state in {args.state};"
+            f" generated in {generate_cpu:.1f} CPU s)"
+        )
+        ref_wall, ref_cpu, ref_rss, _ = _run([python, str(REFERENCE), str(data), "2"], ROOT)
+        print(
+            f"  reference duckdb_crm.py: {ref_wall:7.1f} s wall {ref_cpu:7.1f} s CPU"
+            f" {ref_rss:7.0f} MiB"
+        )
+        for phase in ("full", "unchanged", "unchanged --full", "changed"):
+            argv = [python, "-m", "hub", "sync", "--json"]
+            if phase == "changed":
+                changed = _mutate_users(data, args.mutate, args.seed, args.format == "parquet")
+                phase = f"changed ({changed:,} users)"
+            elif phase.endswith("--full"):
+                argv.append("--full")
+            wall, cpu, rss, output = _run(argv, project, env)
+            sent = _sent(output)
+            check = ""
+            if phase.startswith("unchanged"):
+                check = "  OK" if sent == 0 else "  WRONG (it must send 0)"
+            elif phase == "full" and env is not None:
+                check = f"; {sent / wall:,.0f} confirmed/s"
             print(
-                f"  reference duckdb_crm.py: {ref_wall:7.1f} s wall {ref_cpu:7.1f} s CPU"
-                f" {ref_rss:7.0f} MiB"
+                f"  hub sync {phase:<22} {wall:7.1f} s wall {cpu:7.1f} s CPU"
+                f" ({cpu / ref_cpu:4.1f}x the reference) {rss:7.0f} MiB;"
+                f" sent {sent:,}{check}"
             )
-            for phase in ("full", "unchanged", "unchanged --full", "changed"):
-                argv = [python, "-m", "hub", "sync", "--json"]
-                if phase == "changed":
-                    changed = _mutate_users(data, args.mutate, args.seed, args.format == "parquet")
-                    phase = f"changed ({changed:,} users)"
-                elif phase.endswith("--full"):
-                    argv.append("--full")
-                wall, cpu, rss, output = _run(argv, project)
-                sent = _sent(output)
-                check = ""
-                if phase.startswith("unchanged"):
-                    check = "  OK" if sent == 0 else "  WRONG (it must send 0)"
-                print(
-                    f"  hub sync {phase:<22} {wall:7.1f} s wall {cpu:7.1f} s CPU"
-                    f" ({cpu / ref_cpu:4.1f}x the reference) {rss:7.0f} MiB;"
-                    f" sent {sent:,}{check}"
-                )
 
 
 if __name__ == "__main__":
