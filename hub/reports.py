@@ -738,7 +738,14 @@ def fleet_report(settings: HubSettings, base_dir: Path, now: float | None = None
     where = state_database(settings.state.url, base_dir)
     holders: list[LockHolder] = []
     marks: list[ScheduleMark] = []
-    if isinstance(where, str) or (where is not None and where.exists()):
+    if isinstance(where, str):
+        from hub.state.postgres import existing_tables
+
+        shared = bool(existing_tables(where, ["sync_locks"]))
+    else:
+        shared = where is not None and where.exists()
+    if shared:
+        assert where is not None
         with SyncLocks(where) as locks:
             holders, marks = locks.holders(), locks.marks()
     store = open_store(settings, base_dir, read_only=True)

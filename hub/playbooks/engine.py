@@ -446,6 +446,10 @@ def open_playbook_store(settings: HubSettings, base_dir: Path, *, read_only: boo
 
     path = state_database(settings.state.url, base_dir)
     if isinstance(path, str):  # PostgreSQL
+        from hub.state.postgres import existing_tables
+
+        if read_only and not existing_tables(path, ["playbook_entries"]):
+            return PlaybookStore(None)
         return PlaybookStore(path)
     if path is None or (read_only and not path.exists()):
         return PlaybookStore(None)

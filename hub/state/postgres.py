@@ -373,3 +373,20 @@ def database_problems(url: str) -> list[Problem]:
     except StateStoreError as error:
         return [error.problem]
     return []
+
+
+def existing_tables(url: str, names: Sequence[str]) -> set[str]:
+    """Which of the tables ``names`` the database at ``url`` holds, read
+    without creating anything (dry runs and reports on a new database)."""
+    psycopg = _driver()
+    try:
+        with psycopg.connect(
+            url, autocommit=True, connect_timeout=10, application_name="connector-hub"
+        ) as connection:
+            return {
+                name
+                for name in names
+                if connection.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+            }
+    except psycopg.Error as error:
+        raise driver_error(shown_url(url), error, refused=False) from None

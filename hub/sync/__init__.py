@@ -311,7 +311,14 @@ def open_store(settings: HubSettings, base_dir: Path, *, read_only: bool = False
     that does not exist yet is not created (an empty in-memory store stands in).
     """
     url = settings.state.url
-    if read_only and not is_postgres_url(url):
+    if read_only and is_postgres_url(url):
+        from hub.state.postgres import existing_tables
+
+        if not existing_tables(url, ["hub_schema"]):  # a new database: nothing to create
+            from hub.state.sqlite import SqliteStateStore
+
+            return SqliteStateStore(None)
+    elif read_only:
         path = sqlite_path(url, base_dir)
         if path is None or not path.exists():
             from hub.state.sqlite import SqliteStateStore

@@ -161,3 +161,16 @@ def test_hub_fleet_shows_who_runs_what(project: Path, postgres_url: str) -> None
         assert [s["sync"] for s in fleet["schedules"]] == ["crm"]
         code, output = _hub("fleet", "--config", str(project))
         assert code == 0 and "4242" in output and "expired" in output
+
+
+def test_dry_runs_and_reports_create_nothing_in_a_new_database(
+    project: Path, postgres_url: str
+) -> None:
+    for command in (["plan", "--json"], ["fleet", "--json"], ["runs", "--json"]):
+        code, output = _hub(*command, "--config", str(project))
+        assert code == 0, (command, output)
+    with psycopg.connect(postgres_url) as raw:
+        tables = raw.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    assert tables == (0,)
