@@ -15,13 +15,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from hub.state.connection import immediate
 from hub.state.schema import Dialect
 
-__all__ = ["Cursor", "Database", "SqliteDatabase", "Writer", "open_tables"]
+__all__ = ["Cursor", "Database", "SqliteDatabase", "Writer"]
 
 T = TypeVar("T")
 
@@ -92,48 +91,3 @@ class SqliteDatabase:
     def close(self) -> None:
         with self.lock:
             self.connection.close()
-
-
-def open_tables(
-    where: Path | str | None,
-    schema: Sequence[str],
-    *,
-    serialize: int,
-    pragmas: Sequence[str] = (),
-    busy_timeout: float = 30.0,
-    create_directory: bool = False,
-) -> tuple[Database, Path | None]:
-    """A :class:`Database` for tables that live beside the record store (the
-    locks, the playbook state): on the SQLite file at ``where`` (``None``: in
-    memory), or in the PostgreSQL database at a ``postgresql://`` URL. The
-    ``schema`` statements (``CREATE ... IF NOT EXISTS``, with the marks of
-    :func:`hub.state.schema.ddl`) run on connecting; in PostgreSQL every write
-    transaction first takes the advisory lock ``serialize``, as SQLite's
-    ``BEGIN IMMEDIATE`` makes writers wait their turn; ``create_directory``
-    makes the SQLite file's directory. Returns the database and the SQLite
-    file's path (``None`` in memory or in PostgreSQL)."""
-    from hub.state.connection import connect
-    from hub.state.postgres import PostgresDatabase, is_postgres_url
-    from hub.state.schema import ddl
-
-    if isinstance(where, str) and is_postgres_url(where):
-
-        def create(connection: Any) -> None:
-            # Daemons starting together: one creates, the others find the tables.
-            with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (serialize,))
-                for statement in schema:
-                    connection.execute(ddl(statement, "postgresql"))
-
-        return PostgresDatabase(where, setup=create, serialize=serialize), None
-
-    def create_here(connection: sqlite3.Connection) -> None:
-        for statement in schema:
-            connection.execute(ddl(statement, "sqlite"))
-
-    target = ":memory:" if where is None else str(where)
-    path = None if target == ":memory:" else Path(target)
-    if path is not None and create_directory:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    db = connect(where, busy_timeout=busy_timeout, pragmas=pragmas, setup=create_here)
-    return SqliteDatabase(db, threading.RLock()), path

@@ -32,7 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from hub.state.database import Writer, open_tables
+from hub.state.database import Writer
+from hub.state.tables import open_tables
 
 __all__ = ["LockHeartbeat", "LockHolder", "ScheduleMark", "SyncLocks"]
 
