@@ -34,11 +34,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from hub.contract.ratelimit import DAY
 from hub.state.database import Database, Writer
-from hub.state.schema import ddl
+from hub.state.tables import create_tables
 
 __all__ = ["DatabaseLedger", "open_ledger"]
 
@@ -75,13 +75,6 @@ _MARGIN_MAX: Final = 0.25
 _SCHEMA_LOCK: Final = 0x6875627261746573
 
 
-def _create(connection: Any) -> None:
-    with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        for statement in _SCHEMA:
-            connection.execute(ddl(statement, "postgresql"))
-
-
 class DatabaseLedger:
     """A :class:`~hub.contract.ratelimit.BudgetLedger` in a PostgreSQL
     database (``url``). ``clock`` gives epoch seconds (tests inject one)."""
@@ -89,7 +82,9 @@ class DatabaseLedger:
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         from hub.state.postgres import PostgresDatabase
 
-        self._sql: Database = PostgresDatabase(url, setup=_create)
+        self._sql: Database = PostgresDatabase(
+            url, setup=lambda connection: create_tables(connection, _SCHEMA, _SCHEMA_LOCK)
+        )
         self._clock = clock
 
     def close(self) -> None:

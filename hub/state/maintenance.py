@@ -163,13 +163,14 @@ def check_postgres(url: str) -> StateReport:
     """Schema version, consistency and counts of the PostgreSQL store at
     ``url``, in one read-only transaction (it creates and migrates nothing);
     :class:`StateStoreError` when the database cannot be reached."""
-    from hub.state.postgres import _driver, driver_error, schema_version, shown_url
+    from hub.state.postgres import _driver, connect, driver_error, schema_version, shown_url
 
     psycopg = _driver()
     shown = shown_url(url)
     try:
-        with psycopg.connect(url, connect_timeout=10, application_name="connector-hub") as db:
-            db.read_only = True
+        with connect(url, autocommit=False) as connection:
+            connection.read_only = True
+            db: Any = connection  # rows as the driver gives them, as for SQLite
             version = schema_version(db)
             size = int(db.execute("SELECT pg_database_size(current_database())").fetchone()[0])
             tables = {

@@ -52,6 +52,7 @@ __all__ = [
     "POSTGRES_SCHEMES",
     "PostgresDatabase",
     "PostgresStateStore",
+    "connect",
     "is_postgres_url",
     "migrate",
     "shown_url",
@@ -115,6 +116,15 @@ def _driver() -> Any:
     return psycopg
 
 
+def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A psycopg connection to ``url`` as the hub opens them all (its
+    application name, a 10 s connect timeout); the driver's errors as they are."""
+    connection: psycopg.Connection[Any] = _driver().connect(
+        url, autocommit=autocommit, connect_timeout=10, application_name="connector-hub"
+    )
+    return connection
+
+
 @functools.lru_cache(maxsize=512)
 def _native(sql: str) -> str:
     """``sql`` with ``?`` placeholders in psycopg's ``%s`` style."""
@@ -167,14 +177,12 @@ class PostgresDatabase:
         *,
         setup: Callable[[psycopg.Connection[Any]], object] | None = None,
         serialize: int | None = None,
-        connect_timeout: int = 10,
     ) -> None:
         self.url = url
         self._serialize = serialize
         self.shown = shown_url(url)
         self.lock = threading.RLock()
         self._setup = setup
-        self._timeout = connect_timeout
         self._connection: psycopg.Connection[Any] | None = None
         with self.lock:
             self._open()
@@ -182,12 +190,7 @@ class PostgresDatabase:
     def _open(self) -> psycopg.Connection[Any]:
         driver = _driver()
         try:
-            connection: psycopg.Connection[Any] = driver.connect(
-                self.url,
-                autocommit=True,
-                connect_timeout=self._timeout,
-                application_name="connector-hub",
-            )
+            connection = connect(self.url)
         except driver.Error as error:
             raise self._error(error) from None
         try:
@@ -217,15 +220,22 @@ class PostgresDatabase:
         psycopg = _driver()
         return isinstance(error, psycopg.OperationalError | psycopg.errors.InsufficientPrivilege)
 
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    @contextmanager
+    def _talking(self) -> Iterator[psycopg.Connection[Any]]:
+        """The live connection, under the lock; what the server or the network
+        does wrong comes out as a :class:`StateStoreError`."""
         with self.lock:
             connection = self._live()
             try:
-                return connection.execute(_native(sql), tuple(params)).fetchall()
+                yield connection
             except Exception as error:
                 if not self._about_the_server(error):
                     raise
                 raise self._error(error) from None
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._talking() as connection:
+            return connection.execute(_native(sql), tuple(params)).fetchall()
 
     def write(self, work: Callable[[Writer], T]) -> T:
         with self.transaction() as writer:
@@ -233,28 +243,15 @@ class PostgresDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
-        with self.lock:
-            connection = self._live()
-            try:
-                with connection.transaction():
-                    if self._serialize is not None:
-                        connection.execute("SELECT pg_advisory_xact_lock(%s)", (self._serialize,))
-                    yield _Writer(connection)
-            except Exception as error:
-                if not self._about_the_server(error):
-                    raise
-                raise self._error(error) from None
+        with self._talking() as connection, connection.transaction():
+            if self._serialize is not None:
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (self._serialize,))
+            yield _Writer(connection)
 
     def command(self, sql: str) -> None:
         """Run one statement outside a transaction (``ANALYZE``)."""
-        with self.lock:
-            connection = self._live()
-            try:
-                connection.execute(sql)
-            except Exception as error:
-                if not self._about_the_server(error):
-                    raise
-                raise self._error(error) from None
+        with self._talking() as connection:
+            connection.execute(sql)
 
     def close(self) -> None:
         with self.lock:
@@ -263,10 +260,15 @@ class PostgresDatabase:
                 self._connection = None
 
 
+def _exists(connection: psycopg.Connection[Any], table: str) -> bool:
+    """True when the connection's search path holds ``table``."""
+    found = connection.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(found and found[0])
+
+
 def schema_version(connection: psycopg.Connection[Any]) -> int:
     """The version ``hub_schema`` holds (0: a database the hub never used)."""
-    found = connection.execute("SELECT to_regclass('hub_schema') IS NOT NULL").fetchone()
-    if not found or not found[0]:
+    if not _exists(connection, "hub_schema"):
         return 0
     row = connection.execute("SELECT max(version) FROM hub_schema").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
@@ -362,9 +364,7 @@ def database_problems(url: str) -> list[Problem]:
     except ConfigError as error:
         return list(error.problems)
     try:
-        with psycopg.connect(
-            url, autocommit=True, connect_timeout=10, application_name="connector-hub"
-        ) as connection:
+        with connect(url) as connection:
             found = schema_version(connection)
     except psycopg.Error as error:
         return [driver_error(shown_url(url), error, refused=False).problem]
@@ -380,13 +380,7 @@ def existing_tables(url: str, names: Sequence[str]) -> set[str]:
     without creating anything (dry runs and reports on a new database)."""
     psycopg = _driver()
     try:
-        with psycopg.connect(
-            url, autocommit=True, connect_timeout=10, application_name="connector-hub"
-        ) as connection:
-            return {
-                name
-                for name in names
-                if connection.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
-            }
+        with connect(url) as connection:
+            return {name for name in names if _exists(connection, name)}
     except psycopg.Error as error:
         raise driver_error(shown_url(url), error, refused=False) from None

@@ -20,7 +20,18 @@ from hub.state.database import Database, SqliteDatabase
 from hub.state.postgres import PostgresDatabase, is_postgres_url
 from hub.state.schema import ddl
 
-__all__ = ["open_tables"]
+__all__ = ["create_tables", "open_tables"]
+
+
+def create_tables(connection: Any, schema: Sequence[str], lock: int) -> None:
+    """Run the ``schema`` statements (``CREATE ... IF NOT EXISTS``) on a
+    PostgreSQL ``connection`` in one transaction holding the advisory lock
+    ``lock``: daemons starting together on an empty database take turns, one
+    creates the tables and the others find them."""
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        for statement in schema:
+            connection.execute(ddl(statement, "postgresql"))
 
 
 def open_tables(
@@ -44,11 +55,7 @@ def open_tables(
     if isinstance(where, str) and is_postgres_url(where):
 
         def create(connection: Any) -> None:
-            # Daemons starting together: one creates, the others find the tables.
-            with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (serialize,))
-                for statement in schema:
-                    connection.execute(ddl(statement, "postgresql"))
+            create_tables(connection, schema, serialize)
 
         return PostgresDatabase(where, setup=create, serialize=serialize), None
 
