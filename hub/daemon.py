@@ -356,7 +356,7 @@ class Daemon:
         """``/fleet``: :func:`hub.reports.fleet_report` of the running configuration."""
         from hub.reports import fleet_report
 
-        return fleet_report(self.project.settings, self.project.base_dir)
+        return fleet_report(self.project.settings, self.project.base_dir, locks=self._locks)
 
     def request_stop(self, reason: str = "requested") -> None:
         """Stop: no new run; running syncs stop after their batch in flight.

@@ -8,7 +8,7 @@ and scripts read them. Keys are sorted; lists are in key order.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from hub.records import (
     record_to_json,
 )
 from hub.state import ErrorInfo, RunInfo
-from hub.state.locks import LockHolder, ScheduleMark
+from hub.state.locks import LockHolder, ScheduleMark, SyncLocks
 from hub.sync import DestinationRun, PlanReport, plan_totals
 from hub.sync.pipeline import Resolution
 from hub.sync.planner import PlanAction, PlannedItem, plan_for_subject
@@ -660,8 +660,6 @@ def print_errors(console: Console, data: dict[str, Any]) -> None:
 
 def _epoch(seconds: float | None) -> str | None:
     """Epoch seconds as ISO 8601 UTC (``None`` stays ``None``)."""
-    from datetime import UTC
-
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
@@ -726,28 +724,38 @@ def fleet_json(
     }
 
 
-def fleet_report(settings: HubSettings, base_dir: Path, now: float | None = None) -> dict[str, Any]:
+def fleet_report(
+    settings: HubSettings,
+    base_dir: Path,
+    now: float | None = None,
+    *,
+    locks: SyncLocks | None = None,
+) -> dict[str, Any]:
     """:func:`fleet_json` read from the state store of ``settings`` (nothing
-    is created: a SQLite file that does not exist yet reads as empty)."""
+    is created: a SQLite file that does not exist yet reads as empty).
+    ``locks``: the daemon's own open :class:`SyncLocks` on that store, read
+    instead of opening another connection for each request."""
     import time
 
     from hub.state import RunStatus, state_database
-    from hub.state.locks import SyncLocks
     from hub.sync import open_store
 
-    where = state_database(settings.state.url, base_dir)
     holders: list[LockHolder] = []
     marks: list[ScheduleMark] = []
-    if isinstance(where, str):
-        from hub.state.postgres import existing_tables
-
-        shared = bool(existing_tables(where, ["sync_locks"]))
+    if locks is not None:
+        holders, marks = locks.holders(), locks.marks()
     else:
-        shared = where is not None and where.exists()
-    if shared:
-        assert where is not None
-        with SyncLocks(where) as locks:
-            holders, marks = locks.holders(), locks.marks()
+        where = state_database(settings.state.url, base_dir)
+        if isinstance(where, str):
+            from hub.state.postgres import existing_tables
+
+            shared = bool(existing_tables(where, ["sync_locks"]))
+        else:
+            shared = where is not None and where.exists()
+        if shared:
+            assert where is not None
+            with SyncLocks(where) as opened:
+                holders, marks = opened.holders(), opened.marks()
     store = open_store(settings, base_dir, read_only=True)
     try:
         running = [run for run in store.runs(limit=1000) if run.status is RunStatus.RUNNING]

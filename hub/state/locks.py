@@ -336,11 +336,11 @@ class LockHeartbeat:
                 continue
             if not lost:
                 self._renewed = began
-            if lost:
-                self.lost.set()
-                if self.on_lost is not None:
-                    self.on_lost(lost)
-                return
+                continue
+            self.lost.set()
+            if self.on_lost is not None:
+                self.on_lost(lost)
+            return
 
     def stop(self) -> None:
         """Stop renewing (the holder releases the locks itself)."""
