@@ -60,7 +60,7 @@ from hub.observability import (
     iso_time,
     parse_listen,
 )
-from hub.schedules import Schedule, format_duration
+from hub.schedules import Schedule
 from hub.state import RunStatus, state_database
 from hub.state.budgets import open_ledger
 from hub.state.locks import LockHeartbeat, SyncLocks, lock_owner
@@ -104,14 +104,7 @@ class SyncStatus:
         return self.schedule.period(now)
 
     def describe(self) -> str:
-        if self.settings.cron is not None:
-            text = f"cron {self.settings.cron!r} ({self.settings.timezone})"
-        else:
-            assert self.settings.interval is not None
-            text = f"every {format_duration(self.settings.interval)}"
-        if self.settings.jitter:
-            text += f", jitter {format_duration(self.settings.jitter)}"
-        return text
+        return self.schedule.describe()
 
 
 @dataclass(slots=True)
@@ -123,15 +116,6 @@ class _Held:
     @property
     def lost(self) -> threading.Event:
         return self.heartbeat.lost
-
-
-def _schedule(settings: ScheduleSettings) -> Schedule:
-    return Schedule(
-        interval=settings.interval,
-        cron=settings.cron,
-        jitter=settings.jitter,
-        timezone=settings.timezone,
-    )
 
 
 class Daemon:
@@ -263,7 +247,7 @@ class Daemon:
                 existing = self.syncs.get(name)
                 if existing is not None and existing.settings == settings:
                     continue
-                schedule = _schedule(settings)
+                schedule = settings.schedule()
                 if existing is None:
                     mark = self._locks.mark(name)
                     existing = SyncStatus(name, settings, schedule, next_due=now)

@@ -134,6 +134,17 @@ class Schedule:
         if self.jitter < 0:
             raise ValueError("the jitter cannot be negative")
 
+    def describe(self) -> str:
+        """``every 15m, jitter 30s`` or ``cron '*/5 * * * *' (UTC)``."""
+        if self.cron is not None:
+            text = f"cron {self.cron!r} ({self.timezone})"
+        else:
+            assert self.interval is not None
+            text = f"every {format_duration(self.interval)}"
+        if self.jitter:
+            text += f", jitter {format_duration(self.jitter)}"
+        return text
+
     def _cron_next(self, after: float) -> float:
         assert self.cron is not None
         zone = ZoneInfo(self.timezone)

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from hub.contract.capabilities import SyncMode
-from hub.schedules import DurationError, cron_error, parse_duration, timezone_error
+from hub.schedules import DurationError, Schedule, cron_error, parse_duration, timezone_error
 
 
 class _Section(BaseModel):
@@ -191,6 +191,12 @@ class ScheduleSettings(_Section):
     """A random delay up to this long added to each due time (``30s``)."""
     enabled: bool = True
     """False: keep the schedule but do not run it."""
+
+    def schedule(self) -> Schedule:
+        """The :class:`~hub.schedules.Schedule` these settings describe."""
+        return Schedule(
+            interval=self.interval, cron=self.cron, jitter=self.jitter, timezone=self.timezone
+        )
 
     @field_validator("cron")
     @classmethod
