@@ -86,14 +86,14 @@ def _fail_config(error: ConfigError) -> None:
 def _require_subject(resolution: Resolution, kind: str, subject_id: str) -> None:
     """Exit 1, saying so (and where a quarantined row of that id went), when
     the sources hold no ``kind`` with ``subject_id``."""
-    loaded = resolution.loaded.dataset
-    known = loaded.users if kind == "user" else loaded.accounts
-    if subject_id in known:
+    from hub.reports import missing_subject
+
+    missing = missing_subject(resolution, kind, subject_id)
+    if missing is None:
         return
-    err.print(f"[red]no {kind} with id {subject_id!r} in the sources.[/]")
-    for row in resolution.loaded.quarantine:
-        if row.record_id == subject_id:
-            err.print(f"  quarantined at {row.location}: {row.reason}", markup=False)
+    err.print(missing["message"], style="red", markup=False, highlight=False)
+    for row in missing["quarantined"]:
+        err.print(f"  quarantined at {row['location']}: {row['reason']}", markup=False)
     raise typer.Exit(1)
 
 
@@ -206,7 +206,10 @@ def _inspect(
     from hub.sync.pipeline import resolve
 
     try:
-        resolution = resolve(config, as_of=as_of, destinations=destination)
+        # Only the subject is projected (inspect_subject), not every record.
+        resolution = resolve(
+            config, as_of=as_of, destinations=destination, project_destinations=False
+        )
     except ConfigError as error:
         _fail_config(error)
         return
@@ -463,6 +466,21 @@ def fleet_command(config: ConfigOption = Path("hub.toml"), as_json: JsonOption =
         _fail_config(error)
         raise  # not reached
     _show(fleet_report(settings, config.parent), as_json, print_fleet)
+
+
+@app.command("status")
+def status_command(config: ConfigOption = Path("hub.toml"), as_json: JsonOption = False) -> None:
+    """Each destination: its latest run, the schedules that run it, the lock
+    held on it (--json: :func:`hub.reports.status_json`). Reads only."""
+    from hub.config import load_settings
+    from hub.reports import print_status, status_report
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as error:
+        _fail_config(error)
+        raise  # not reached
+    _show(status_report(settings, config.parent), as_json, print_status)
 
 
 @app.command("errors")

@@ -128,7 +128,7 @@ def print_preview(console: Console, resolution: Resolution) -> None:
 def inspect_subject(resolution: Resolution, kind: str, subject_id: str) -> dict[str, Any]:
     """The ``hub inspect user|account ID --json`` document."""
     destinations: dict[str, Any] = {}
-    for name in sorted(resolution.projections):
+    for name in sorted(resolution.destinations):
         settings = resolution.project.settings.destinations[name]
         capabilities = resolution.plugins.destinations[settings.type].capabilities
         mapping = resolution.project.mappings[name]
@@ -155,6 +155,24 @@ def inspect_subject(resolution: Resolution, kind: str, subject_id: str) -> dict[
         "as_of": jsonable(resolution.as_of),
         "subject": {"type": kind, "id": subject_id},
         "destinations": destinations,
+    }
+
+
+def missing_subject(resolution: Resolution, kind: str, subject_id: str) -> dict[str, Any] | None:
+    """``None`` when the sources hold the ``kind`` (``user`` or ``account``)
+    ``subject_id``; else why not: ``{"message", "quarantined": [{"location",
+    "reason"}]}``, the rows of that id the load quarantined."""
+    loaded = resolution.loaded.dataset
+    known = loaded.users if kind == "user" else loaded.accounts
+    if subject_id in known:
+        return None
+    return {
+        "message": f"no {kind} with id {subject_id!r} in the sources.",
+        "quarantined": [
+            {"location": row.location, "reason": row.reason}
+            for row in resolution.loaded.quarantine
+            if row.record_id == subject_id
+        ],
     }
 
 
@@ -523,22 +541,110 @@ def runs_json(runs: list[RunInfo]) -> dict[str, Any]:
 
     newest first; times are ISO 8601 UTC, ``finished_at`` ``null`` while running.
     """
+    return {"format": JSON_FORMAT, "runs": [run_json(run) for run in runs]}
+
+
+def run_json(run: RunInfo) -> dict[str, Any]:
+    """One run of :func:`runs_json`; ``duration_seconds`` is ``null`` while it runs."""
+    finished = run.finished_at
     return {
-        "format": JSON_FORMAT,
-        "runs": [
-            {
-                "counts": dict(sorted(run.counts.items())),
-                "destination": run.destination,
-                "finished_at": jsonable(run.finished_at),
-                "message": run.message,
-                "mode": run.mode,
-                "run_id": run.run_id,
-                "started_at": jsonable(run.started_at),
-                "status": run.status.value,
-            }
-            for run in runs
-        ],
+        "counts": dict(sorted(run.counts.items())),
+        "destination": run.destination,
+        "duration_seconds": (
+            None if finished is None else round((finished - run.started_at).total_seconds(), 3)
+        ),
+        "finished_at": jsonable(finished),
+        "message": run.message,
+        "mode": run.mode,
+        "run_id": run.run_id,
+        "started_at": jsonable(run.started_at),
+        "status": run.status.value,
     }
+
+
+def status_json(
+    settings: HubSettings,
+    latest: dict[str, RunInfo],
+    marks: list[ScheduleMark],
+    holders: list[LockHolder],
+    now: float,
+) -> dict[str, Any]:
+    """The ``hub status --json`` document (the console's first page)::
+
+        {"format": 1,
+         "destinations": [{"name", "type", "mode", "enabled", "mapping",
+                           "last_run": run | null,
+                           "lock": {"owner", "expired"} | null,
+                           "schedules": [{"sync", "schedule", "enabled",
+                                          "last_started", "last_status"}]}]}
+
+    each destination of hub.toml by name, with its latest run (as in
+    :func:`runs_json`), the lock held on it, and the ``[schedules]`` that run
+    it (``schedule`` reads ``every 15m, jitter 30s``)."""
+    by_sync = {mark.sync: mark for mark in marks}
+    locks = {holder.name: holder for holder in holders}
+    destinations = []
+    for name, destination in sorted(settings.destinations.items()):
+        schedules = []
+        for sync, schedule in sorted(settings.schedules.items()):
+            covered = schedule.destinations
+            if covered is None and not destination.enabled:
+                continue
+            if covered is not None and name not in covered:
+                continue
+            mark = by_sync.get(sync)
+            schedules.append(
+                {
+                    "enabled": schedule.enabled,
+                    "last_started": _epoch(None if mark is None else mark.last_started),
+                    "last_status": None if mark is None else mark.last_status,
+                    "schedule": schedule.schedule().describe(),
+                    "sync": sync,
+                }
+            )
+        holder = locks.get(f"destination:{name}")
+        run = latest.get(name)
+        destinations.append(
+            {
+                "enabled": destination.enabled,
+                "last_run": None if run is None else run_json(run),
+                "lock": None
+                if holder is None
+                else {"expired": holder.expires_at <= now, "owner": holder.owner},
+                "mapping": None if destination.mapping is None else str(destination.mapping),
+                "mode": destination.mode.value,
+                "name": name,
+                "schedules": schedules,
+                "type": destination.type,
+            }
+        )
+    return {"destinations": destinations, "format": JSON_FORMAT}
+
+
+def print_status(console: Console, data: dict[str, Any]) -> None:
+    """Each destination: its latest run, its schedules and its lock."""
+    from rich.markup import escape
+
+    table = Table("destination", "last run", "finished", "schedules", "lock")
+    for row in data["destinations"]:
+        run = row["last_run"]
+        if run is None:
+            last = "never" if row["mapping"] else "actions only"
+        else:
+            style = _STATUS_STYLE.get(run["status"], "")
+            shown = f"[{style}]{run['status']}[/]" if style else run["status"]
+            last = f"#{run['run_id']} {shown}"
+        lock = row["lock"]
+        table.add_row(
+            escape(row["name"]) + ("" if row["enabled"] else " (disabled)"),
+            last,
+            "" if run is None else (run["finished_at"] or "running")[:19].replace("T", " "),
+            escape("\n".join(f"{s['sync']}: {s['schedule']}" for s in row["schedules"])),
+            ""
+            if lock is None
+            else escape(lock["owner"]) + (" (expired)" if lock["expired"] else ""),
+        )
+    console.print(table)
 
 
 def playbooks_json(report: PlaybookReport, as_of: datetime) -> dict[str, Any]:
@@ -745,16 +851,9 @@ def fleet_report(
     if locks is not None:
         holders, marks = locks.holders(), locks.marks()
     else:
-        where = state_database(settings.state.url, base_dir)
-        if isinstance(where, str):
-            from hub.state.postgres import existing_tables
-
-            shared = bool(existing_tables(where, ["sync_locks"]))
-        else:
-            shared = where is not None and where.exists()
-        if shared:
-            assert where is not None
-            with SyncLocks(where) as opened:
+        opened = _shared_locks(state_database(settings.state.url, base_dir))
+        if opened is not None:
+            with opened:
                 holders, marks = opened.holders(), opened.marks()
     store = open_store(settings, base_dir, read_only=True)
     try:
@@ -762,6 +861,53 @@ def fleet_report(
     finally:
         store.close()
     return fleet_json(holders, marks, running, time.time() if now is None else now)
+
+
+def _shared_locks(where: Path | str | None) -> SyncLocks | None:
+    """The locks table of the state at ``where``, opened; ``None`` when the
+    store has none yet (nothing is created)."""
+    if isinstance(where, str):
+        from hub.state.postgres import existing_tables
+
+        shared = bool(existing_tables(where, ["sync_locks"]))
+    else:
+        shared = where is not None and where.exists()
+    return SyncLocks(where) if shared and where is not None else None
+
+
+def status_report(
+    settings: HubSettings,
+    base_dir: Path,
+    now: float | None = None,
+    *,
+    locks: SyncLocks | None = None,
+) -> dict[str, Any]:
+    """:func:`status_json` read from the state store of ``settings`` (nothing
+    is created), through ``locks`` when the caller holds them open."""
+    import time
+
+    from hub.state import state_database
+    from hub.sync import open_store
+
+    holders: list[LockHolder] = []
+    marks: list[ScheduleMark] = []
+    if locks is not None:
+        holders, marks = locks.holders(), locks.marks()
+    else:
+        opened = _shared_locks(state_database(settings.state.url, base_dir))
+        if opened is not None:
+            with opened:
+                holders, marks = opened.holders(), opened.marks()
+    store = open_store(settings, base_dir, read_only=True)
+    try:
+        latest = {}
+        for name in settings.destinations:
+            found = store.runs(name, limit=1)
+            if found:
+                latest[name] = found[0]
+    finally:
+        store.close()
+    return status_json(settings, latest, marks, holders, time.time() if now is None else now)
 
 
 def print_fleet(console: Console, data: dict[str, Any]) -> None:

@@ -571,16 +571,32 @@ class SqlStateStore:
 
         self._write(work)
 
-    def runs(self, destination: str | None = None, limit: int = 20) -> list[RunInfo]:
-        """The latest runs, newest first."""
+    def runs(
+        self, destination: str | None = None, limit: int = 20, *, before: int | None = None
+    ) -> list[RunInfo]:
+        """The latest runs (older than run ``before``), newest first."""
+        where: list[str] = []
+        params: list[Any] = []
+        if destination is not None:
+            where.append("destination = ?")
+            params.append(destination)
+        if before is not None:
+            where.append("run_id < ?")
+            params.append(before)
+        return self._runs(where, params, limit)
+
+    def run(self, run_id: int) -> RunInfo | None:
+        """Run ``run_id``, or ``None`` when the store holds no such run."""
+        found = self._runs(["run_id = ?"], [run_id], 1)
+        return found[0] if found else None
+
+    def _runs(self, where: list[str], params: list[Any], limit: int) -> list[RunInfo]:
         sql = (
             "SELECT run_id, destination, mode, status, started_at, finished_at, counts, message"
             " FROM runs"
         )
-        params: tuple[Any, ...] = ()
-        if destination is not None:
-            sql += " WHERE destination = ?"
-            params = (destination,)
+        if where:
+            sql += f" WHERE {' AND '.join(where)}"
         sql += " ORDER BY run_id DESC LIMIT ?"
         rows = self._sql.read(sql, (*params, limit))
         return [

@@ -185,8 +185,14 @@ class StateStore(Protocol):
         self, run_id: int, status: RunStatus, counts: Mapping[str, int], message: str | None = None
     ) -> None: ...
 
-    def runs(self, destination: str | None = None, limit: int = 20) -> list[RunInfo]:
-        """The latest runs, newest first."""
+    def runs(
+        self, destination: str | None = None, limit: int = 20, *, before: int | None = None
+    ) -> list[RunInfo]:
+        """The latest runs (older than run ``before``), newest first."""
+        ...
+
+    def run(self, run_id: int) -> RunInfo | None:
+        """Run ``run_id``, or ``None`` when the store holds no such run."""
         ...
 
     def errors(

@@ -429,6 +429,12 @@ def test_runs_and_interrupted_runs(open_store: Opener) -> None:
         assert info.started_at == datetime(2024, 6, 1, 12, 0, 3, tzinfo=UTC)
         assert info.finished_at == datetime(2024, 6, 1, 12, 0, 4, tzinfo=UTC)
         assert [r.run_id for r in store.runs()] == [fresh, elsewhere, dead]
+        # One run by id, and the runs before one (the console's pages).
+        assert store.run(fresh) == info
+        assert store.run(fresh + 100) is None
+        assert [r.run_id for r in store.runs(before=fresh)] == [elsewhere, dead]
+        assert [r.run_id for r in store.runs("crm", before=fresh)] == [dead]
+        assert store.runs(before=dead) == []
 
 
 def test_two_connections_share_the_store(open_store: Opener) -> None:

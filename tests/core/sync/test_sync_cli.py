@@ -108,6 +108,33 @@ def test_sync_then_runs_lists_them_newest_first(project: Path) -> None:
     assert table.exit_code == 0 and "succeeded" in table.stdout
 
 
+def test_status_shows_each_destinations_latest_run_and_schedule(project: Path) -> None:
+    before = _json(project, "status")
+    assert [d["name"] for d in before["destinations"]] == ["crm", "mailer"]
+    assert all(d["last_run"] is None and d["lock"] is None for d in before["destinations"])
+    assert not (project.parent / ".hub").exists()  # read only: nothing created
+    assert _invoke(project, "sync").exit_code == 0
+    after = _json(project, "status")["destinations"]
+    crm = after[0]
+    assert crm["type"] == "outbox" and crm["mode"] == "upsert"
+    assert crm["mapping"] == "mappings/crm.toml"
+    assert crm["last_run"]["run_id"] == 1 and crm["last_run"]["status"] == "succeeded"
+    assert crm["last_run"]["counts"]["created"] == 65
+    assert crm["last_run"]["duration_seconds"] >= 0
+    assert crm["schedules"] == [
+        {
+            "enabled": True,
+            "last_started": None,
+            "last_status": None,
+            "schedule": "every 15m, jitter 30s",
+            "sync": "all",
+        }
+    ]
+    assert after[1]["last_run"]["run_id"] == 2
+    table = _invoke(project, "status")
+    assert table.exit_code == 0 and "succeeded" in table.stdout and "every 15m" in table.stdout
+
+
 def test_sync_summary_table_without_a_terminal(project: Path) -> None:
     result = _invoke(project, "sync")
     assert result.exit_code == 0, result.output
