@@ -6,18 +6,20 @@
   through the same renderer.
 - :class:`Metrics`: the Prometheus metrics, in their own registry.
 - :class:`ObservabilityServer`: ``/metrics``, ``/healthz`` and ``/fleet`` over HTTP
-  (127.0.0.1 by default), in a background thread.
+  (127.0.0.1 by default), and the web console under ``/console``, served by
+  uvicorn in a background thread (:class:`HttpServer`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol
 
 import structlog
@@ -30,13 +32,19 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from hub.redaction import RedactingFilter, redact
 
 __all__ = [
     "RECORD_OUTCOMES",
+    "HttpServer",
     "Metrics",
     "ObservabilityServer",
+    "bind",
     "configure_logging",
     "parse_listen",
 ]
@@ -312,9 +320,74 @@ def health_document(
     return healthy, {"status": "ok" if healthy else "unhealthy", **header, "syncs": rows}
 
 
-class ObservabilityServer:
-    """``GET /metrics`` (Prometheus text format) and ``GET /healthz`` (JSON:
-    200 when healthy, 503 when not) on ``host:port``, in a daemon thread.
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free one), bound
+    now so that a port in use is an error at once, not in a thread."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def uvicorn_server(app: Any) -> Any:
+    """A uvicorn server of ``app`` that logs through our logging (no access log:
+    scrapes every few seconds would drown it)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=3,
+    )
+    return uvicorn.Server(config)
+
+
+class HttpServer:
+    """An ASGI application served by uvicorn on a bound socket, in a daemon thread."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        self._socket = bind(host, port)
+        self._server = uvicorn_server(app)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="hub-http",
+            daemon=True,
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._socket.getsockname()[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+        self._socket.close()
+
+
+class ObservabilityServer(HttpServer):
+    """``GET /metrics`` (Prometheus text format), ``GET /healthz`` (JSON: 200
+    when healthy, 503 when not) and ``GET /fleet`` on ``host:port``, in a
+    daemon thread; and ``console`` (an ASGI application) under ``/console``.
 
     ``health()`` returns ``(healthy, document)``.
     """
@@ -326,74 +399,58 @@ class ObservabilityServer:
         metrics: Metrics,
         health: Callable[[], tuple[bool, dict[str, Any]]],
         fleet: Callable[[], dict[str, Any]] | None = None,
+        console: Any = None,
     ) -> None:
-        handler = _handler(metrics, health, fleet)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.5},
-            name="hub-http",
-            daemon=True,
-        )
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(_application(metrics, health, fleet, console), host, port)
 
 
-def _handler(
+def _json(document: Any, status: int) -> Response:
+    body = json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
+    return Response(
+        body, status, media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _application(
     metrics: Metrics,
     health: Callable[[], tuple[bool, dict[str, Any]]],
-    fleet: Callable[[], dict[str, Any]] | None = None,
-) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "connector-hub"
+    fleet: Callable[[], dict[str, Any]] | None,
+    console: Any,
+) -> Starlette:
+    def metrics_page(request: Request) -> Response:
+        return Response(
+            metrics.exposition(),
+            200,
+            media_type=CONTENT_TYPE_LATEST,
+            headers={"Cache-Control": "no-store"},
+        )
 
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._answer(200, CONTENT_TYPE_LATEST, metrics.exposition())
-            elif path in ("/healthz", "/health"):
-                healthy, document = health()
-                body = json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
-                self._answer(200 if healthy else 503, "application/json", body)
-            elif path == "/fleet" and fleet is not None:
-                try:
-                    document = fleet()
-                except Exception as error:  # the state store out of reach: say so
-                    document = {"error": f"{type(error).__name__}: {error}"}
-                    body = json.dumps(document, sort_keys=True).encode() + b"\n"
-                    self._answer(503, "application/json", body)
-                    return
-                body = json.dumps(document, sort_keys=True, indent=2).encode() + b"\n"
-                self._answer(200, "application/json", body)
-            else:
-                self._answer(
-                    404, "text/plain; charset=utf-8", b"not found: /metrics, /healthz, /fleet\n"
-                )
+    def health_page(request: Request) -> Response:
+        healthy, document = health()
+        return _json(document, 200 if healthy else 503)
 
-        def _answer(self, status: int, content_type: str, body: bytes) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+    def fleet_page(request: Request) -> Response:
+        assert fleet is not None
+        try:
+            document = fleet()
+        except Exception as error:  # the state store out of reach: say so
+            return _json({"error": f"{type(error).__name__}: {redact(str(error))}"}, 503)
+        return _json(document, 200)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # scrapes every few seconds would drown the log
+    routes: list[BaseRoute] = [
+        Route("/metrics", metrics_page),
+        Route("/healthz", health_page),
+        Route("/health", health_page),
+    ]
+    known = "/metrics, /healthz"
+    if fleet is not None:
+        routes.append(Route("/fleet", fleet_page))
+        known += ", /fleet"
+    if console is not None:
+        routes.append(Mount("/console", app=console))
+        known += ", /console/"
 
-    return Handler
+    def not_found(request: Request, error: Exception) -> Response:
+        return PlainTextResponse(f"not found: {known}\n", 404)
+
+    return Starlette(routes=routes, exception_handlers={404: not_found})
