@@ -278,14 +278,7 @@ class DaemonSettings(_Section):
     @field_validator("listen")
     @classmethod
     def _check_listen(cls, value: str) -> str:
-        if value.strip() == "":
-            return ""
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise PydanticCustomError(
-                "listen", "expected host:port, e.g. 127.0.0.1:9464 (or an empty string: off)"
-            )
-        return value
+        return _listen(value, "127.0.0.1:9464")
 
     @field_validator("lock_ttl")
     @classmethod
@@ -293,6 +286,44 @@ class DaemonSettings(_Section):
         if value < 1:
             raise PydanticCustomError("lock_ttl", "the lock time-to-live must be at least 1s")
         return value
+
+
+def _listen(value: str, example: str) -> str:
+    """``value`` as a ``host:port`` to listen on, or ``""`` (off)."""
+    if value.strip() == "":
+        return ""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise PydanticCustomError(
+            "listen", f"expected host:port, e.g. {example} (or an empty string: off)"
+        )
+    return value
+
+
+class ConsoleSettings(_Section):
+    """The web console (``hub console``, and the daemon's port under ``/console``).
+
+    Reading needs nothing on a loopback address (127.0.0.1, ::1). Anything
+    else, and every action (retry, run now), needs the console token, which
+    comes only from the environment (``HUB_CONSOLE__TOKEN``) or a secret file
+    of that name: it is refused in hub.toml.
+    """
+
+    listen: str = "127.0.0.1:8400"
+    """``host:port`` of ``hub console``; an address beyond loopback needs a token."""
+    token: str | None = Field(default=None, repr=False)
+    """The token that signs admins in for actions (from the environment only)."""
+    in_daemon: bool = True
+    """Serve the console on ``hub daemon``'s port too, under ``/console``."""
+    cache_seconds: Duration = 60.0
+    """How long a plan, an inspection or a playbook preview is shown before it is
+    computed again when a SQL source is read (file sources: until a file,
+    hub.toml, a mapping or the state changes)."""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        return _listen(value, "127.0.0.1:8400")
 
 
 class PlaybookSettings(_Section):
@@ -322,3 +353,5 @@ class HubSettings(_Section):
     """The daemon's endpoint, stop timeout, reloading, locks and alerts."""
     playbooks: PlaybookSettings = Field(default_factory=PlaybookSettings)
     """Engagement playbooks run after each sync (``hub playbooks``)."""
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    """The web console: where it listens, its token, its cache."""

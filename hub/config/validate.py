@@ -406,16 +406,17 @@ def _source_problems(document: TomlDocument, sources: Any) -> list[Problem]:
 
 #: Daemon settings that are credentials though their names do not say so
 #: (a Slack webhook URL carries its token): refused in the TOML.
-_DAEMON_SECRETS: tuple[KeyPath, ...] = (
-    ("daemon", "alerts", "webhook_url"),
-    ("daemon", "alerts", "slack_webhook_url"),
+_DAEMON_SECRETS: tuple[tuple[KeyPath, str], ...] = (
+    (("daemon", "alerts", "webhook_url"), "the URL carries a token"),
+    (("daemon", "alerts", "slack_webhook_url"), "the URL carries a token"),
+    (("console", "token"), "it signs admins in to the console"),
 )
 
 
 def _daemon_problems(document: TomlDocument, settings: HubSettings | None) -> list[Problem]:
     """``[schedules]`` naming unknown destinations, and alert URLs written in the TOML."""
     problems: list[Problem] = []
-    for path in _DAEMON_SECRETS:
+    for path, why in _DAEMON_SECRETS:
         current: Any = document.data
         for part in path:
             current = current.get(part) if isinstance(current, dict) else None
@@ -424,7 +425,7 @@ def _daemon_problems(document: TomlDocument, settings: HubSettings | None) -> li
             problems.append(
                 document.problem(
                     path,
-                    f"{path[-1]!r} is a secret (the URL carries a token) and must not be"
+                    f"{path[-1]!r} is a secret ({why}) and must not be"
                     f" written in {Path(document.file).name}",
                     expected="the value from the environment or a secret file",
                     hint=f"remove it here and set the environment variable {variable}",
