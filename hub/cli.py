@@ -483,6 +483,77 @@ def status_command(config: ConfigOption = Path("hub.toml"), as_json: JsonOption 
     _show(status_report(settings, config.parent), as_json, print_status)
 
 
+@app.command("console")
+def console_command(
+    config: ConfigOption = Path("hub.toml"),
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen", help="host:port to serve on (default: [console] listen, 127.0.0.1:8400)."
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Serve the web console: runs, errors, quarantine, the plan, one record's
+    payload per destination, playbooks, and two actions (retry, run now).
+
+    Reading is open on a loopback address; beyond it, and for every action,
+    the console token of HUB_CONSOLE__TOKEN is needed (a non-loopback
+    --listen without one is refused, exit 2). Stops on SIGINT/SIGTERM,
+    after the batch in flight of a sync it started."""
+    import structlog
+
+    from hub.config import load_settings
+    from hub.config.validate import format_problems
+    from hub.console import ConsoleApp, console_problem
+    from hub.observability import bind, configure_logging, parse_listen, uvicorn_server
+
+    configure_logging(log_level, "auto")
+    log = structlog.get_logger("hub.console")
+    try:
+        settings = load_settings(config)
+        if listen is not None:
+            settings.console.listen = (
+                type(settings.console).model_validate({"listen": listen}).listen
+            )
+    except ConfigError as error:
+        _fail_config(error)
+        raise  # not reached
+    except ValueError as error:  # a --listen that is not host:port
+        err.print(f"--listen: {error}", style="red", markup=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    where = settings.console.listen or "127.0.0.1:8400"
+    problem = console_problem(where, settings.console.token)
+    if problem is not None:
+        err.print("[bold red]the console cannot start:[/]")
+        err.print(format_problems([problem]), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_CONFIG)
+    host, port = parse_listen(where)
+    console_app = ConsoleApp(config, listen_host=host, settings=settings)
+    try:
+        sock = bind(host, port)
+    except OSError as error:
+        err.print(f"cannot listen on {where}: {error.strerror or error}", style="red", markup=False)
+        raise typer.Exit(1) from None
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+    log.info(
+        "console.started",
+        url=f"http://{shown}:{bound_port}/",
+        actions="on" if settings.console.token else "off (set HUB_CONSOLE__TOKEN)",
+        config=str(config),
+    )
+    server = uvicorn_server(console_app.app)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        stopped = console_app.jobs.stop(settings.daemon.stop_timeout)
+        sock.close()
+        log.info("console.stopped", jobs_stopped=stopped)
+
+
 @app.command("errors")
 def errors_command(
     config: ConfigOption = Path("hub.toml"),

@@ -68,6 +68,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("hub.sync.pipeline", "hub.sync.executor", "hub.playbooks.engine", "hub.playbooks"),
     # the sync and what reports on it
     ("hub.sync", "hub.reports", "hub.alerts", "hub.observability"),
+    # the web console: those reports in a browser
+    ("hub.console",),
     ("hub.daemon",),
     ("hub.cli", "hub.__main__"),
 )
