@@ -50,6 +50,7 @@ from hub.alerts import Alerter
 from hub.config import Project
 from hub.config.settings import HubSettings, ScheduleSettings
 from hub.config.watch import ConfigWatcher
+from hub.console import ConsoleApp, console_problem
 from hub.contract.plugins import Plugins, load_plugins
 from hub.contract.ratelimit import BudgetRegistry
 from hub.errors import ConfigError, Problem
@@ -147,6 +148,7 @@ class Daemon:
         self.started_at = clock()
         self.syncs: dict[str, SyncStatus] = {}
         self.server: ObservabilityServer | None = None
+        self.console: ConsoleApp | None = None
         #: Every problem of the last reload that failed (``None``: the files on
         #: disk are the configuration running).
         self.config_problems: list[str] | None = None
@@ -342,6 +344,21 @@ class Daemon:
 
         return fleet_report(self.project.settings, self.project.base_dir, locks=self._locks)
 
+    def _open_console(self, host: str) -> ConsoleApp | None:
+        """The web console under ``/console`` on the daemon's port, unless
+        ``[console] in_daemon`` is false or the port is beyond loopback with
+        no console token (then it is off, and the log says why)."""
+        settings = self.settings.console
+        if not settings.in_daemon:
+            return None
+        problem = console_problem(self.settings.daemon.listen, settings.token)
+        if problem is not None:
+            log.warning("console.off", reason=str(problem), hint=problem.hint)
+            return None
+        return ConsoleApp(
+            self.config_path, listen_host=host, settings=self.settings, locks=lambda: self._locks
+        )
+
     def request_stop(self, reason: str = "requested") -> None:
         """Stop: no new run; running syncs stop after their batch in flight.
         A second request stops waiting for them."""
@@ -384,8 +401,14 @@ class Daemon:
             listen = self.settings.daemon.listen
             if listen:
                 host, port = parse_listen(listen)
+                self.console = self._open_console(host)
                 self.server = ObservabilityServer(
-                    host, port, self.metrics, self.health, fleet=self.fleet
+                    host,
+                    port,
+                    self.metrics,
+                    self.health,
+                    fleet=self.fleet,
+                    console=None if self.console is None else self.console.app,
                 )
                 self.server.start()
             address = self.server.address if self.server else None
@@ -455,6 +478,8 @@ class Daemon:
             stop_timeout=timeout,
         )
         deadline = time.monotonic() + timeout
+        if self.console is not None:  # syncs started from the console: the same stop
+            self.console.jobs.stop(timeout)
         for worker in workers:
             while worker.is_alive() and time.monotonic() < deadline and not self._force.is_set():
                 worker.join(0.05)
