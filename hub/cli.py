@@ -503,6 +503,8 @@ def console_command(
     the console token of HUB_CONSOLE__TOKEN is needed (a non-loopback
     --listen without one is refused, exit 2). Stops on SIGINT/SIGTERM,
     after the batch in flight of a sync it started."""
+    import threading
+
     import structlog
 
     from hub.config import load_settings
@@ -546,6 +548,9 @@ def console_command(
         config=str(config),
     )
     server = uvicorn_server(console_app.app)
+    # The plan and the resolution behind inspections, computed once while the
+    # first pages are served (the daemon's console leaves its CPU to the syncs).
+    threading.Thread(target=console_app.warm, name="console-warm", daemon=True).start()
     try:
         server.run(sockets=[sock])
     finally:

@@ -438,22 +438,56 @@ class ConsoleApp:
         return key, (self.cache_seconds if volatile else None)
 
     def _computed(
-        self, request: Request, name: str, settings: HubSettings, compute: Callable[[], Any]
+        self,
+        request: Request | None,
+        name: str,
+        settings: HubSettings,
+        compute: Callable[[], Any],
     ) -> tuple[Any, float]:
-        if request.query_params.get("refresh"):
+        if request is not None and request.query_params.get("refresh"):
             self._cache.clear()
         key, max_age = self._inputs(settings)
         return self._cache.get(name, key, max_age, compute)
 
-    def _resolution(self, request: Request, settings: HubSettings) -> tuple[Any, float]:
+    def _resolution(self, request: Request | None, settings: HubSettings) -> tuple[Any, float]:
+        return self._computed(request, "resolution", settings, self._resolve)
+
+    def _resolve(self) -> Any:
         from hub.sync.pipeline import resolve
 
-        return self._computed(
-            request,
-            "resolution",
-            settings,
-            lambda: resolve(self.config_path, project_destinations=False),
-        )
+        return resolve(self.config_path, project_destinations=False)
+
+    def _plan_document(self) -> dict[str, Any]:
+        """``hub plan --json``."""
+        from hub.reports import plan_summary
+        from hub.sync import plan
+
+        return plan_summary(plan(self.config_path))
+
+    def warm(self) -> None:
+        """Import what the pages use, compile the templates, and compute the
+        plan, the resolution behind inspections and the playbook preview once,
+        so that the first person to open them does not wait for a read of every
+        source. ``hub console`` calls it in a thread as it starts; a page asked
+        for meanwhile waits for the same computation, never runs a second. A
+        configuration with problems is left for the pages to show."""
+        import hub.playbooks
+        import hub.reports
+        import hub.sync.pipeline  # noqa: F401
+
+        began = time.perf_counter()
+        for name in self.templates.env.list_templates():
+            self.templates.env.get_template(name)
+        try:
+            settings = self.settings()
+            self._resolution(None, settings)
+            self._computed(None, "plan", settings, self._plan_document)
+            if settings.playbooks.paths:
+                self._computed(None, "playbooks", settings, self._playbook_plan)
+        except Exception as error:  # the pages show it, with its location
+            log.info("console.warm.skipped", reason=f"{type(error).__name__}: {error}")
+            return
+        log.info("console.warm", seconds=round(time.perf_counter() - began, 3))
 
     # -- pages ------------------------------------------------------------------------
 
@@ -539,13 +573,8 @@ class ConsoleApp:
         )
 
     def plan(self, request: Request) -> Response:
-        from hub.reports import plan_summary
-        from hub.sync import plan
-
         settings = self.settings()
-        document, at = self._computed(
-            request, "plan", settings, lambda: plan_summary(plan(self.config_path))
-        )
+        document, at = self._computed(request, "plan", settings, self._plan_document)
         return self._page(request, "plan.html", document, computed_at=_epoch(at))
 
     def inspect(self, request: Request) -> Response:

@@ -5,6 +5,9 @@ again when the inputs change."""
 from __future__ import annotations
 
 import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +93,19 @@ def test_a_changed_source_file_is_seen_at_once(console: ConsoleProcess, synced: 
         assert plan["destinations"]["crm"]["totals"]["update"] >= 1
     finally:
         events.write_text(text, encoding="utf-8")
+
+
+def test_hub_console_computes_the_plan_before_anyone_asks(synced: Path) -> None:
+    """The warm-up: the plan a person opens was computed as the console started."""
+    with ConsoleProcess(synced) as console:
+        warm = console.wait_for("console.warm", timeout=60)
+        assert float(warm["seconds"]) > 0
+        time.sleep(1.5)
+        asked = datetime.now(UTC)
+        status, _, body = http(console.url("/plan"))
+        assert status == 200
+        found = re.search(rb"Computed (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", body)
+        assert found, body[:2000]
+        computed = datetime.strptime(found.group(1).decode(), "%Y-%m-%d %H:%M:%S")
+        assert computed.replace(tzinfo=UTC) < asked - timedelta(seconds=1)
+        assert not [e for e in console.events() if e.get("event") == "console.warm.skipped"]
