@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from hub.config.settings import HubSettings
+from hub.model import Dataset
 from hub.playbooks.engine import PlaybookReport
 from hub.quarantine import QuarantinedRow
 from hub.records import (
@@ -31,6 +32,9 @@ from hub.state.locks import LockHolder, ScheduleMark, SyncLocks
 from hub.sync import DestinationRun, PlanReport, plan_totals
 from hub.sync.pipeline import Resolution
 from hub.sync.planner import PlanAction, PlannedItem, plan_for_subject
+
+if TYPE_CHECKING:
+    from hub.sources.frame import Frame
 
 #: Version of the JSON shapes printed by ``--json``; bumped on any breaking change.
 JSON_FORMAT = 1
@@ -126,7 +130,15 @@ def print_preview(console: Console, resolution: Resolution) -> None:
 
 
 def inspect_subject(resolution: Resolution, kind: str, subject_id: str) -> dict[str, Any]:
-    """The ``hub inspect user|account ID --json`` document."""
+    """The ``hub inspect user|account ID --json`` document.
+
+    Projected from the part of the data set the subject's records read
+    (:func:`hub.sync.delta.subject_part`): what the whole gives, at the cost of
+    that part, so that an inspection of one user of a million does not build
+    tables of them all."""
+    from hub.sync.delta import subject_part
+
+    part = subject_part(resolution.loaded.data, kind, subject_id)
     destinations: dict[str, Any] = {}
     for name in sorted(resolution.destinations):
         settings = resolution.project.settings.destinations[name]
@@ -138,7 +150,7 @@ def inspect_subject(resolution: Resolution, kind: str, subject_id: str) -> dict[
             kind,
             subject_id,
             name,
-            resolution.loaded.dataset,
+            part,
             mapping,
             capabilities,
             resolution.as_of,
@@ -158,13 +170,23 @@ def inspect_subject(resolution: Resolution, kind: str, subject_id: str) -> dict[
     }
 
 
+def _holds(data: Dataset | Frame, kind: str, subject_id: str) -> bool:
+    """Whether ``data`` has the user or account ``subject_id`` (a frame is
+    searched as it is, never made a data set)."""
+    if isinstance(data, Dataset):
+        return subject_id in (data.users if kind == "user" else data.accounts)
+    import pyarrow.compute as pc
+
+    table = data.users if kind == "user" else data.accounts
+    keys = table.keys["user_id" if kind == "user" else "account_id"]
+    return bool(pc.any(pc.equal(keys, subject_id)).as_py())
+
+
 def missing_subject(resolution: Resolution, kind: str, subject_id: str) -> dict[str, Any] | None:
     """``None`` when the sources hold the ``kind`` (``user`` or ``account``)
     ``subject_id``; else why not: ``{"message", "quarantined": [{"location",
     "reason"}]}``, the rows of that id the load quarantined."""
-    loaded = resolution.loaded.dataset
-    known = loaded.users if kind == "user" else loaded.accounts
-    if subject_id in known:
+    if _holds(resolution.loaded.data, kind, subject_id):
         return None
     return {
         "message": f"no {kind} with id {subject_id!r} in the sources.",

@@ -64,6 +64,7 @@ __all__ = [
     "save_digests",
     "scope",
     "shifted",
+    "subject_part",
     "windows",
 ]
 
@@ -360,6 +361,29 @@ def neighbourhood(dataset: Dataset | Frame, reached: Iterable[Subjects]) -> Data
             if event.user_id in user_ids or event.account_id in account_ids
         ],
     )
+
+
+@overload
+def subject_part(data: Dataset, kind: str, subject_id: str) -> Dataset: ...
+@overload
+def subject_part(data: Frame, kind: str, subject_id: str) -> Frame: ...
+def subject_part(data: Dataset | Frame, kind: str, subject_id: str) -> Dataset | Frame:
+    """The part of ``data`` one ``user``'s or ``account``'s records read, for
+    ``hub inspect``: a user's :func:`neighbourhood`; an account's and its
+    members' (the membership contacts keyed with it carry their users' fields,
+    which read all of each member's memberships). Projected, it gives that
+    subject's records, links and notices as the whole data set does."""
+    if kind == "user":
+        return neighbourhood(data, [Subjects(frozenset({subject_id}), frozenset())])
+    if isinstance(data, Dataset):
+        members = frozenset(user for user, account in data.memberships if account == subject_id)
+    else:  # a frame (hub.sources.frame)
+        import pyarrow.compute as pc
+
+        keys = data.memberships.keys
+        chosen = pc.equal(keys["account_id"], subject_id)
+        members = frozenset(keys["user_id"].filter(pc.fill_null(chosen, False)).to_pylist())
+    return neighbourhood(data, [Subjects(members, frozenset({subject_id}))])
 
 
 # -- the digests file ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.reports import inspect_subject, missing_subject
 from hub.sources.frame import Frame
 from hub.sync.delta import Subjects, neighbourhood, shifted
 from hub.sync.pipeline import resolve
@@ -104,3 +105,29 @@ def test_a_delta_runs_part_of_the_frame_is_the_part_of_its_data_set(project: Pat
                 dataset.events, before, as_of, days
             )
     assert os.environ["HUB_DESTINATIONS__HUBSPOT__SETTINGS__TOKEN"]
+
+
+def test_an_inspection_from_the_frame_is_the_whole_data_sets(project: Path) -> None:
+    """``hub inspect`` on an all-CSV project projects the subject's part of the
+    frame (never a data set of everyone): the records, links and notices the
+    whole data set gives that user or account."""
+    columnar = resolve(project / "hub.toml", project_destinations=False)
+    frame = columnar.loaded.frame
+    assert isinstance(frame, Frame)
+    rows = resolve(project / "hub.toml", dataset=frame.dataset(), project_destinations=False)
+    assert rows.loaded.frame is None
+    columnar.loaded.frame = Frame(
+        frame.values, frame.users, frame.accounts, frame.memberships, frame.events
+    )  # the same frame without the data set built above: inspect must not need it
+    subjects = [
+        *(("user", user) for user in list(rows.loaded.dataset.users)[::150]),
+        *(("account", account) for account in list(rows.loaded.dataset.accounts)[::60]),
+    ]
+    assert len(subjects) > 12
+    for kind, subject in subjects:
+        got = inspect_subject(columnar, kind, subject)
+        assert got == inspect_subject(rows, kind, subject), (kind, subject)
+        assert any(d["records"] for d in got["destinations"].values())
+    assert columnar.loaded.frame._dataset is None
+    assert missing_subject(columnar, "user", "nobody") is not None
+    assert missing_subject(columnar, "account", subjects[-1][1]) is None

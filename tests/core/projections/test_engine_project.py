@@ -59,6 +59,7 @@ from hub.records import (
     ProjectionSummary,
     projection_to_json,
 )
+from hub.sync.delta import subject_part
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -382,3 +383,24 @@ def test_one_subject_gives_what_the_per_record_rules_give_of_it(
             )
             expected = rule("crm", graph, validated, caps(), AS_OF, compile_condition, subject)
             assert dump(got) == dump(expected), (kind, subject)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dataset=datasets(), which=st.sampled_from(range(len(MAPPINGS))))
+def test_one_subject_from_its_part_of_the_data_set_is_what_the_whole_gives(
+    dataset: Dataset, which: int
+) -> None:
+    """``hub inspect`` projects only the part of the data set a subject's records
+    read (``subject_part``: an account's members bring their other
+    memberships); records, links, notices and stats are the whole's."""
+    validated = Mapping.model_validate(MAPPINGS[which])
+    for kind, ids in (("user", [*dataset.users, "nobody"]), ("account", [*dataset.accounts])):
+        for subject in ids:
+            part = subject_part(dataset, kind, subject)
+            got = project_subject(
+                kind, subject, "crm", part, validated, caps(), AS_OF, EVENTS.rollups
+            )
+            whole = project_subject(
+                kind, subject, "crm", dataset, validated, caps(), AS_OF, EVENTS.rollups
+            )
+            assert dump(got) == dump(whole), (kind, subject)
