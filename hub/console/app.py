@@ -471,6 +471,7 @@ class ConsoleApp:
         source. ``hub console`` calls it in a thread as it starts; a page asked
         for meanwhile waits for the same computation, never runs a second. A
         configuration with problems is left for the pages to show."""
+        import hub.engine.project  # DuckDB, which an inspection queries
         import hub.playbooks
         import hub.reports
         import hub.sync.pipeline  # noqa: F401
