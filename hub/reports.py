@@ -865,24 +865,33 @@ def fleet_report(
     instead of opening another connection for each request."""
     import time
 
-    from hub.state import RunStatus, state_database
+    from hub.state import RunStatus
     from hub.sync import open_store
 
-    holders: list[LockHolder] = []
-    marks: list[ScheduleMark] = []
-    if locks is not None:
-        holders, marks = locks.holders(), locks.marks()
-    else:
-        opened = _shared_locks(state_database(settings.state.url, base_dir))
-        if opened is not None:
-            with opened:
-                holders, marks = opened.holders(), opened.marks()
+    holders, marks = _locks_read(settings, base_dir, locks)
     store = open_store(settings, base_dir, read_only=True)
     try:
         running = [run for run in store.runs(limit=1000) if run.status is RunStatus.RUNNING]
     finally:
         store.close()
     return fleet_json(holders, marks, running, time.time() if now is None else now)
+
+
+def _locks_read(
+    settings: HubSettings, base_dir: Path, locks: SyncLocks | None
+) -> tuple[list[LockHolder], list[ScheduleMark]]:
+    """The lock holders and schedule marks of the state of ``settings``: through
+    ``locks`` when the caller holds them open, else read from the store (none
+    when it has no locks table yet)."""
+    from hub.state import state_database
+
+    if locks is not None:
+        return locks.holders(), locks.marks()
+    opened = _shared_locks(state_database(settings.state.url, base_dir))
+    if opened is None:
+        return [], []
+    with opened:
+        return opened.holders(), opened.marks()
 
 
 def _shared_locks(where: Path | str | None) -> SyncLocks | None:
@@ -908,18 +917,9 @@ def status_report(
     is created), through ``locks`` when the caller holds them open."""
     import time
 
-    from hub.state import state_database
     from hub.sync import open_store
 
-    holders: list[LockHolder] = []
-    marks: list[ScheduleMark] = []
-    if locks is not None:
-        holders, marks = locks.holders(), locks.marks()
-    else:
-        opened = _shared_locks(state_database(settings.state.url, base_dir))
-        if opened is not None:
-            with opened:
-                holders, marks = opened.holders(), opened.marks()
+    holders, marks = _locks_read(settings, base_dir, locks)
     store = open_store(settings, base_dir, read_only=True)
     try:
         latest = {}
