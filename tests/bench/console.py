@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "tests" / "core" / "console"))
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
 from console_support import (  # noqa: E402
+    CONSOLE_TOKEN,
     ConsoleProcess,
     FakeHubSpot,
     chromium,
@@ -71,6 +72,7 @@ SAMPLE_PAGES: list[tuple[str, list[str]]] = [
     ("/quarantine", ["errors", "--quarantine"]),
     ("/plan", ["plan"]),
     ("/inspect?kind=user&id=u_elon", ["inspect", "user", "u_elon"]),
+    ("/inspect?kind=account&id=acc_tesla", ["inspect", "account", "acc_tesla"]),
     ("/playbooks", ["playbooks", "plan"]),
     ("/fleet", ["fleet"]),
 ]
@@ -84,6 +86,7 @@ LARGE_PAGES: list[tuple[str, list[str]]] = [
     ("/quarantine", ["errors", "--quarantine"]),
     ("/fleet", ["fleet"]),
     ("/inspect?kind=user&id=u_0000001", ["inspect", "user", "u_0000001"]),
+    ("/inspect?kind=account&id=acc_0000001", ["inspect", "account", "acc_0000001"]),
     ("/plan", ["plan"]),
 ]
 
@@ -167,6 +170,15 @@ def _measure(
             f"  {page:<34} {cold * 1000:8.0f} {warm * 1000:8.1f} {warm_cpu * 1000:7.1f}"
             f"  {' '.join(command):<30} {cli_wall * 1000:8.0f} {cli_cpu * 1000:7.0f} {ratio:>9}"
         )
+    print(f"  the console's memory: peak RSS {_memory(pid, 'VmHWM')}, now {_memory(pid, 'VmRSS')}")
+
+
+def _memory(pid: int, field: str) -> str:
+    """``VmHWM`` (peak) or ``VmRSS`` of process ``pid``, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return f"{int(line.split()[1]) / 1024:,.0f} MiB"
+    return "?"
 
 
 def _settle(console: ConsoleProcess) -> None:
@@ -183,6 +195,11 @@ def _screenshots(console: ConsoleProcess, directory: Path) -> None:
     with chromium() as browser:
         page = new_page(browser)
         page.set_viewport_size({"width": 1200, "height": 800})
+        # Signed in, as an admin sees it: the actions' buttons are shown.
+        page.goto(console.url("/login"))
+        page.fill("input[name=token]", CONSOLE_TOKEN)
+        with page.expect_navigation():
+            page.get_by_role("button", name="sign in").click()
         for name, path in SCREENSHOTS:
             page.goto(console.url(path))
             page.screenshot(path=str(directory / name), full_page=False)
@@ -198,7 +215,8 @@ def sample(repeat: int, screenshots: Path | None) -> None:
         if result.returncode not in (0, 1):
             raise SystemExit(result.stdout + result.stderr)
         print(f"the sample, planted trouble (synced in {time.perf_counter() - began:.1f} s)")
-        with ConsoleProcess(config) as console:
+        env = environment({"HUB_CONSOLE__TOKEN": CONSOLE_TOKEN})
+        with ConsoleProcess(config, env=env) as console:
             _settle(console)
             _measure(config, console, SAMPLE_PAGES, repeat, _environment(True))
             if screenshots is not None:
