@@ -173,8 +173,8 @@ class Frame:
     def neighbourhood(self, users: set[str], accounts: set[str]) -> Frame:
         """The part of the frame :func:`hub.sync.delta.neighbourhood` takes of
         a data set: ``users`` and ``accounts``, every membership of either, the
-        users and accounts at the other end of those, every event naming any of
-        them; orders kept."""
+        users and accounts at the other end of those, those an event ties to
+        any of these, every event naming any of them; orders kept."""
         members = self.memberships
         user_set = pa.array(sorted(users), pa.string())
         account_set = pa.array(sorted(accounts), pa.string())
@@ -186,6 +186,16 @@ class Frame:
         user_ids = pa.concat_arrays([user_set, memberships.keys["user_id"]]).unique()
         account_ids = pa.concat_arrays([account_set, memberships.keys["account_id"]]).unique()
         happened = self.events
+        # Whoever an event ties to them, member or not (see hub.sync.delta.neighbourhood).
+        event_users, event_accounts = happened.keys["user_id"], happened.keys["account_id"]
+        tied_users = event_users.filter(
+            pc.fill_null(pc.is_in(event_accounts, value_set=account_ids), False)
+        ).drop_null()
+        tied_accounts = event_accounts.filter(
+            pc.fill_null(pc.is_in(event_users, value_set=user_ids), False)
+        ).drop_null()
+        user_ids = pa.concat_arrays([user_ids, tied_users]).unique()
+        account_ids = pa.concat_arrays([account_ids, tied_accounts]).unique()
         named = pc.or_kleene(
             pc.is_in(happened.keys["user_id"], value_set=user_ids),
             pc.is_in(happened.keys["account_id"], value_set=account_ids),

@@ -332,7 +332,9 @@ def neighbourhood(dataset: Frame, reached: Iterable[Subjects]) -> Frame: ...
 def neighbourhood(dataset: Dataset | Frame, reached: Iterable[Subjects]) -> Dataset | Frame:
     """The part of ``dataset`` the records of the ``reached`` subjects read: the
     users and accounts, every membership of either, the users and accounts at the
-    other end of those, and every event naming any of them. Enriched and
+    other end of those, the users and accounts an event ties to any of these
+    (a login of a non-member in an account counts in its activity), and every
+    event naming any of them. Enriched and
     indexed, it gives those records as the whole data set does (a user's read
     their memberships and accounts; an account's its memberships and members;
     each enriched value is computed from the object's own events), at the cost
@@ -351,6 +353,12 @@ def neighbourhood(dataset: Dataset | Frame, reached: Iterable[Subjects]) -> Data
     }
     user_ids = users.union(pair[0] for pair in memberships)
     account_ids = accounts.union(pair[1] for pair in memberships)
+    # Whoever an event ties to them, member or not: an account's activity counts
+    # the users of its events, a user's the accounts of theirs.
+    tied_users = {e.user_id for e in dataset.events if e.account_id in account_ids}
+    tied_accounts = {e.account_id for e in dataset.events if e.user_id in user_ids}
+    user_ids |= {user for user in tied_users if user is not None}
+    account_ids |= {account for account in tied_accounts if account is not None}
     return Dataset(
         users={key: user for key, user in dataset.users.items() if key in user_ids},
         accounts={key: account for key, account in dataset.accounts.items() if key in account_ids},

@@ -17,12 +17,13 @@ import importlib.util
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from per_record import (
     ProjectionError,
@@ -48,7 +49,7 @@ from hub.config.mapping import Mapping
 from hub.config.settings import EventSettings
 from hub.contract.capabilities import Capabilities
 from hub.engine.project import project, project_subject, stream
-from hub.model import Dataset, User
+from hub.model import Account, Dataset, Event, Membership, User
 from hub.projections.resolver import Graph, enrich
 from hub.records import (
     AccountsChunk,
@@ -59,7 +60,7 @@ from hub.records import (
     ProjectionSummary,
     projection_to_json,
 )
-from hub.sync.delta import subject_part
+from hub.sync.delta import Subjects, neighbourhood, subject_part
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -385,8 +386,24 @@ def test_one_subject_gives_what_the_per_record_rules_give_of_it(
             assert dump(got) == dump(expected), (kind, subject)
 
 
+def _a_non_members_event() -> Dataset:
+    """Hypothesis's find: ``u0`` logs in within ``a1`` without being a member of
+    it; ``a1``'s activity counts that login."""
+    return Dataset(
+        users={name: User(user_id=name, traits={"name": "Ann"}) for name in ("u0", "u1")},
+        accounts={name: Account(account_id=name, name="Acme") for name in ("a0", "a1")},
+        memberships={
+            ("u0", "a0"): Membership(
+                user_id="u0", account_id="a0", role="Owner", properties={"stage": "visitor"}
+            )
+        },
+        events=[Event("login", datetime(2024, 6, 1, tzinfo=UTC), user_id="u0", account_id="a1")],
+    )
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dataset=datasets(), which=st.sampled_from(range(len(MAPPINGS))))
+@example(dataset=_a_non_members_event(), which=0)
 def test_one_subject_from_its_part_of_the_data_set_is_what_the_whole_gives(
     dataset: Dataset, which: int
 ) -> None:
@@ -404,3 +421,28 @@ def test_one_subject_from_its_part_of_the_data_set_is_what_the_whole_gives(
                 kind, subject, "crm", dataset, validated, caps(), AS_OF, EVENTS.rollups
             )
             assert dump(got) == dump(whole), (kind, subject)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dataset=datasets(),
+    which=st.sampled_from(range(len(MAPPINGS))),
+    users=st.sets(st.sampled_from(["u0", "u1", "u3", "u7", "nobody"])),
+    accounts=st.sets(st.sampled_from(["a0", "a2", "a4", "nowhere"])),
+)
+@example(dataset=_a_non_members_event(), which=0, users=set(), accounts={"a1"})
+def test_a_delta_runs_part_of_the_data_set_gives_its_subjects_as_the_whole_does(
+    dataset: Dataset, which: int, users: set[str], accounts: set[str]
+) -> None:
+    """What a delta run projects (``hub.sync``): the reached subjects (as
+    ``reach`` closes them: every account of a user, every member of an account)
+    from their ``neighbourhood`` alone, record for record the whole's."""
+    users |= {user for user, account in dataset.memberships if account in accounts}
+    accounts |= {account for user, account in dataset.memberships if user in users}
+    subjects = Subjects(frozenset(users), frozenset(accounts))
+    part = neighbourhood(dataset, [subjects])
+    only = (subjects.users, subjects.accounts)
+    validated = Mapping.model_validate(MAPPINGS[which])
+    got = collect(stream("crm", part, validated, caps(), AS_OF, EVENTS.rollups, only=only))
+    whole = collect(stream("crm", dataset, validated, caps(), AS_OF, EVENTS.rollups, only=only))
+    assert dump(got) == dump(whole)
