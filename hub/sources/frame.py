@@ -197,8 +197,8 @@ class Frame:
         user_ids = pa.concat_arrays([user_ids, tied_users]).unique()
         account_ids = pa.concat_arrays([account_ids, tied_accounts]).unique()
         named = pc.or_kleene(
-            pc.is_in(happened.keys["user_id"], value_set=user_ids),
-            pc.is_in(happened.keys["account_id"], value_set=account_ids),
+            pc.is_in(event_users, value_set=user_ids),
+            pc.is_in(event_accounts, value_set=account_ids),
         )
         return Frame(
             self.values,

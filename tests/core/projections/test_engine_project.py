@@ -332,12 +332,17 @@ def test_the_stream_is_the_per_record_stream_chunk_for_chunk_in_order(
         assert mine == theirs, section
 
 
+#: A delta run's subjects: some of the generated users and accounts, and ids of none.
+SOME_USERS = st.sets(st.sampled_from(["u0", "u1", "u3", "u7", "nobody"]))
+SOME_ACCOUNTS = st.sets(st.sampled_from(["a0", "a2", "a4", "nowhere"]))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     dataset=datasets(),
     which=st.sampled_from(range(len(MAPPINGS))),
-    users=st.sets(st.sampled_from(["u0", "u1", "u3", "u7", "nobody"])),
-    accounts=st.sets(st.sampled_from(["a0", "a2", "a4", "nowhere"])),
+    users=SOME_USERS,
+    accounts=SOME_ACCOUNTS,
 )
 def test_only_some_subjects_gives_what_the_per_record_stream_gives_of_them(
     dataset: Dataset, which: int, users: set[str], accounts: set[str]
@@ -427,8 +432,8 @@ def test_one_subject_from_its_part_of_the_data_set_is_what_the_whole_gives(
 @given(
     dataset=datasets(),
     which=st.sampled_from(range(len(MAPPINGS))),
-    users=st.sets(st.sampled_from(["u0", "u1", "u3", "u7", "nobody"])),
-    accounts=st.sets(st.sampled_from(["a0", "a2", "a4", "nowhere"])),
+    users=SOME_USERS,
+    accounts=SOME_ACCOUNTS,
 )
 @example(dataset=_a_non_members_event(), which=0, users=set(), accounts={"a1"})
 def test_a_delta_runs_part_of_the_data_set_gives_its_subjects_as_the_whole_does(
